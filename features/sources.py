@@ -1,0 +1,47 @@
+"""Contracts of the raw sources the example feature sets read.
+
+``transactions``: one row per card transaction (grain: ``txn_id``), event time ``event_time``
+in UTC. ``fraud_labels``: one row per labelled transaction, produced after the fact by the
+chargeback process; ``event_time`` is the transaction's time, ``labeled_at`` when the label
+became known.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from featurelake.core.contracts import SourceContract
+
+UTC_TIMESTAMP = pl.Datetime("us", "UTC")
+
+TRANSACTIONS = SourceContract(
+    name="transactions",
+    columns={
+        "txn_id": pl.String(),
+        "customer_id": pl.String(),
+        "merchant_id": pl.String(),
+        "amount": pl.Float64(),
+        "currency": pl.String(),
+        "country": pl.String(),
+        "event_time": UTC_TIMESTAMP,
+    },
+    required=("txn_id", "customer_id", "merchant_id", "amount", "currency", "event_time"),
+    primary_key=("txn_id",),
+    event_time="event_time",
+)
+
+FRAUD_LABELS = SourceContract(
+    name="fraud_labels",
+    columns={
+        "txn_id": pl.String(),
+        "customer_id": pl.String(),
+        "event_time": UTC_TIMESTAMP,
+        "is_fraud": pl.Boolean(),
+        "labeled_at": UTC_TIMESTAMP,
+    },
+    required=("txn_id", "customer_id", "event_time", "is_fraud"),
+    primary_key=("txn_id",),
+    event_time="event_time",
+)
+
+SOURCES: dict[str, SourceContract] = {c.name: c for c in (TRANSACTIONS, FRAUD_LABELS)}

@@ -1,0 +1,33 @@
+"""The ``featurelake`` command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+app = typer.Typer(help="featurelake: versioned, validated features on Delta Lake, orchestrated by Prefect.", no_args_is_help=True)
+
+
+@app.command()
+def demo(
+    keep_running: bool = typer.Option(False, "--keep-running", help="Leave the stack up to explore the UIs (Ctrl-C stops it)."),
+    state_dir: Path = typer.Option(Path(".featurelake"), help="Where the local services keep their state."),
+    stage_timeout: float = typer.Option(300.0, help="Seconds each stage may take before the demo fails."),
+) -> None:
+    """Run the whole chain on the embedded local stack: raw objects → features → automatic retrain."""
+    from featurelake.local.demo import run_demo
+
+    raise typer.Exit(run_demo(state_dir, keep_running, stage_timeout, say=lambda m: typer.echo(m)))
+
+
+@app.command()
+def serve(prefect_file: Path = typer.Option(Path("deployments/prefect.yaml"))) -> None:
+    """Serve every deployment of prefect.yaml (needs PREFECT_API_URL)."""
+    from featurelake.serving import serve_all
+
+    serve_all(prefect_file)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,1 @@
+"""Pure building blocks: specs, naming and records. Nothing here performs I/O."""

@@ -1,0 +1,121 @@
+"""Raw source contracts: the columns a producer promises and how bad rows are recognised.
+
+A contract is data. :func:`apply_contract` is pure: it splits a raw frame into rows that keep
+the promise (cast to the declared types) and rows that break it, each with a reason, so that
+rows read always equal rows accepted plus rows quarantined.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+REASON_COLUMN = "_reason"
+
+
+@dataclass(frozen=True)
+class SourceContract:
+    """What one raw source promises: typed columns, required ones and a primary key."""
+
+    name: str
+    columns: dict[str, pl.DataType]
+    required: tuple[str, ...]
+    primary_key: tuple[str, ...]
+    event_time: str
+
+    @property
+    def raw_prefix(self) -> str:
+        """Where producers put this source's objects in the raw bucket."""
+        return f"{self.name}/"
+
+
+@dataclass(frozen=True)
+class ContractSplit:
+    """The outcome of applying a contract to one raw frame."""
+
+    accepted: pl.DataFrame
+    rejected: pl.DataFrame
+
+    @property
+    def rows_read(self) -> int:
+        """Every row looked at: accepted plus rejected."""
+        return self.accepted.height + self.rejected.height
+
+
+def apply_contract(contract: SourceContract, raw: pl.DataFrame) -> ContractSplit:
+    """Cast raw columns to the contract and separate the rows that break it.
+
+    Raises:
+        ValueError: when a declared column is missing: the whole file breaks the contract.
+    """
+    missing = [c for c in contract.columns if c not in raw.columns]
+    if missing:
+        raise ValueError(f"source {contract.name!r}: missing column(s) {missing}")
+    text = raw.select(pl.col(c).cast(pl.String).str.strip_chars().alias(c) for c in contract.columns)
+    text = text.with_columns(pl.when(pl.col(c) != "").then(pl.col(c)).alias(c) for c in text.columns)
+    problems = [_cast_failure(c, dtype) for c, dtype in contract.columns.items()]
+    problems += [_required_null(c) for c in contract.required]
+    joined = pl.concat_str(problems, separator="; ", ignore_nulls=True)
+    reason = pl.when(joined != "").then(joined)
+    typed = text.select(
+        *(_cast(c, dtype).alias(c) for c, dtype in contract.columns.items()),
+        reason.alias(REASON_COLUMN),
+    )
+    duplicate = _is_later_duplicate(contract.primary_key)
+    typed = typed.with_columns(
+        pl.when(duplicate)
+        .then(pl.lit(f"duplicate primary key {list(contract.primary_key)}"))
+        .otherwise(pl.col(REASON_COLUMN))
+        .alias(REASON_COLUMN)
+    )
+    bad = typed[REASON_COLUMN].is_not_null()
+    return ContractSplit(
+        accepted=typed.filter(~bad).drop(REASON_COLUMN),
+        rejected=text.with_columns(typed[REASON_COLUMN]).filter(bad),
+    )
+
+
+def _cast(column: str, dtype: pl.DataType) -> pl.Expr:
+    text = pl.col(column)
+    if isinstance(dtype, pl.Datetime):
+        return _parse_utc_timestamp(text).cast(dtype)
+    if dtype == pl.Boolean:
+        lowered = text.str.to_lowercase()
+        return (
+            pl.when(lowered.is_in(["true", "1"]))
+            .then(True)
+            .when(lowered.is_in(["false", "0"]))
+            .then(False)
+        )
+    return text.cast(dtype, strict=False)
+
+
+def _parse_utc_timestamp(text: pl.Expr) -> pl.Expr:
+    """ISO-8601 text with or without an offset; naive values are taken to be UTC."""
+    normalized = (
+        text.str.replace(r"^(\d{4}-\d{2}-\d{2})T", "${1} ")
+        .str.replace(r"(Z| UTC)$", "+00:00")
+    )
+    with_offset = normalized.str.to_datetime(
+        "%Y-%m-%d %H:%M:%S%.f%:z", time_unit="us", strict=False
+    ).dt.convert_time_zone("UTC")
+    naive = normalized.str.to_datetime(
+        "%Y-%m-%d %H:%M:%S%.f", time_unit="us", strict=False
+    ).dt.replace_time_zone("UTC")
+    return pl.coalesce(with_offset, naive)
+
+
+def _cast_failure(column: str, dtype: pl.DataType) -> pl.Expr:
+    failed = pl.col(column).is_not_null() & _cast(column, dtype).is_null()
+    return pl.when(failed).then(pl.lit(f"{column}: not a valid {dtype}"))
+
+
+def _required_null(column: str) -> pl.Expr:
+    return pl.when(pl.col(column).is_null()).then(pl.lit(f"{column}: required but null"))
+
+
+def _is_later_duplicate(primary_key: tuple[str, ...]) -> pl.Expr:
+    """A valid row whose key an earlier valid row of the same file already used."""
+    valid = pl.col(REASON_COLUMN).is_null()
+    return valid & (valid.cast(pl.Int64).cum_sum().over(list(primary_key)) > 1)

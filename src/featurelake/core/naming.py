@@ -1,0 +1,33 @@
+"""Names shared by tables, events and tracking, so that every layer spells them alike."""
+
+from __future__ import annotations
+
+from featurelake.core.featureset import FeatureSet
+
+BRONZE_PREFIX = "bronze"
+QUARANTINE_PREFIX = "quarantine"
+
+
+def bronze_path(source: str) -> str:
+    """The bronze table of a raw source, relative to the lake root."""
+    return f"{BRONZE_PREFIX}/{source}"
+
+
+def quarantine_path(source: str) -> str:
+    """The quarantine table of a raw source, relative to the lake root."""
+    return f"{QUARANTINE_PREFIX}/{source}"
+
+
+def feature_set_resource_id(spec: FeatureSet) -> str:
+    """The Prefect event resource id of a feature set version."""
+    return f"featurelake.feature-set.{spec.name}.v{spec.version}"
+
+
+def bronze_resource_id(source: str) -> str:
+    """The Prefect event resource id of a bronze table."""
+    return f"featurelake.bronze-table.{source}"
+
+
+def build_app_id(spec: FeatureSet) -> str:
+    """The Delta app-transaction id under which builds of this feature set commit."""
+    return f"featurelake.build.{spec.name}.v{spec.version}"

@@ -1,0 +1,90 @@
+"""Event names, payload models and emit helpers (``featurelake.<noun>.<past-tense verb>``).
+
+Event ids are uuid5 of what happened, so a retried emit collapses into the first one.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from pydantic import BaseModel
+
+BRONZE_APPENDED = "featurelake.bronze-table.appended"
+FEATURE_SET_PUBLISHED = "featurelake.feature-set.published"
+FEATURE_SET_VALIDATION_FAILED = "featurelake.feature-set.validation-failed"
+MODEL_TRAINED = "featurelake.model.trained"
+
+_NAMESPACE = uuid.UUID("6f1c6a52-2c1f-4b8e-9a57-6d2a7f0c1e11")
+
+
+class BronzeAppended(BaseModel):
+    """New rows landed in a bronze table."""
+
+    source: str
+    table_uri: str
+    delta_version: int
+    rows_accepted: int
+    rows_quarantined: int
+    source_keys: list[str]
+
+
+class FeatureSetPublished(BaseModel):
+    """A validated feature batch became readable at ``delta_version``."""
+
+    feature_set: str
+    feature_set_version: int
+    table_uri: str
+    delta_version: int
+    bronze_version: int
+    row_count: int
+    suite_hash: str
+    mlflow_run_id: str | None = None
+
+
+class FeatureSetValidationFailed(BaseModel):
+    """A feature batch failed its suite and was not published."""
+
+    feature_set: str
+    feature_set_version: int
+    bronze_version: int
+    failed_expectations: list[str]
+
+
+class ModelTrained(BaseModel):
+    """A model was trained on pinned feature versions and registered."""
+
+    model_name: str
+    model_version: str
+    feature_set: str
+    feature_set_version: int
+    delta_version: int
+    metrics: dict[str, float]
+
+
+def event_id(name: str, resource_id: str, discriminator: str) -> uuid.UUID:
+    """The deterministic id of an event: the same happening always gets the same id."""
+    return uuid.uuid5(_NAMESPACE, f"{name}|{resource_id}|{discriminator}")
+
+
+def emit(
+    name: str,
+    resource_id: str,
+    payload: BaseModel,
+    discriminator: str,
+    labels: dict[str, str] | None = None,
+    related: list[dict[str, str]] | None = None,
+) -> uuid.UUID:
+    """Emit an event to the configured Prefect API and return its id."""
+    from prefect.events import emit_event
+
+    resource: dict[str, Any] = {"prefect.resource.id": resource_id, **(labels or {})}
+    identifier = event_id(name, resource_id, discriminator)
+    emit_event(
+        event=name,
+        resource=resource,
+        payload=payload.model_dump(mode="json"),
+        related=related,
+        id=identifier,
+    )
+    return identifier

@@ -1,0 +1,1 @@
+"""Side effects behind narrow adapters: raw objects, Delta tables."""

@@ -1,0 +1,1 @@
+"""The embedded local stack: S3 emulator, Prefect server and MLflow on loopback."""

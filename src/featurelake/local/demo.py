@@ -1,0 +1,115 @@
+"""``featurelake demo``: the whole chain on the embedded stack, from raw objects to a model.
+
+Only the ingest run is started here. The build is started by an automation on the bronze
+event and the retrain by an automation on the publish event, exactly as in production.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from featurelake.local.chain import StageError, start_run, wait_for_deployments, wait_for_run, wait_for_triggered_run
+from featurelake.local.processes import StackError
+from featurelake.local.stack import LocalStack
+
+INGEST, BUILD, RETRAIN = "ingest/ingest", "build-features/customer-txn-v1", "retrain/fraud-model"
+
+
+def run_demo(state_dir: Path, keep_running: bool, stage_timeout: float, say: Callable[[str], None]) -> int:
+    """Start the stack, run the chain, print a summary; stop everything on the way out."""
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    stack = LocalStack(state_dir)
+    try:
+        os.environ.update(stack.start(say))
+        stack.serve_deployments()
+        summary = run_chain(stack, stage_timeout, say)
+        print_summary(summary, stack, say)
+        if keep_running:
+            say("stack is up; press Ctrl-C to stop every process")
+            while True:
+                time.sleep(3600)
+        return 0
+    except (StageError, StackError) as error:
+        say(f"FAILED: {error}")
+        say(f"logs: {stack.state_dir / 'logs'}")
+        return 1
+    except KeyboardInterrupt:
+        say("interrupted")
+        return 130
+    finally:
+        say("stopping the local stack")
+        stack.stop()
+
+
+def run_chain(stack: LocalStack, stage_timeout: float, say: Callable[[str], None]) -> dict[str, Any]:
+    """Upload the synthetic dataset, start ingest and follow the automations to a model."""
+    from featurelake.io.s3 import ensure_bucket
+    from featurelake.local import synthetic
+    from featurelake.settings import Settings
+
+    settings = Settings()
+    wait_for_deployments([INGEST, BUILD, RETRAIN], stage_timeout, say)
+    for bucket in (settings.raw_bucket, settings.lake_uri.removeprefix("s3://").split("/")[0]):
+        ensure_bucket(settings, bucket)
+    data = synthetic.generate()
+    keys = synthetic.upload(settings, synthetic.raw_objects(data))
+    say(f"uploaded {len(keys)} raw objects ({data.transactions.height} transactions, {data.labels.height} labels)")
+    since = dt.datetime.now(dt.UTC)
+    ingest = wait_for_run(start_run(INGEST).id, "ingest", stage_timeout, say)
+    build = wait_for_triggered_run(BUILD, since, "build features", stage_timeout, say)
+    retrain = wait_for_triggered_run(RETRAIN, since, "retrain", stage_timeout, say)
+    return collect_summary(settings, ingest, build, retrain)
+
+
+def collect_summary(settings: Any, ingest: Any, build: Any, retrain: Any) -> dict[str, Any]:
+    """What the chain produced, read back from Delta, MLflow and Prefect."""
+    from features.customer_txn import CUSTOMER_TXN
+    from featurelake import tracking
+    from featurelake.core.naming import bronze_path, quarantine_path
+    from featurelake.io.delta import DeltaStore
+
+    store = DeltaStore(settings)
+    tables = {}
+    for path in (bronze_path("transactions"), bronze_path("fraud_labels"), quarantine_path("transactions"), CUSTOMER_TXN.table_path):
+        table = store.table(path)
+        tables[store.uri(path)] = (table.version(), table.count()) if table else (None, 0)
+    build_runs = tracking.runs_of_flow_run(settings, str(build.id))
+    retrain_runs = tracking.runs_of_flow_run(settings, str(retrain.id))
+    versions = [v for r in retrain_runs for v in tracking.model_versions_of_run(settings, r["run_id"])]
+    return {
+        "tables": tables,
+        "ingest_run": ingest.name,
+        "build_run": build.name,
+        "retrain_run": retrain.name,
+        "retrain_parameters": retrain.parameters,
+        "validation": "passed (published)" if build_runs else "unknown",
+        "build_mlflow_runs": [r["run_id"] for r in build_runs],
+        "retrain_mlflow_runs": [r["run_id"] for r in retrain_runs],
+        "metrics": retrain_runs[0]["metrics"] if retrain_runs else {},
+        "model": f"{settings.registered_model_name} version {', '.join(versions) or '?'}",
+    }
+
+
+def print_summary(summary: dict[str, Any], stack: LocalStack, say: Callable[[str], None]) -> None:
+    """A readable summary of the chain's outputs and where to look at them."""
+    say("")
+    say("=== featurelake demo: summary ===")
+    for uri, (version, rows) in summary["tables"].items():
+        say(f"  {uri:<55} delta version {version}  rows {rows}")
+    say(f"  validation: {summary['validation']}")
+    say(f"  ingest run: {summary['ingest_run']}   build run: {summary['build_run']}")
+    say(f"  retrain run (started by automation): {summary['retrain_run']} with {summary['retrain_parameters']}")
+    say(f"  MLflow build run(s): {summary['build_mlflow_runs']}   retrain run(s): {summary['retrain_mlflow_runs']}")
+    say("  holdout metrics: " + ", ".join(f"{k}={v:.4f}" for k, v in sorted(summary["metrics"].items())))
+    say(f"  registered model: {summary['model']}")
+    say(f"  Prefect UI: {stack.prefect_ui_url}    MLflow UI: {stack.mlflow_url}")
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt

@@ -1,0 +1,98 @@
+"""Child processes that are always cleaned up: each in its own process group.
+
+Prefect's server and MLflow start workers of their own, so stopping a child means signalling
+its whole group, first politely, then for good.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class StackError(RuntimeError):
+    """A local service could not be started; the message names it and its log."""
+
+
+@dataclass
+class Service:
+    """A started child process with its log file and health URL."""
+
+    name: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    url: str
+
+    def stop(self, grace_seconds: float = 10.0) -> None:
+        """Stop the process group: SIGTERM, then SIGKILL after the grace period."""
+        if self.process.poll() is not None:
+            return
+        _signal_group(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=grace_seconds)
+        except subprocess.TimeoutExpired:
+            _signal_group(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=grace_seconds)
+
+
+def _signal_group(pid: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def free_port(preferred: int | None = None) -> int:
+    """The preferred port if it is free on loopback, else any free one."""
+    for candidate in ([preferred] if preferred else []) + [0]:
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", candidate))
+            except OSError:
+                continue
+            return int(sock.getsockname()[1])
+    raise StackError("no free TCP port on 127.0.0.1")
+
+
+def start_service(
+    name: str, command: Sequence[str], env: Mapping[str, str], log_dir: Path, url: str, health_path: str, timeout: float
+) -> Service:
+    """Start a child in its own process group and wait until its health URL answers."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = log_dir / f"{name}.log"
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            list(command), env=dict(env), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    service = Service(name, process, log_path, url)
+    try:
+        wait_for_http(url + health_path, timeout, service)
+    except BaseException:
+        service.stop()
+        raise
+    return service
+
+
+def wait_for_http(url: str, timeout: float, service: Service | None = None) -> None:
+    """Poll a URL until it answers 2xx, the process dies, or time runs out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if service is not None and service.process.poll() is not None:
+            raise StackError(f"{service.name} exited with code {service.process.returncode}; see {service.log_path}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if 200 <= response.status < 300:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.5)
+    where = f"; see {service.log_path}" if service else ""
+    raise StackError(f"{url} did not answer within {timeout:.0f} s{where}")

@@ -1,0 +1,127 @@
+"""A seeded synthetic card-transactions dataset with fraud labels, and its upload as raw objects.
+
+Fraud here is learnable on purpose: compromised cards show short bursts of larger, foreign
+transactions, which the trailing-window features can see. A few malformed rows are included
+so that the demo shows quarantine at work.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from featurelake.io.s3 import s3_client
+from featurelake.settings import Settings
+
+COUNTRIES = ["DE", "FR", "NL", "ES", "GB", "US"]
+CURRENCIES = {"DE": "EUR", "FR": "EUR", "NL": "EUR", "ES": "EUR", "GB": "GBP", "US": "USD"}
+Array = np.ndarray[Any, Any]
+START = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+
+
+@dataclass(frozen=True)
+class SyntheticData:
+    """Transactions and their labels, both with UTC event times."""
+
+    transactions: pl.DataFrame
+    labels: pl.DataFrame
+
+
+def generate(seed: int = 7, customers: int = 600, merchants: int = 80, days: int = 6) -> SyntheticData:
+    """Generate normal spending for every customer plus fraud bursts on a few of them."""
+    rng = np.random.default_rng(seed)
+    normal = _normal_transactions(rng, customers, merchants, days)
+    fraud = _fraud_bursts(rng, customers, merchants, days)
+    txns = pl.concat([normal, fraud]).sort("event_time")
+    txns = txns.with_columns(pl.format("t{}", pl.int_range(pl.len()).cast(pl.String).str.zfill(7)).alias("txn_id"))
+    delay = pl.Series(rng.uniform(3_600, 3 * 86_400, txns.height)).cast(pl.Int64) * 1_000_000
+    labels = txns.select(
+        "txn_id", "customer_id", "event_time", "is_fraud",
+        (pl.col("event_time") + pl.duration(microseconds=delay)).alias("labeled_at"),
+    )
+    return SyntheticData(transactions=txns.drop("is_fraud"), labels=labels)
+
+
+def _normal_transactions(rng: np.random.Generator, customers: int, merchants: int, days: int) -> pl.DataFrame:
+    per_customer = rng.poisson(4.0 * days, customers)
+    customer = np.repeat(np.arange(customers), per_customer)
+    home = rng.choice(COUNTRIES[:5], customers)[customer]
+    offsets = rng.uniform(0, days * 86_400, customer.size)
+    return _frame(customer, rng.integers(0, merchants, customer.size), rng.lognormal(3.3, 0.8, customer.size),
+                  home, offsets, rng.random(customer.size) < 0.002)
+
+
+def _fraud_bursts(rng: np.random.Generator, customers: int, merchants: int, days: int) -> pl.DataFrame:
+    victims = rng.choice(customers, max(customers // 25, 2), replace=False)
+    sizes = rng.integers(4, 11, victims.size)
+    customer = np.repeat(victims, sizes)
+    burst_start = np.repeat(rng.uniform(0, days * 86_400 - 3_600, victims.size), sizes)
+    offsets = burst_start + rng.uniform(0, 3_000, customer.size)
+    country = rng.choice(["US", "GB"], customer.size)
+    return _frame(customer, rng.integers(0, merchants, customer.size), rng.lognormal(5.0, 0.6, customer.size),
+                  country, offsets, np.ones(customer.size, dtype=bool))
+
+
+def _frame(customer: Array, merchant: Array, amount: Array, country: Array, offsets: Array, fraud: Array) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "customer_id": [f"c{c:05d}" for c in customer],
+            "merchant_id": [f"m{m:04d}" for m in merchant],
+            "amount": np.round(amount, 2),
+            "currency": [CURRENCIES[c] for c in country],
+            "country": country,
+            "event_time": pl.Series([START + dt.timedelta(seconds=float(s)) for s in offsets], dtype=pl.Datetime("us", "UTC")),
+            "is_fraud": fraud,
+        }
+    )
+
+
+def raw_objects(data: SyntheticData) -> dict[str, bytes]:
+    """The dataset as raw objects: one per day, alternating parquet and CSV, plus labels.
+
+    The first CSV day carries two malformed rows (an unparseable amount, a missing customer)
+    that ingestion must quarantine rather than drop or crash on.
+    """
+    objects: dict[str, bytes] = {}
+    by_day = data.transactions.with_columns(pl.col("event_time").dt.date().alias("_day")).partition_by("_day", as_dict=True)
+    for index, ((day,), frame) in enumerate(sorted(by_day.items(), key=lambda item: str(item[0]))):
+        frame = frame.drop("_day")
+        if index % 2 == 0:
+            objects[f"transactions/day={day}/part-0.parquet"] = _parquet(frame)
+        else:
+            text = frame.with_columns(pl.col("event_time").dt.strftime("%Y-%m-%dT%H:%M:%S%.6fZ"))
+            if index == 1:
+                text = _with_malformed_rows(text)
+            objects[f"transactions/day={day}/part-0.csv"] = text.write_csv().encode()
+    half = data.labels.height // 2
+    objects["fraud_labels/batch-0001.parquet"] = _parquet(data.labels.head(half))
+    objects["fraud_labels/batch-0002.csv"] = data.labels.tail(data.labels.height - half).write_csv().encode()
+    return objects
+
+
+def _with_malformed_rows(frame: pl.DataFrame) -> pl.DataFrame:
+    bad = frame.head(2).with_columns(
+        pl.Series("txn_id", ["bad-amount", "bad-customer"]),
+        pl.Series("amount", ["n/a", "12.5"]).cast(pl.String),
+        pl.Series("customer_id", ["c00001", None], dtype=pl.String),
+    )
+    return pl.concat([frame.with_columns(pl.col("amount").cast(pl.String)), bad])
+
+
+def _parquet(frame: pl.DataFrame) -> bytes:
+    buffer = io.BytesIO()
+    frame.write_parquet(buffer)
+    return buffer.getvalue()
+
+
+def upload(settings: Settings, objects: dict[str, bytes]) -> list[str]:
+    """Put objects into the raw bucket as a producer would; returns their keys."""
+    client = s3_client(settings)
+    for key, body in objects.items():
+        client.put_object(Bucket=settings.raw_bucket, Key=key, Body=body)
+    return list(objects)

@@ -1,0 +1,59 @@
+"""Feature table publishes: one Delta commit per publish, idempotent per bronze version.
+
+The bronze Delta version a build consumed is the natural monotonic version of the build, so
+it is recorded as the app transaction of the publish: a retried build of the same input finds
+it and skips the write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import polars as pl
+
+from featurelake.core.featureset import FeatureSet
+from featurelake.core.naming import bronze_path, build_app_id
+from featurelake.io.delta import AppTransaction, DeltaStore
+
+BRONZE_VERSION_KEY = "featurelake.bronze_version"
+
+
+def read_source(store: DeltaStore, spec: FeatureSet) -> tuple[pl.DataFrame, int]:
+    """The bronze rows a build reads, with the Delta version they were read at.
+
+    Raises:
+        FileNotFoundError: naming the source when nothing was ingested yet.
+    """
+    version = store.version(bronze_path(spec.source))
+    if version is None:
+        raise FileNotFoundError(
+            f"feature set {spec.ref}: bronze table {store.uri(bronze_path(spec.source))} "
+            f"does not exist yet; run the ingest flow for source {spec.source!r} first"
+        )
+    return store.read(bronze_path(spec.source), version), version
+
+
+def published_version(store: DeltaStore, spec: FeatureSet, bronze_version: int) -> int | None:
+    """The feature table version that already published this bronze version, if any."""
+    applied = store.app_version(spec.table_path, build_app_id(spec))
+    if applied is None or applied < bronze_version:
+        return None
+    return store.find_commit(spec.table_path, BRONZE_VERSION_KEY, str(bronze_version))
+
+
+def publish(
+    store: DeltaStore,
+    spec: FeatureSet,
+    features: pl.DataFrame,
+    bronze_version: int,
+    audit: Mapping[str, str],
+) -> int:
+    """Replace the feature table's content in one commit and return its Delta version."""
+    metadata = {**audit, BRONZE_VERSION_KEY: str(bronze_version), "featurelake.feature_set": spec.ref}
+    return store.write(
+        spec.table_path,
+        features,
+        mode="overwrite",
+        metadata=metadata,
+        app_transaction=AppTransaction(build_app_id(spec), bronze_version),
+    )

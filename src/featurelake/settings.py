@@ -1,0 +1,52 @@
+"""One typed settings object for every process (flows, CLI, tests).
+
+Only settings differ between the embedded local stack and AWS: the same code path reads
+``s3://`` URIs either way. Credentials are never settings: boto3 and delta-rs both read the
+standard AWS credential chain (environment, profile, task role).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Where the raw data and the lake live, and how to reach the tracking server."""
+
+    model_config = SettingsConfigDict(env_prefix="FEATURELAKE_", extra="ignore")
+
+    raw_bucket: str = "featurelake-raw"
+    lake_uri: str = "s3://featurelake-lake"
+    s3_endpoint_url: str | None = None
+    aws_region: str = "us-east-1"
+    sse: Literal["AES256", "aws:kms"] = "AES256"
+    kms_key_id: str | None = None
+    mlflow_tracking_uri: str = "sqlite:///.featurelake/mlflow.db"
+    mlflow_experiment: str = "featurelake"
+    registered_model_name: str = "featurelake-fraud"
+    state_dir: Path = Path(".featurelake")
+
+    def table_uri(self, relative_path: str) -> str:
+        """The URI of a lake table, e.g. ``bronze/transactions``."""
+        return f"{self.lake_uri.rstrip('/')}/{relative_path.strip('/')}"
+
+    def delta_storage_options(self) -> dict[str, str]:
+        """Storage options for delta-rs: endpoint, region and server-side encryption."""
+        options = {"AWS_REGION": self.aws_region, "AWS_SERVER_SIDE_ENCRYPTION": self.sse}
+        if self.kms_key_id:
+            options["AWS_SSE_KMS_KEY_ID"] = self.kms_key_id
+        if self.s3_endpoint_url:
+            options["AWS_ENDPOINT_URL"] = self.s3_endpoint_url
+            if self.s3_endpoint_url.startswith("http://"):
+                options["AWS_ALLOW_HTTP"] = "true"
+        return options
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()
