@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from features.customer_txn import CUSTOMER_TXN
 from featurelake.core.featureset import FeatureSet
+from features.customer_txn import CUSTOMER_TXN
 
 FEATURE_SETS: dict[str, FeatureSet] = {fs.ref: fs for fs in (CUSTOMER_TXN,)}
 

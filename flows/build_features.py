@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
+import polars as pl
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.runtime import flow_run
 
-import polars as pl
-
-from features import get_feature_set
 from featurelake import events, tracking
 from featurelake.core.featureset import FeatureSet, compute_features
 from featurelake.core.naming import feature_set_resource_id
 from featurelake.ingestion import SOURCE_KEY
 from featurelake.io.delta import DeltaStore
-from featurelake.publishing import published_version, publish, read_source
+from featurelake.publishing import publish, published_version, read_source
 from featurelake.settings import get_settings
 from featurelake.validation import ValidationOutcome, validate_batch
+from features import get_feature_set
 
 
 class ValidationFailedError(RuntimeError):
@@ -43,8 +42,10 @@ def reject(spec: FeatureSet, outcome: ValidationOutcome, bronze_version: int) ->
         key=f"validation-{spec.name.replace('_', '-')}",
     )
     payload = events.FeatureSetValidationFailed(
-        feature_set=spec.name, feature_set_version=spec.version,
-        bronze_version=bronze_version, failed_expectations=list(outcome.failed),
+        feature_set=spec.name,
+        feature_set_version=spec.version,
+        bronze_version=bronze_version,
+        failed_expectations=list(outcome.failed),
     )
     events.emit(events.FEATURE_SET_VALIDATION_FAILED, feature_set_resource_id(spec), payload, str(bronze_version))
     raise ValidationFailedError(f"{spec.ref}: {len(outcome.failed)} expectation(s) failed: {list(outcome.failed)}")
@@ -72,23 +73,45 @@ def build_features(feature_set: str = "customer_txn", version: int = 1) -> dict[
     run_id = tracking.log_build(
         settings,
         tags={**audit, "featurelake.feature_set": spec.ref, "featurelake.delta_version": str(delta_version)},
-        params={"bronze_version": bronze_version, "table_uri": table_uri, "delta_version": delta_version,
-                "source_objects": ",".join(keys)[:6000], "source_rows": source.height},
-        features=features, table_uri=table_uri, validation_result=outcome.result,
+        params={
+            "bronze_version": bronze_version,
+            "table_uri": table_uri,
+            "delta_version": delta_version,
+            "source_objects": ",".join(keys)[:6000],
+            "source_rows": source.height,
+        },
+        features=features,
+        table_uri=table_uri,
+        validation_result=outcome.result,
     )
     summary: dict[str, object] = {
-        "feature_set": spec.ref, "table_uri": table_uri, "delta_version": delta_version,
-        "bronze_version": bronze_version, "rows": features.height,
-        "expectations": outcome.evaluated, "validation": "passed", "mlflow_run_id": run_id,
+        "feature_set": spec.ref,
+        "table_uri": table_uri,
+        "delta_version": delta_version,
+        "bronze_version": bronze_version,
+        "rows": features.height,
+        "expectations": outcome.evaluated,
+        "validation": "passed",
+        "mlflow_run_id": run_id,
     }
-    create_table_artifact(table=[summary], key=f"build-{spec.name.replace('_', '-')}", description="Published feature batch")
+    create_table_artifact(
+        table=[summary], key=f"build-{spec.name.replace('_', '-')}", description="Published feature batch"
+    )
     payload = events.FeatureSetPublished(
-        feature_set=spec.name, feature_set_version=spec.version, table_uri=table_uri,
-        delta_version=delta_version, bronze_version=bronze_version, row_count=features.height,
-        suite_hash=outcome.suite_hash, mlflow_run_id=run_id,
+        feature_set=spec.name,
+        feature_set_version=spec.version,
+        table_uri=table_uri,
+        delta_version=delta_version,
+        bronze_version=bronze_version,
+        row_count=features.height,
+        suite_hash=outcome.suite_hash,
+        mlflow_run_id=run_id,
     )
     events.emit(
-        events.FEATURE_SET_PUBLISHED, feature_set_resource_id(spec), payload, str(delta_version),
+        events.FEATURE_SET_PUBLISHED,
+        feature_set_resource_id(spec),
+        payload,
+        str(delta_version),
         labels={"featurelake.table-uri": table_uri, "featurelake.delta-version": str(delta_version)},
     )
     return summary

@@ -8,7 +8,6 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.runtime import flow_run
 
-from features.sources import SOURCES
 from featurelake import events
 from featurelake.core.contracts import SourceContract
 from featurelake.core.naming import bronze_path, bronze_resource_id
@@ -16,6 +15,7 @@ from featurelake.ingestion import IngestResult, ingested_objects, split_object, 
 from featurelake.io.delta import DeltaStore
 from featurelake.io.raw import list_raw_objects
 from featurelake.settings import get_settings
+from features.sources import SOURCES
 
 
 @task
@@ -63,11 +63,14 @@ def ingest(sources: list[str] | None = None) -> list[dict[str, object]]:
     chosen = [SOURCES[name] for name in (sources or list(SOURCES))]
     results = [r for r in (ingest_source(c) for c in chosen) if r is not None]
     rows = [
-        {k: v for k, v in vars(r).items() if k != "source_keys"} | {"reconciled": r.rows_read == r.rows_accepted + r.rows_quarantined}
+        {k: v for k, v in vars(r).items() if k != "source_keys"}
+        | {"reconciled": r.rows_read == r.rows_accepted + r.rows_quarantined}
         for r in results
     ]
     if rows:
-        create_table_artifact(table=rows, key="ingest-summary", description="Rows read = accepted + quarantined, per source")
+        create_table_artifact(
+            table=rows, key="ingest-summary", description="Rows read = accepted + quarantined, per source"
+        )
     for result in results:
         if result.rows_accepted:
             announce(result)

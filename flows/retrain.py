@@ -11,13 +11,13 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
 from prefect.runtime import flow_run
 
-from features import get_feature_set
-from features.sources import FRAUD_LABELS
 from featurelake import events, tracking
 from featurelake.core.naming import bronze_path
 from featurelake.io.delta import DeltaStore
 from featurelake.settings import get_settings
 from featurelake.training import TRUSTED_MODEL_TYPES, PinnedFeatures, build_training_set, train_classifier
+from features import get_feature_set
+from features.sources import FRAUD_LABELS
 
 LABEL = "is_fraud"
 
@@ -43,23 +43,45 @@ def retrain(feature_set: str, feature_set_version: int, delta_version: int) -> d
         "featurelake.delta_version": str(delta_version),
         "featurelake.labels_version": str(labels_version),
     }
-    manifest = training.manifest | {"labels": {"table_uri": store.uri(bronze_path(FRAUD_LABELS.name)), "delta_version": labels_version}}
+    manifest = training.manifest | {
+        "labels": {"table_uri": store.uri(bronze_path(FRAUD_LABELS.name)), "delta_version": labels_version}
+    }
     registered = tracking.log_retrain(
-        settings, tags=tags, metrics=trained.metrics, manifest=manifest, model=trained.model,
-        params={"train_rows": trained.train_rows, "holdout_rows": trained.test_rows,
-                "holdout_start": trained.holdout_start.isoformat(), "delta_version": delta_version},
+        settings,
+        tags=tags,
+        metrics=trained.metrics,
+        manifest=manifest,
+        model=trained.model,
+        params={
+            "train_rows": trained.train_rows,
+            "holdout_rows": trained.test_rows,
+            "holdout_start": trained.holdout_start.isoformat(),
+            "delta_version": delta_version,
+        },
         example=training.frame.select(training.feature_columns).head(50),
         inputs=[(pinned.table_uri, pinned.frame)],
         trusted_types=TRUSTED_MODEL_TYPES,
     )
-    summary: dict[str, object] = {"model": registered.name, "model_version": registered.version,
-                                  "mlflow_run_id": registered.run_id, "feature_set": spec.ref,
-                                  "delta_version": delta_version, **trained.metrics}
+    summary: dict[str, object] = {
+        "model": registered.name,
+        "model_version": registered.version,
+        "mlflow_run_id": registered.run_id,
+        "feature_set": spec.ref,
+        "delta_version": delta_version,
+        **trained.metrics,
+    }
     create_table_artifact(table=[summary], key="retrain-summary", description="Model trained on pinned features")
     events.emit(
-        events.MODEL_TRAINED, f"featurelake.model.{registered.name}", 
-        events.ModelTrained(model_name=registered.name, model_version=registered.version, feature_set=spec.name,
-                            feature_set_version=spec.version, delta_version=delta_version, metrics=trained.metrics),
+        events.MODEL_TRAINED,
+        f"featurelake.model.{registered.name}",
+        events.ModelTrained(
+            model_name=registered.name,
+            model_version=registered.version,
+            feature_set=spec.name,
+            feature_set_version=spec.version,
+            delta_version=delta_version,
+            metrics=trained.metrics,
+        ),
         discriminator=registered.version,
     )
     return summary

@@ -6,12 +6,16 @@ from pathlib import Path
 
 import typer
 
-app = typer.Typer(help="featurelake: versioned, validated features on Delta Lake, orchestrated by Prefect.", no_args_is_help=True)
+app = typer.Typer(
+    help="featurelake: versioned, validated features on Delta Lake, orchestrated by Prefect.", no_args_is_help=True
+)
 
 
 @app.command()
 def demo(
-    keep_running: bool = typer.Option(False, "--keep-running", help="Leave the stack up to explore the UIs (Ctrl-C stops it)."),
+    keep_running: bool = typer.Option(
+        False, "--keep-running", help="Leave the stack up to explore the UIs (Ctrl-C stops it)."
+    ),
     state_dir: Path = typer.Option(Path(".featurelake"), help="Where the local services keep their state."),
     stage_timeout: float = typer.Option(300.0, help="Seconds each stage may take before the demo fails."),
 ) -> None:

@@ -79,7 +79,9 @@ def split_object(settings: Settings, contract: SourceContract, obj: RawObject, n
     return ObjectBatch(obj, _stamp(split.accepted, obj, now), _stamp(rejected, obj, now))
 
 
-def write_batches(store: DeltaStore, contract: SourceContract, batches: list[ObjectBatch], run_tags: dict[str, str]) -> IngestResult:
+def write_batches(
+    store: DeltaStore, contract: SourceContract, batches: list[ObjectBatch], run_tags: dict[str, str]
+) -> IngestResult:
     """Write quarantine, then bronze, then the log, each idempotent for these objects."""
     keys = [b.obj.key for b in batches]
     predicate = sql_in(SOURCE_KEY, keys)
@@ -87,11 +89,17 @@ def write_batches(store: DeltaStore, contract: SourceContract, batches: list[Obj
     quarantined = pl.concat([b.quarantined for b in batches], how="diagonal_relaxed")
     accepted = pl.concat([b.accepted for b in batches if b.accepted.height], how="diagonal_relaxed")
     if quarantined.height:
-        store.write(quarantine_path(contract.name), quarantined, mode="overwrite", predicate=predicate, metadata=metadata)
+        store.write(
+            quarantine_path(contract.name), quarantined, mode="overwrite", predicate=predicate, metadata=metadata
+        )
     bronze_version = store.version(bronze_path(contract.name))
     if accepted.height:
-        bronze_version = store.write(bronze_path(contract.name), accepted, mode="overwrite", predicate=predicate, metadata=metadata)
-    store.write(ingest_log_path(contract.name), _log_rows(batches), mode="overwrite", predicate=predicate, metadata=metadata)
+        bronze_version = store.write(
+            bronze_path(contract.name), accepted, mode="overwrite", predicate=predicate, metadata=metadata
+        )
+    store.write(
+        ingest_log_path(contract.name), _log_rows(batches), mode="overwrite", predicate=predicate, metadata=metadata
+    )
     return IngestResult(
         source=contract.name,
         objects_new=len(batches),

@@ -29,8 +29,10 @@ def build_runner_deployments(specs: list[dict[str, Any]]) -> list[Any]:
 
     deployments = []
     for spec in specs:
-        flow = load_flow_from_entrypoint(spec["entrypoint"])
-        triggers = [DeploymentEventTrigger(**{k: v for k, v in t.items() if k != "type"}) for t in spec.get("triggers", [])]
+        flow: Any = load_flow_from_entrypoint(spec["entrypoint"])
+        triggers: list[Any] = [
+            DeploymentEventTrigger(**{k: v for k, v in t.items() if k != "type"}) for t in spec.get("triggers", [])
+        ]
         deployments.append(
             flow.to_deployment(
                 name=spec["name"],

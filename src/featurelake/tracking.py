@@ -43,11 +43,12 @@ def log_build(
 ) -> str:
     """Record one feature build; return the MLflow run id."""
     import mlflow
+    from mlflow.data.polars_dataset import from_polars
 
     with _start(settings, f"build {tags['featurelake.feature_set']}", tags) as run:
         mlflow.log_params(params)
         mlflow.log_dict(validation_result, "validation/gx_result.json")
-        dataset = mlflow.data.from_polars(features.head(1000), source=table_uri, name=table_uri)
+        dataset = from_polars(features.head(1000), source=table_uri, name=table_uri)
         mlflow.log_input(dataset, context="output")
         mlflow.log_metric("feature_rows", features.height)
         return str(run.info.run_id)
@@ -71,6 +72,7 @@ def log_retrain(
     fitted by this process, so they are ours to vouch for.
     """
     import mlflow
+    from mlflow.data.polars_dataset import from_polars
     from mlflow.models import infer_signature
 
     with _start(settings, "retrain", tags) as run:
@@ -78,10 +80,10 @@ def log_retrain(
         mlflow.log_metrics(metrics)
         mlflow.log_dict(manifest, "training_set/manifest.json")
         for table_uri, frame in inputs:
-            dataset = mlflow.data.from_polars(frame.head(1000), source=table_uri, name=table_uri)
+            dataset = from_polars(frame.head(1000), source=table_uri, name=table_uri)
             mlflow.log_input(dataset, context="training")
         x_example = example.to_pandas()
-        signature = infer_signature(x_example, model.predict_proba(x_example.to_numpy())[:, 1])
+        signature = infer_signature(x_example, model.predict_proba(x_example)[:, 1])
         info = mlflow.sklearn.log_model(
             model,
             name="model",

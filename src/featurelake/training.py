@@ -58,9 +58,9 @@ def point_in_time_join(spine: pl.DataFrame, pinned: PinnedFeatures, spine_time: 
     """Attach one feature set's values as of each spine row's time (spine order kept)."""
     spec = pinned.spec
     columns = [f.name for f in spec.features]
-    features = pinned.frame.select(
-        pl.col(spec.entity), pl.col(spec.event_time).alias(_FEATURE_TIME), *columns
-    ).sort(_FEATURE_TIME)
+    features = pinned.frame.select(pl.col(spec.entity), pl.col(spec.event_time).alias(_FEATURE_TIME), *columns).sort(
+        _FEATURE_TIME
+    )
     joined = (
         spine.with_row_index(_ROW)
         .sort(spine_time)
@@ -111,7 +111,7 @@ def train_classifier(
     from sklearn.metrics import average_precision_score, log_loss, roc_auc_score
 
     frame = training.frame.sort(time_column)
-    cutoff = frame[time_column].quantile(1 - holdout_fraction, interpolation="nearest")
+    cutoff: datetime = frame[time_column][min(int(frame.height * (1 - holdout_fraction)), frame.height - 1)]
     train, test = frame.filter(pl.col(time_column) < cutoff), frame.filter(pl.col(time_column) >= cutoff)
     for side, part in (("training", train), ("holdout", test)):
         if part[label].n_unique() < 2:
@@ -129,5 +129,6 @@ def train_classifier(
     return TrainedModel(model, metrics, cutoff, train.height, test.height, training.feature_columns)
 
 
-def _matrix(frame: pl.DataFrame, columns: list[str]) -> np.ndarray[Any, Any]:
-    return frame.select(pl.col(columns).cast(pl.Float64)).to_numpy()
+def _matrix(frame: pl.DataFrame, columns: list[str]) -> Any:
+    """Named columns, so the fitted model (and its MLflow signature) knows its inputs by name."""
+    return frame.select(pl.col(columns).cast(pl.Float64)).to_pandas()

@@ -58,8 +58,7 @@ def build_suite(spec: FeatureSet, input_rows: int, context: AbstractDataContext 
 def suite_hash(suite: ExpectationSuite) -> str:
     """A content hash of the suite's expectations, recorded with every publish."""
     configs = sorted(
-        json.dumps(e.configuration.to_json_dict(), sort_keys=True, default=str)
-        for e in suite.expectations
+        json.dumps(e.configuration.to_json_dict(), sort_keys=True, default=str) for e in suite.expectations
     )
     return hashlib.sha256("\n".join(configs).encode()).hexdigest()[:16]
 
@@ -74,9 +73,7 @@ def validate_batch(spec: FeatureSet, batch: pl.DataFrame, input_rows: int) -> Va
     definition = asset.add_batch_definition_whole_dataframe(name="whole")
     gx_batch = definition.get_batch(batch_parameters={"dataframe": batch.to_pandas()})
     result = gx_batch.validate(suite, result_format="SUMMARY")
-    failed = tuple(
-        _describe(r.expectation_config.to_json_dict()) for r in result.results if not r.success
-    )
+    failed = tuple(_describe(r.expectation_config.to_json_dict()) for r in result.results if not r.success)
     return ValidationOutcome(
         success=bool(result.success),
         evaluated=len(result.results),

@@ -82,27 +82,17 @@ def _cast(column: str, dtype: pl.DataType) -> pl.Expr:
         return _parse_utc_timestamp(text).cast(dtype)
     if dtype == pl.Boolean:
         lowered = text.str.to_lowercase()
-        return (
-            pl.when(lowered.is_in(["true", "1"]))
-            .then(True)
-            .when(lowered.is_in(["false", "0"]))
-            .then(False)
-        )
+        return pl.when(lowered.is_in(["true", "1"])).then(True).when(lowered.is_in(["false", "0"])).then(False)
     return text.cast(dtype, strict=False)
 
 
 def _parse_utc_timestamp(text: pl.Expr) -> pl.Expr:
     """ISO-8601 text with or without an offset; naive values are taken to be UTC."""
-    normalized = (
-        text.str.replace(r"^(\d{4}-\d{2}-\d{2})T", "${1} ")
-        .str.replace(r"(Z| UTC)$", "+00:00")
-    )
+    normalized = text.str.replace(r"^(\d{4}-\d{2}-\d{2})T", "${1} ").str.replace(r"(Z| UTC)$", "+00:00")
     with_offset = normalized.str.to_datetime(
         "%Y-%m-%d %H:%M:%S%.f%:z", time_unit="us", strict=False
     ).dt.convert_time_zone("UTC")
-    naive = normalized.str.to_datetime(
-        "%Y-%m-%d %H:%M:%S%.f", time_unit="us", strict=False
-    ).dt.replace_time_zone("UTC")
+    naive = normalized.str.to_datetime("%Y-%m-%d %H:%M:%S%.f", time_unit="us", strict=False).dt.replace_time_zone("UTC")
     return pl.coalesce(with_offset, naive)
 
 

@@ -14,6 +14,8 @@ from datetime import timedelta
 
 import polars as pl
 
+from featurelake.core.naming import feature_table_path
+
 
 @dataclass(frozen=True)
 class Feature:
@@ -65,7 +67,7 @@ class FeatureSet:
     @property
     def table_path(self) -> str:
         """Where the published table lives, relative to the lake root."""
-        return f"features/{self.name}/v{self.version}"
+        return feature_table_path(self.name, self.version)
 
     @property
     def key_columns(self) -> tuple[str, str]:
@@ -88,9 +90,7 @@ def compute_features(spec: FeatureSet, source: pl.DataFrame) -> pl.DataFrame:
     """
     missing = {spec.entity, spec.event_time} - set(source.columns)
     if missing:
-        raise ValueError(
-            f"feature set {spec.ref}: source {spec.source!r} lacks column(s) {sorted(missing)}"
-        )
+        raise ValueError(f"feature set {spec.ref}: source {spec.source!r} lacks column(s) {sorted(missing)}")
     ordered = source.lazy().sort([spec.entity, spec.event_time])
     columns = [f.expr.over(spec.entity).cast(f.dtype).alias(f.name) for f in spec.features]
     return (

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from featurelake.core.featureset import FeatureSet
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from featurelake.core.featureset import FeatureSet
 
 BRONZE_PREFIX = "bronze"
 QUARANTINE_PREFIX = "quarantine"
@@ -16,6 +19,11 @@ def bronze_path(source: str) -> str:
 def quarantine_path(source: str) -> str:
     """The quarantine table of a raw source, relative to the lake root."""
     return f"{QUARANTINE_PREFIX}/{source}"
+
+
+def feature_table_path(name: str, version: int) -> str:
+    """Where a feature set version's table lives, relative to the lake root."""
+    return f"features/{name}/v{version}"
 
 
 def feature_set_resource_id(spec: FeatureSet) -> str:

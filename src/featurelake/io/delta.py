@@ -75,24 +75,19 @@ class DeltaStore:
         app_transaction: AppTransaction | None = None,
     ) -> int:
         """Write one commit and return the table version it created."""
-        transactions = (
-            [Transaction(app_transaction.app_id, app_transaction.version)]
-            if app_transaction
-            else None
-        )
+        transactions = [Transaction(app_transaction.app_id, app_transaction.version)] if app_transaction else None
         properties = CommitProperties(
             custom_metadata={k: str(v) for k, v in metadata.items()},
             app_transactions=transactions,
         )
-        write_deltalake(
-            self.uri(path),
-            frame.to_arrow(),
-            mode=mode,
-            predicate=predicate if self.table(path) is not None else None,
-            schema_mode=_schema_mode(mode, predicate),
-            storage_options=self._options,
-            commit_properties=properties,
-        )
+        options: dict[str, Any] = {
+            "mode": mode,
+            "predicate": predicate if self.table(path) is not None else None,
+            "schema_mode": _schema_mode(mode, predicate),
+            "storage_options": self._options,
+            "commit_properties": properties,
+        }
+        write_deltalake(self.uri(path), frame.to_arrow(), **options)
         return self.version(path) or 0
 
     def history(self, path: str, limit: int | None = None) -> list[dict[str, Any]]:

@@ -46,9 +46,7 @@ def fetch_raw_bytes(settings: Settings, obj: RawObject) -> bytes:
     Pinning with IfMatch means an object overwritten between listing and reading fails loudly
     instead of being recorded under the wrong ETag.
     """
-    response = s3_client(settings).get_object(
-        Bucket=settings.raw_bucket, Key=obj.key, IfMatch=f'"{obj.etag}"'
-    )
+    response = s3_client(settings).get_object(Bucket=settings.raw_bucket, Key=obj.key, IfMatch=f'"{obj.etag}"')
     return response["Body"].read()
 
 

@@ -11,6 +11,7 @@ from featurelake.settings import Settings
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import ServerSideEncryptionByDefaultTypeDef
 
 
 def s3_client(settings: Settings) -> S3Client:
@@ -30,12 +31,10 @@ def ensure_bucket(settings: Settings, bucket: str) -> None:
     existing = {b["Name"] for b in client.list_buckets().get("Buckets", [])}
     if bucket not in existing:
         client.create_bucket(Bucket=bucket)
-    rule: dict[str, str] = {"SSEAlgorithm": settings.sse}
+    default: ServerSideEncryptionByDefaultTypeDef = {"SSEAlgorithm": settings.sse}
     if settings.kms_key_id:
-        rule["KMSMasterKeyID"] = settings.kms_key_id
+        default["KMSMasterKeyID"] = settings.kms_key_id
     client.put_bucket_encryption(
         Bucket=bucket,
-        ServerSideEncryptionConfiguration={
-            "Rules": [{"ApplyServerSideEncryptionByDefault": rule}]  # type: ignore[typeddict-item]
-        },
+        ServerSideEncryptionConfiguration={"Rules": [{"ApplyServerSideEncryptionByDefault": default}]},
     )

@@ -87,7 +87,7 @@ def wait_for_triggered_run(
             runs = client.read_flow_runs(
                 deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id]))
             )
-            fresh = sorted((r for r in runs if r.created and r.created >= since), key=lambda r: r.created)
+            fresh = sorted((r for r in runs if r.created and r.created >= since), key=lambda r: r.created or since)
             if fresh:
                 remaining = max(deadline - time.monotonic(), 1.0)
                 return wait_for_run(fresh[0].id, stage, remaining, say)

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from featurelake.local import synthetic
 from featurelake.local.chain import StageError, start_run, wait_for_deployments, wait_for_run, wait_for_triggered_run
 from featurelake.local.processes import StackError
 from featurelake.local.stack import LocalStack
@@ -50,7 +51,6 @@ def run_demo(state_dir: Path, keep_running: bool, stage_timeout: float, say: Cal
 def run_chain(stack: LocalStack, stage_timeout: float, say: Callable[[str], None]) -> dict[str, Any]:
     """Upload the synthetic dataset, start ingest and follow the automations to a model."""
     from featurelake.io.s3 import ensure_bucket
-    from featurelake.local import synthetic
     from featurelake.settings import Settings
 
     settings = Settings()
@@ -69,14 +69,15 @@ def run_chain(stack: LocalStack, stage_timeout: float, say: Callable[[str], None
 
 def collect_summary(settings: Any, ingest: Any, build: Any, retrain: Any) -> dict[str, Any]:
     """What the chain produced, read back from Delta, MLflow and Prefect."""
-    from features.customer_txn import CUSTOMER_TXN
     from featurelake import tracking
-    from featurelake.core.naming import bronze_path, quarantine_path
+    from featurelake.core.naming import bronze_path, feature_table_path, quarantine_path
     from featurelake.io.delta import DeltaStore
 
     store = DeltaStore(settings)
+    params = retrain.parameters
+    features_path = feature_table_path(params["feature_set"], params["feature_set_version"])
     tables = {}
-    for path in (bronze_path("transactions"), bronze_path("fraud_labels"), quarantine_path("transactions"), CUSTOMER_TXN.table_path):
+    for path in (*(bronze_path(s) for s in synthetic.SOURCES), quarantine_path("transactions"), features_path):
         table = store.table(path)
         tables[store.uri(path)] = (table.version(), table.count()) if table else (None, 0)
     build_runs = tracking.runs_of_flow_run(settings, str(build.id))

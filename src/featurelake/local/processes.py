@@ -6,6 +6,7 @@ its whole group, first politely, then for good.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -44,10 +45,8 @@ class Service:
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, sig)
-    except ProcessLookupError:
-        pass
 
 
 def free_port(preferred: int | None = None) -> int:

@@ -40,11 +40,21 @@ class LocalStack:
         s3_port, prefect_port, mlflow_port = free_port(None), free_port(self.prefect_port), free_port(self.mlflow_port)
         self.env = self._environment(s3_port, prefect_port, mlflow_port)
         say(f"starting S3 emulator (moto) on 127.0.0.1:{s3_port}")
-        self._start("s3", [_bin("moto_server"), "-H", "127.0.0.1", "-p", str(s3_port)],
-                    f"http://127.0.0.1:{s3_port}", "/moto-api/data.json", 60)
+        self._start(
+            "s3",
+            [_bin("moto_server"), "-H", "127.0.0.1", "-p", str(s3_port)],
+            f"http://127.0.0.1:{s3_port}",
+            "/moto-api/data.json",
+            60,
+        )
         say(f"starting Prefect server on 127.0.0.1:{prefect_port} (first start on a new database takes ~25 s)")
-        self._start("prefect-server", [_bin("prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(prefect_port)],
-                    f"http://127.0.0.1:{prefect_port}", "/api/health", 180)
+        self._start(
+            "prefect-server",
+            [_bin("prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(prefect_port)],
+            f"http://127.0.0.1:{prefect_port}",
+            "/api/health",
+            180,
+        )
         say(f"starting MLflow tracking server on 127.0.0.1:{mlflow_port}")
         self._start("mlflow", self._mlflow_command(mlflow_port), f"http://127.0.0.1:{mlflow_port}", "/health", 120)
         return self.env
@@ -52,8 +62,13 @@ class LocalStack:
     def serve_deployments(self) -> Service:
         """Start the process that serves every deployment of ``deployments/prefect.yaml``."""
         service = start_service(
-            "serve", [sys.executable, "-m", "featurelake.serving"], self.env, self.state_dir / "logs",
-            url=self.env["PREFECT_API_URL"], health_path="/health", timeout=30,
+            "serve",
+            [sys.executable, "-m", "featurelake.serving"],
+            self.env,
+            self.state_dir / "logs",
+            url=self.env["PREFECT_API_URL"],
+            health_path="/health",
+            timeout=30,
         )
         self.services.append(service)
         return service
@@ -79,9 +94,18 @@ class LocalStack:
 
     def _mlflow_command(self, port: int) -> list[str]:
         return [
-            _bin("mlflow"), "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-            "--backend-store-uri", f"sqlite:///{self.state_dir / 'mlflow.db'}",
-            "--artifacts-destination", str(self.state_dir / "mlartifacts"),
+            _bin("mlflow"),
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+            "--backend-store-uri",
+            f"sqlite:///{self.state_dir / 'mlflow.db'}",
+            "--artifacts-destination",
+            str(self.state_dir / "mlartifacts"),
         ]
 
     def _environment(self, s3_port: int, prefect_port: int, mlflow_port: int) -> dict[str, str]:

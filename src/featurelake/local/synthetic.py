@@ -18,6 +18,7 @@ import polars as pl
 from featurelake.io.s3 import s3_client
 from featurelake.settings import Settings
 
+SOURCES = ("transactions", "fraud_labels")
 COUNTRIES = ["DE", "FR", "NL", "ES", "GB", "US"]
 CURRENCIES = {"DE": "EUR", "FR": "EUR", "NL": "EUR", "ES": "EUR", "GB": "GBP", "US": "USD"}
 Array = np.ndarray[Any, Any]
@@ -41,8 +42,11 @@ def generate(seed: int = 7, customers: int = 600, merchants: int = 80, days: int
     txns = txns.with_columns(pl.format("t{}", pl.int_range(pl.len()).cast(pl.String).str.zfill(7)).alias("txn_id"))
     delay = pl.Series(rng.uniform(3_600, 3 * 86_400, txns.height)).cast(pl.Int64) * 1_000_000
     labels = txns.select(
-        "txn_id", "customer_id", "event_time", "is_fraud",
-        (pl.col("event_time") + pl.duration(microseconds=delay)).alias("labeled_at"),
+        "txn_id",
+        "customer_id",
+        "event_time",
+        "is_fraud",
+        (pl.col("event_time") + pl.duration(microseconds=pl.lit(delay))).alias("labeled_at"),
     )
     return SyntheticData(transactions=txns.drop("is_fraud"), labels=labels)
 
@@ -52,8 +56,14 @@ def _normal_transactions(rng: np.random.Generator, customers: int, merchants: in
     customer = np.repeat(np.arange(customers), per_customer)
     home = rng.choice(COUNTRIES[:5], customers)[customer]
     offsets = rng.uniform(0, days * 86_400, customer.size)
-    return _frame(customer, rng.integers(0, merchants, customer.size), rng.lognormal(3.3, 0.8, customer.size),
-                  home, offsets, rng.random(customer.size) < 0.002)
+    return _frame(
+        customer,
+        rng.integers(0, merchants, customer.size),
+        rng.lognormal(3.3, 0.8, customer.size),
+        home,
+        offsets,
+        rng.random(customer.size) < 0.002,
+    )
 
 
 def _fraud_bursts(rng: np.random.Generator, customers: int, merchants: int, days: int) -> pl.DataFrame:
@@ -63,11 +73,19 @@ def _fraud_bursts(rng: np.random.Generator, customers: int, merchants: int, days
     burst_start = np.repeat(rng.uniform(0, days * 86_400 - 3_600, victims.size), sizes)
     offsets = burst_start + rng.uniform(0, 3_000, customer.size)
     country = rng.choice(["US", "GB"], customer.size)
-    return _frame(customer, rng.integers(0, merchants, customer.size), rng.lognormal(5.0, 0.6, customer.size),
-                  country, offsets, np.ones(customer.size, dtype=bool))
+    return _frame(
+        customer,
+        rng.integers(0, merchants, customer.size),
+        rng.lognormal(5.0, 0.6, customer.size),
+        country,
+        offsets,
+        np.ones(customer.size, dtype=bool),
+    )
 
 
-def _frame(customer: Array, merchant: Array, amount: Array, country: Array, offsets: Array, fraud: Array) -> pl.DataFrame:
+def _frame(
+    customer: Array, merchant: Array, amount: Array, country: Array, offsets: Array, fraud: Array
+) -> pl.DataFrame:
     return pl.DataFrame(
         {
             "customer_id": [f"c{c:05d}" for c in customer],
@@ -75,7 +93,9 @@ def _frame(customer: Array, merchant: Array, amount: Array, country: Array, offs
             "amount": np.round(amount, 2),
             "currency": [CURRENCIES[c] for c in country],
             "country": country,
-            "event_time": pl.Series([START + dt.timedelta(seconds=float(s)) for s in offsets], dtype=pl.Datetime("us", "UTC")),
+            "event_time": pl.Series(
+                [START + dt.timedelta(seconds=float(s)) for s in offsets], dtype=pl.Datetime("us", "UTC")
+            ),
             "is_fraud": fraud,
         }
     )
@@ -88,7 +108,9 @@ def raw_objects(data: SyntheticData) -> dict[str, bytes]:
     that ingestion must quarantine rather than drop or crash on.
     """
     objects: dict[str, bytes] = {}
-    by_day = data.transactions.with_columns(pl.col("event_time").dt.date().alias("_day")).partition_by("_day", as_dict=True)
+    by_day = data.transactions.with_columns(pl.col("event_time").dt.date().alias("_day")).partition_by(
+        "_day", as_dict=True
+    )
     for index, ((day,), frame) in enumerate(sorted(by_day.items(), key=lambda item: str(item[0]))):
         frame = frame.drop("_day")
         if index % 2 == 0:

@@ -1,0 +1,65 @@
+"""Shared fixtures: a real moto S3 server on loopback and per-test isolated settings."""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from featurelake.io.s3 import ensure_bucket
+from featurelake.local.processes import Service, free_port, start_service
+from featurelake.settings import Settings
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real moto S3 server process, shared by the session; credentials are local dummies."""
+    port = free_port()
+    moto = str(Path(sys.executable).parent / "moto_server")
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
+    service: Service = start_service(
+        "moto", [moto, "-H", "127.0.0.1", "-p", str(port)], env, tmp_path_factory.mktemp("moto"),
+        url=f"http://127.0.0.1:{port}", health_path="/moto-api/data.json", timeout=60,
+    )
+    saved = {k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")}
+    os.environ.update(AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test", AWS_DEFAULT_REGION="us-east-1")
+    yield service.url
+    service.stop()
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@pytest.fixture
+def settings(s3_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    """Settings with fresh buckets and a fresh MLflow SQLite store for one test.
+
+    The environment carries them too, so flows (which read ``get_settings()``) see the same.
+    """
+    suffix = uuid.uuid4().hex[:8]
+    values = {
+        "raw_bucket": f"raw-{suffix}",
+        "lake_uri": f"s3://lake-{suffix}",
+        "s3_endpoint_url": s3_endpoint,
+        "mlflow_tracking_uri": f"sqlite:///{tmp_path / 'mlflow.db'}",
+        "state_dir": str(tmp_path),
+    }
+    for key, value in values.items():
+        monkeypatch.setenv(f"FEATURELAKE_{key.upper()}", value)
+    from featurelake.settings import get_settings
+
+    get_settings.cache_clear()
+    current = Settings()
+    ensure_bucket(current, current.raw_bucket)
+    ensure_bucket(current, current.lake_uri.removeprefix("s3://"))
+    yield current
+    get_settings.cache_clear()

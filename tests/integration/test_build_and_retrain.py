@@ -1,0 +1,87 @@
+"""Build → validate → publish → retrain against real S3, Delta, Great Expectations and MLflow."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import mlflow
+import pytest
+
+import features
+from features.customer_txn import CUSTOMER_TXN
+from featurelake.io.delta import DeltaStore
+from featurelake.settings import Settings
+from flows.build_features import ValidationFailedError, build_features
+from flows.ingest import ingest
+from flows.retrain import retrain
+from tests.integration.helpers import DATA, demo_objects, upload
+
+
+def _split_by_day(objects: dict[str, bytes], days: int) -> tuple[dict[str, bytes], dict[str, bytes]]:
+    early = {k: v for k, v in objects.items() if not k.startswith("transactions/")}
+    txn_keys = sorted(k for k in objects if k.startswith("transactions/"))
+    early |= {k: objects[k] for k in txn_keys[:days]}
+    return early, {k: objects[k] for k in txn_keys[days:]}
+
+
+def test_build_publishes_validated_features_with_lineage_and_is_idempotent(settings: Settings) -> None:
+    upload(settings, demo_objects())
+    ingest()
+
+    summary = build_features("customer_txn", 1)
+
+    store = DeltaStore(settings)
+    table = store.read(CUSTOMER_TXN.table_path)
+    expected_rows = DATA.transactions.select("customer_id", "event_time").unique().height
+    assert summary["delta_version"] == 0
+    assert table.height == expected_rows == summary["rows"]
+    assert summary["validation"] == "passed"
+    run = mlflow.MlflowClient(settings.mlflow_tracking_uri).get_run(str(summary["mlflow_run_id"]))
+    assert run.data.params["bronze_version"] == str(summary["bronze_version"])
+    assert run.data.tags["featurelake.delta_version"] == "0"
+    assert "day=2026-11-01/part-0.parquet" in run.data.params["source_objects"]
+    gx_result = json.loads(mlflow.artifacts.load_text(run.info.artifact_uri + "/validation/gx_result.json"))
+    assert gx_result["success"] is True
+    assert gx_result["statistics"]["evaluated_expectations"] >= 30
+
+    again = build_features("customer_txn", 1)
+    assert again["delta_version"] == 0
+    assert store.version(CUSTOMER_TXN.table_path) == 0
+
+
+def test_a_failing_batch_is_not_published(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    capped = tuple(dataclasses.replace(f, max_value=100.0) if f.name.startswith("amount_max") else f for f in CUSTOMER_TXN.features)
+    strict = dataclasses.replace(CUSTOMER_TXN, name="customer_txn_strict", features=capped)
+    monkeypatch.setitem(features.FEATURE_SETS, strict.ref, strict)
+    upload(settings, demo_objects())
+    ingest()
+
+    with pytest.raises(ValidationFailedError, match=r"expect_column_values_to_be_between\(column=amount_max_1h"):
+        build_features("customer_txn_strict", 1)
+
+    assert DeltaStore(settings).version(strict.table_path) is None
+
+
+def test_retrain_uses_the_pinned_delta_version_and_registers_lineage(settings: Settings) -> None:
+    early, late = _split_by_day(demo_objects(), days=4)
+    upload(settings, early)
+    ingest()
+    first = build_features("customer_txn", 1)
+    upload(settings, late)
+    ingest()
+    second = build_features("customer_txn", 1)
+    assert (first["delta_version"], second["delta_version"]) == (0, 1)
+
+    result = retrain("customer_txn", 1, delta_version=0)
+
+    client = mlflow.MlflowClient(settings.mlflow_tracking_uri)
+    version = client.get_model_version(settings.registered_model_name, str(result["model_version"]))
+    assert version.tags["featurelake.delta_version"] == "0"
+    assert version.tags["featurelake.feature_set"] == "customer_txn:v1"
+    run = client.get_run(version.run_id)
+    manifest = json.loads(mlflow.artifacts.load_text(run.info.artifact_uri + "/training_set/manifest.json"))
+    assert manifest["feature_sets"][0]["delta_version"] == 0
+    assert manifest["spine_rows"] == DATA.labels.height
+    assert {i.dataset.name for i in run.inputs.dataset_inputs} == {DeltaStore(settings).uri(CUSTOMER_TXN.table_path)}
+    assert 0.5 < run.data.metrics["holdout_roc_auc"] <= 1.0

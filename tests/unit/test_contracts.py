@@ -1,0 +1,181 @@
+"""apply_contract on the transactions contract: typing, rejection reasons, reconciliation."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import polars as pl
+import pytest
+
+from featurelake.core.contracts import REASON_COLUMN, ContractSplit, apply_contract
+from features.sources import TRANSACTIONS
+
+TEN_UTC = datetime(2026, 11, 1, 10, 0, tzinfo=UTC)
+
+
+def _row(txn_id: str, **overrides: str | None) -> dict[str, str | None]:
+    row: dict[str, str | None] = {
+        "txn_id": txn_id,
+        "customer_id": "c1",
+        "merchant_id": "m1",
+        "amount": "12.5",
+        "currency": "EUR",
+        "country": "FR",
+        "event_time": "2026-11-01T10:00:00Z",
+    }
+    row.update(overrides)
+    return row
+
+
+def _apply(*rows: dict[str, str | None]) -> ContractSplit:
+    frame = pl.DataFrame(list(rows), schema=dict.fromkeys(TRANSACTIONS.columns, pl.String))
+    split = apply_contract(TRANSACTIONS, frame)
+    assert split.rows_read == len(rows) == split.accepted.height + split.rejected.height
+    return split
+
+
+def _reasons(split: ContractSplit) -> dict[str, str]:
+    return dict(zip(split.rejected["txn_id"], split.rejected[REASON_COLUMN], strict=True))
+
+
+def test_good_rows_are_accepted_and_typed() -> None:
+    split = _apply(_row("t1"), _row("t2", amount="3", country=None))
+    assert split.rejected.height == 0
+    assert split.accepted.schema == pl.Schema(TRANSACTIONS.columns)
+    assert split.accepted.to_dicts() == [
+        {
+            "txn_id": "t1",
+            "customer_id": "c1",
+            "merchant_id": "m1",
+            "amount": 12.5,
+            "currency": "EUR",
+            "country": "FR",
+            "event_time": TEN_UTC,
+        },
+        {
+            "txn_id": "t2",
+            "customer_id": "c1",
+            "merchant_id": "m1",
+            "amount": 3.0,
+            "currency": "EUR",
+            "country": None,
+            "event_time": TEN_UTC,
+        },
+    ]
+
+
+def test_unparseable_amount_is_rejected_naming_the_column() -> None:
+    split = _apply(_row("ok"), _row("bad", amount="12,50 EUR"))
+    assert split.accepted["txn_id"].to_list() == ["ok"]
+    reason = _reasons(split)["bad"]
+    assert reason.startswith("amount:")
+    assert "not a valid" in reason
+
+
+def test_null_required_column_is_rejected() -> None:
+    split = _apply(_row("ok"), _row("bad", customer_id=None))
+    assert split.accepted["txn_id"].to_list() == ["ok"]
+    assert _reasons(split) == {"bad": "customer_id: required but null"}
+
+
+def test_null_optional_column_is_accepted() -> None:
+    split = _apply(_row("t1", country=None))
+    assert split.rejected.height == 0
+    assert split.accepted["country"].to_list() == [None]
+
+
+@pytest.mark.parametrize("value", ["", "   "])
+def test_empty_string_is_treated_as_null(value: str) -> None:
+    split = _apply(_row("req", merchant_id=value), _row("opt", country=value))
+    assert _reasons(split) == {"req": "merchant_id: required but null"}
+    assert split.accepted["txn_id"].to_list() == ["opt"]
+    assert split.accepted["country"].to_list() == [None]
+
+
+@pytest.mark.parametrize("value", ["2026-13-45 99:00:00", "yesterday", "2026-11-01", "1/11/2026 10:00"])
+def test_invalid_timestamp_is_rejected(value: str) -> None:
+    split = _apply(_row("bad", event_time=value))
+    assert split.accepted.height == 0
+    assert _reasons(split)["bad"].startswith("event_time: not a valid Datetime")
+    assert split.rejected["event_time"].to_list() == [value]  # raw text kept
+
+
+def test_several_problems_are_all_named() -> None:
+    split = _apply(_row("bad", amount="x", currency=None))
+    reason = _reasons(split)["bad"]
+    assert "amount:" in reason
+    assert "currency: required but null" in reason
+
+
+def test_duplicate_txn_id_rejects_second_occurrence_only() -> None:
+    split = _apply(_row("t1", amount="1"), _row("t2"), _row("t1", amount="2"))
+    assert split.accepted["txn_id"].to_list() == ["t1", "t2"]
+    assert split.accepted["amount"].to_list() == [1.0, 12.5]
+    assert _reasons(split) == {"t1": "duplicate primary key ['txn_id']"}
+    assert split.rejected["amount"].to_list() == ["2"]
+
+
+def test_invalid_first_occurrence_does_not_make_a_valid_one_a_duplicate() -> None:
+    split = _apply(_row("t1", amount="oops"), _row("t1", amount="2"))
+    assert split.accepted["amount"].to_list() == [2.0]
+    assert _reasons(split)["t1"].startswith("amount:")
+
+
+def test_rows_read_reconciles_on_a_mixed_batch() -> None:
+    rows = [
+        _row("t1"),
+        _row("t2", amount="abc"),
+        _row("t1"),
+        _row("t3", event_time=None),
+        _row("t4", customer_id=""),
+        _row("t5"),
+    ]
+    split = _apply(*rows)
+    assert split.accepted["txn_id"].to_list() == ["t1", "t5"]
+    assert split.rejected.height == 4
+    assert split.rows_read == 6
+    assert split.rejected[REASON_COLUMN].null_count() == 0
+
+
+def test_missing_column_raises_naming_it() -> None:
+    frame = pl.DataFrame([_row("t1")]).drop("currency")
+    with pytest.raises(ValueError, match="currency"):
+        apply_contract(TRANSACTIONS, frame)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-11-01T10:00:00Z",
+        "2026-11-01 10:00:00",
+        "2026-11-01T10:00:00",
+        "2026-11-01T12:00:00+02:00",
+        "2026-11-01T05:00:00-05:00",
+    ],
+)
+def test_timestamp_forms_all_become_ten_utc(text: str) -> None:
+    split = _apply(_row("t1", event_time=text))
+    assert split.rejected.height == 0
+    value = split.accepted["event_time"].item()
+    assert value == TEN_UTC
+    assert value.utcoffset() is not None
+    assert value.utcoffset().total_seconds() == 0
+
+
+def test_typed_input_columns_are_accepted() -> None:
+    frame = pl.DataFrame(
+        {
+            "txn_id": ["t1"],
+            "customer_id": ["c1"],
+            "merchant_id": ["m1"],
+            "amount": [7],
+            "currency": ["EUR"],
+            "country": [None],
+            "event_time": [TEN_UTC],
+        },
+        schema_overrides={"event_time": pl.Datetime("ns", "UTC")},
+    )
+    split = apply_contract(TRANSACTIONS, frame)
+    assert split.rejected.height == 0
+    assert split.accepted["amount"].to_list() == [7.0]
+    assert split.accepted["event_time"].to_list() == [TEN_UTC]
