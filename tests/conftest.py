@@ -25,8 +25,13 @@ def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     moto = str(Path(sys.executable).parent / "moto_server")
     env = {**os.environ, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
     service: Service = start_service(
-        "moto", [moto, "-H", "127.0.0.1", "-p", str(port)], env, tmp_path_factory.mktemp("moto"),
-        url=f"http://127.0.0.1:{port}", health_path="/moto-api/data.json", timeout=60,
+        "moto",
+        [moto, "-H", "127.0.0.1", "-p", str(port)],
+        env,
+        tmp_path_factory.mktemp("moto"),
+        url=f"http://127.0.0.1:{port}",
+        health_path="/moto-api/data.json",
+        timeout=60,
     )
     saved = {k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")}
     os.environ.update(AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test", AWS_DEFAULT_REGION="us-east-1")

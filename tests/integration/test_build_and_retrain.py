@@ -51,7 +51,9 @@ def test_build_publishes_validated_features_with_lineage_and_is_idempotent(setti
 
 
 def test_a_failing_batch_is_not_published(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
-    capped = tuple(dataclasses.replace(f, max_value=100.0) if f.name.startswith("amount_max") else f for f in CUSTOMER_TXN.features)
+    capped = tuple(
+        dataclasses.replace(f, max_value=100.0) if f.name.startswith("amount_max") else f for f in CUSTOMER_TXN.features
+    )
     strict = dataclasses.replace(CUSTOMER_TXN, name="customer_txn_strict", features=capped)
     monkeypatch.setitem(features.FEATURE_SETS, strict.ref, strict)
     upload(settings, demo_objects())

@@ -179,3 +179,10 @@ def test_typed_input_columns_are_accepted() -> None:
     assert split.rejected.height == 0
     assert split.accepted["amount"].to_list() == [7.0]
     assert split.accepted["event_time"].to_list() == [TEN_UTC]
+
+
+@pytest.mark.parametrize("value", ["NaN", "nan", "inf", "-inf"])
+def test_non_finite_amount_is_rejected(value: str) -> None:
+    split = _apply(_row("t1", amount=value), _row("t2"))
+    assert split.accepted["txn_id"].to_list() == ["t2"]
+    assert _reasons(split)["t1"].startswith("amount: not a valid")

@@ -83,7 +83,10 @@ def _cast(column: str, dtype: pl.DataType) -> pl.Expr:
     if dtype == pl.Boolean:
         lowered = text.str.to_lowercase()
         return pl.when(lowered.is_in(["true", "1"])).then(True).when(lowered.is_in(["false", "0"])).then(False)
-    return text.cast(dtype, strict=False)
+    cast = text.cast(dtype, strict=False)
+    if dtype.is_float():
+        return pl.when(cast.is_finite()).then(cast)  # NaN and infinities are not amounts
+    return cast
 
 
 def _parse_utc_timestamp(text: pl.Expr) -> pl.Expr:

@@ -88,6 +88,7 @@ def collect_summary(settings: Any, ingest: Any, build: Any, retrain: Any) -> dic
         "ingest_run": ingest.name,
         "build_run": build.name,
         "retrain_run": retrain.name,
+        "retrain_run_id": str(retrain.id),
         "retrain_parameters": retrain.parameters,
         "validation": "passed (published)" if build_runs else "unknown",
         "build_mlflow_runs": [r["run_id"] for r in build_runs],
