@@ -54,9 +54,11 @@ def test_publish_event_starts_a_retrain_that_completes_with_the_published_versio
     settings = Settings()
     params = retrain_run.parameters
     published = DeltaStore(settings).version(feature_table_path(params["feature_set"], params["feature_set_version"]))
-    assert retrain_run.state is not None and retrain_run.state.is_completed()
+    assert retrain_run.state is not None
+    assert retrain_run.state.is_completed()
     assert retrain_run.deployment_id == deployment.id
-    assert retrain_run.created_by is not None and retrain_run.created_by.type == "AUTOMATION"
+    assert retrain_run.created_by is not None
+    assert retrain_run.created_by.type == "AUTOMATION"
     assert params == {"feature_set": "customer_txn", "feature_set_version": 1, "delta_version": published}
     assert isinstance(params["delta_version"], int)
 

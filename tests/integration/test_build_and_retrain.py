@@ -9,9 +9,9 @@ import mlflow
 import pytest
 
 import features
-from features.customer_txn import CUSTOMER_TXN
 from featurelake.io.delta import DeltaStore
 from featurelake.settings import Settings
+from features.customer_txn import CUSTOMER_TXN
 from flows.build_features import ValidationFailedError, build_features
 from flows.ingest import ingest
 from flows.retrain import retrain
