@@ -58,7 +58,7 @@ def retrain(feature_set: str, feature_set_version: int, delta_version: int) -> d
             "holdout_start": trained.holdout_start.isoformat(),
             "delta_version": delta_version,
         },
-        example=training.frame.select(training.feature_columns).head(50),
+        example=training.frame.select(pl.col(training.feature_columns).cast(pl.Float64)).head(50),
         inputs=[(pinned.table_uri, pinned.frame)],
         trusted_types=TRUSTED_MODEL_TYPES,
     )
