@@ -31,8 +31,19 @@ def ingest_source(contract: SourceContract) -> IngestResult | None:
     now = dt.datetime.now(dt.UTC)
     batches = []
     for index, obj in enumerate(pending, start=1):
-        batches.append(split_object(settings, contract, obj, now))
-        logger.info("read %d/%d: %s", index, len(pending), obj.key)
+        batch = split_object(settings, contract, obj, now)
+        batches.append(batch)
+        logger.info(
+            "read %d/%d: %s (%d rows: %d accepted, %d quarantined)",
+            index,
+            len(pending),
+            obj.key,
+            batch.rows_read,
+            batch.accepted.height,
+            batch.quarantined.height,
+        )
+        if not batch.reconciled:
+            raise RuntimeError(f"{obj.key}: rows read do not reconcile; nothing was written for this batch")
     tags = {"featurelake.flow_run_id": str(flow_run.id), "featurelake.flow": "ingest"}
     return write_batches(store, contract, batches, tags)
 
@@ -62,11 +73,7 @@ def ingest(sources: list[str] | None = None) -> list[dict[str, object]]:
     """Ingest every configured source (or the named ones) and announce what landed."""
     chosen = [SOURCES[name] for name in (sources or list(SOURCES))]
     results = [r for r in (ingest_source(c) for c in chosen) if r is not None]
-    rows = [
-        {k: v for k, v in vars(r).items() if k != "source_keys"}
-        | {"reconciled": r.rows_read == r.rows_accepted + r.rows_quarantined}
-        for r in results
-    ]
+    rows = [{k: v for k, v in vars(r).items() if k != "source_keys"} | {"reconciled": r.reconciled} for r in results]
     if rows:
         create_table_artifact(
             table=rows, key="ingest-summary", description="Rows read = accepted + quarantined, per source"

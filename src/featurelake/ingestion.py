@@ -33,13 +33,14 @@ class ObjectBatch:
     """One raw object split into accepted and quarantined rows."""
 
     obj: RawObject
+    rows_read: int
     accepted: pl.DataFrame
     quarantined: pl.DataFrame
 
     @property
-    def rows_read(self) -> int:
-        """Records produced: a file rejected whole is one quarantine record."""
-        return self.accepted.height + self.quarantined.height
+    def reconciled(self) -> bool:
+        """Every row read is either accepted or quarantined: nothing lost, nothing invented."""
+        return self.rows_read == self.accepted.height + self.quarantined.height
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,11 @@ class IngestResult:
     bronze_version: int | None
     source_keys: list[str]
 
+    @property
+    def reconciled(self) -> bool:
+        """Rows read (counted when parsing) equal rows accepted plus rows quarantined."""
+        return self.rows_read == self.rows_accepted + self.rows_quarantined
+
 
 def ingested_objects(store: DeltaStore, source: str) -> set[tuple[str, str]]:
     """(key, etag) of every object already processed for this source."""
@@ -67,16 +73,18 @@ def split_object(settings: Settings, contract: SourceContract, obj: RawObject, n
     """Read one object and split it by the contract; a file that cannot be read is quarantined whole."""
     data = fetch_raw_bytes(settings, obj)
     try:
-        split = apply_contract(contract, parse_raw_bytes(obj.key, data))
+        raw = parse_raw_bytes(obj.key, data)
+        split = apply_contract(contract, raw)
     except (UnreadableObjectError, ValueError) as error:
+        # A file rejected whole counts as one record read and one record quarantined.
         preview = data[:_RAW_PREVIEW_BYTES].decode("utf-8", errors="replace")
         record = pl.DataFrame({REASON_COLUMN: [str(error)], RAW_CONTENT: [preview]})
-        return ObjectBatch(obj, _stamp(pl.DataFrame(), obj, now), _stamp(record, obj, now))
+        return ObjectBatch(obj, 1, _stamp(pl.DataFrame(), obj, now), _stamp(record, obj, now))
     rejected = split.rejected.select(
         pl.col(REASON_COLUMN),
         pl.struct(pl.exclude(REASON_COLUMN)).struct.json_encode().alias(RAW_CONTENT),
     )
-    return ObjectBatch(obj, _stamp(split.accepted, obj, now), _stamp(rejected, obj, now))
+    return ObjectBatch(obj, raw.height, _stamp(split.accepted, obj, now), _stamp(rejected, obj, now))
 
 
 def write_batches(
