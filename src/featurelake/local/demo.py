@@ -25,12 +25,14 @@ INGEST, BUILD, RETRAIN = "ingest/ingest", "build-features/customer-txn-v1", "ret
 def run_demo(state_dir: Path, keep_running: bool, stage_timeout: float, say: Callable[[str], None]) -> int:
     """Start the stack, run the chain, print a summary; stop everything on the way out."""
     signal.signal(signal.SIGTERM, _raise_interrupt)
-    stack = LocalStack(state_dir)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even if a parent shell ignored SIGINT
+    stack, completed = LocalStack(state_dir), False
     try:
         os.environ.update(stack.start(say))
         stack.serve_deployments()
         summary = run_chain(stack, stage_timeout, say)
         print_summary(summary, stack, say)
+        completed = True
         if keep_running:
             say("stack is up; press Ctrl-C to stop every process")
             while True:
@@ -41,8 +43,8 @@ def run_demo(state_dir: Path, keep_running: bool, stage_timeout: float, say: Cal
         say(f"logs: {stack.state_dir / 'logs'}")
         return 1
     except KeyboardInterrupt:
-        say("interrupted")
-        return 130
+        say("interrupted" if not completed else "stopping on request")
+        return 0 if completed else 130
     finally:
         say("stopping the local stack")
         stack.stop()
