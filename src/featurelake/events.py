@@ -62,6 +62,14 @@ class ModelTrained(BaseModel):
     metrics: dict[str, float]
 
 
+PAYLOADS: dict[str, type[BaseModel]] = {
+    BRONZE_APPENDED: BronzeAppended,
+    FEATURE_SET_PUBLISHED: FeatureSetPublished,
+    FEATURE_SET_VALIDATION_FAILED: FeatureSetValidationFailed,
+    MODEL_TRAINED: ModelTrained,
+}
+
+
 def event_id(name: str, resource_id: str, discriminator: str) -> uuid.UUID:
     """The deterministic id of an event: the same happening always gets the same id."""
     return uuid.uuid5(_NAMESPACE, f"{name}|{resource_id}|{discriminator}")

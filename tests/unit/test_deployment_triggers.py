@@ -1,0 +1,53 @@
+"""Guard the trigger templates in deployments/prefect.yaml against the event payload models.
+
+A template naming a missing payload field makes Prefect create no run at all (only a server-side
+warning), so every ``{{ event.payload.<field> }}`` must name a field the event's model has, and
+every required flow parameter must be supplied by the trigger or the deployment.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from typing import Any
+
+import pytest
+
+from featurelake.events import PAYLOADS
+from featurelake.serving import load_deployment_specs
+
+SPECS = load_deployment_specs()
+TRIGGERED = [(d, t) for d in SPECS for t in d.get("triggers", [])]
+PAYLOAD_FIELD = re.compile(r"\{\{\s*event\.payload\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+
+
+def _flow_parameters(entrypoint: str) -> dict[str, inspect.Parameter]:
+    from prefect.flows import load_flow_from_entrypoint
+
+    flow: Any = load_flow_from_entrypoint(entrypoint)
+    return dict(inspect.signature(flow.fn).parameters)
+
+
+def test_every_deployment_has_a_loadable_entrypoint() -> None:
+    names = {d["name"] for d in SPECS}
+    assert {"ingest", "customer-txn-v1", "fraud-model"} <= names
+    for spec in SPECS:
+        assert _flow_parameters(spec["entrypoint"]) is not None
+
+
+@pytest.mark.parametrize(("deployment", "trigger"), TRIGGERED, ids=[d["name"] for d, _ in TRIGGERED])
+def test_trigger_templates_name_existing_payload_fields(deployment: dict[str, Any], trigger: dict[str, Any]) -> None:
+    (event_name,) = trigger["expect"]
+    model = PAYLOADS[event_name]
+    for value in trigger.get("parameters", {}).values():
+        for field in PAYLOAD_FIELD.findall(str(value)):
+            assert field in model.model_fields, f"{deployment['name']}: {event_name} has no payload field {field!r}"
+
+
+@pytest.mark.parametrize(("deployment", "trigger"), TRIGGERED, ids=[d["name"] for d, _ in TRIGGERED])
+def test_triggered_runs_get_every_required_parameter(deployment: dict[str, Any], trigger: dict[str, Any]) -> None:
+    parameters = _flow_parameters(deployment["entrypoint"])
+    required = {n for n, p in parameters.items() if p.default is inspect.Parameter.empty}
+    supplied = set(trigger.get("parameters", {})) | set(deployment.get("parameters", {}))
+    assert required <= supplied
+    assert supplied <= set(parameters), f"unknown parameter(s) {supplied - set(parameters)}"
