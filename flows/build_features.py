@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import polars as pl
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
@@ -12,7 +14,7 @@ from featurelake.core.featureset import FeatureSet, compute_features
 from featurelake.core.naming import feature_set_resource_id
 from featurelake.ingestion import SOURCE_KEY
 from featurelake.io.delta import DeltaStore
-from featurelake.publishing import publish, published_version, read_source
+from featurelake.publishing import publish, published_commit, read_source
 from featurelake.settings import get_settings
 from featurelake.validation import ValidationOutcome, validate_batch
 from features import get_feature_set
@@ -51,23 +53,61 @@ def reject(spec: FeatureSet, outcome: ValidationOutcome, bronze_version: int) ->
     raise ValidationFailedError(f"{spec.ref}: {len(outcome.failed)} expectation(s) failed: {list(outcome.failed)}")
 
 
+def announce(spec: FeatureSet, payload: events.FeatureSetPublished, expectations: int) -> dict[str, object]:
+    """Show the publish in the UI and emit the event (deterministic id: a re-emit collapses)."""
+    summary: dict[str, object] = payload.model_dump() | {"expectations": expectations, "validation": "passed"}
+    create_table_artifact(
+        table=[summary], key=f"build-{spec.name.replace('_', '-')}", description="Published feature batch"
+    )
+    events.emit(
+        events.FEATURE_SET_PUBLISHED,
+        feature_set_resource_id(spec),
+        payload,
+        str(payload.delta_version),
+        labels={"featurelake.table-uri": payload.table_uri, "featurelake.delta-version": str(payload.delta_version)},
+    )
+    return summary
+
+
+def reannounce(spec: FeatureSet, store: DeltaStore, commit: dict[str, Any], bronze_version: int) -> dict[str, object]:
+    """A retried build of an input that is already published: announce it again, change nothing."""
+    settings, delta_version = get_settings(), int(commit["version"])
+    table_uri = store.uri(spec.table_path)
+    builds = tracking.search_runs(
+        settings, {"featurelake.feature_set": spec.ref, "featurelake.delta_version": str(delta_version)}
+    )
+    payload = events.FeatureSetPublished(
+        feature_set=spec.name,
+        feature_set_version=spec.version,
+        table_uri=table_uri,
+        delta_version=delta_version,
+        bronze_version=bronze_version,
+        row_count=store.read(spec.table_path, delta_version).height,
+        suite_hash=str(commit.get("featurelake.suite_hash", "")),
+        mlflow_run_id=builds[0]["run_id"] if builds else None,
+    )
+    expectations = int(builds[0]["metrics"].get("expectations_evaluated", 0)) if builds else 0
+    return announce(spec, payload, expectations)
+
+
 @flow(name="build-features", log_prints=True)
 def build_features(feature_set: str = "customer_txn", version: int = 1) -> dict[str, object]:
     """Build, validate and publish one feature set version from its bronze source."""
     settings, logger = get_settings(), get_run_logger()
     spec, store = get_feature_set(feature_set, version), DeltaStore(settings)
     source, bronze_version = read_source(store, spec)
-    existing = published_version(store, spec, bronze_version)
+    existing = published_commit(store, spec, bronze_version)
+    if existing is not None:
+        logger.info(
+            "bronze version %d is already published as %s version %s", bronze_version, spec.ref, existing["version"]
+        )
+        return reannounce(spec, store, existing, bronze_version)
     features = compute(spec, source)
     outcome = validate(spec, features, source.height)
     if not outcome.success:
         reject(spec, outcome, bronze_version)
     audit = {"featurelake.flow_run_id": str(flow_run.id), "featurelake.suite_hash": outcome.suite_hash}
-    if existing is None:
-        delta_version = publish(store, spec, features, bronze_version, audit)
-    else:
-        delta_version = existing
-        logger.info("bronze version %d was already published as %s version %d", bronze_version, spec.ref, existing)
+    delta_version = publish(store, spec, features, bronze_version, audit)
     table_uri = store.uri(spec.table_path)
     keys = sorted(source[SOURCE_KEY].unique().to_list())
     run_id = tracking.log_build(
@@ -84,19 +124,6 @@ def build_features(feature_set: str = "customer_txn", version: int = 1) -> dict[
         table_uri=table_uri,
         validation_result=outcome.result,
     )
-    summary: dict[str, object] = {
-        "feature_set": spec.ref,
-        "table_uri": table_uri,
-        "delta_version": delta_version,
-        "bronze_version": bronze_version,
-        "rows": features.height,
-        "expectations": outcome.evaluated,
-        "validation": "passed",
-        "mlflow_run_id": run_id,
-    }
-    create_table_artifact(
-        table=[summary], key=f"build-{spec.name.replace('_', '-')}", description="Published feature batch"
-    )
     payload = events.FeatureSetPublished(
         feature_set=spec.name,
         feature_set_version=spec.version,
@@ -107,11 +134,4 @@ def build_features(feature_set: str = "customer_txn", version: int = 1) -> dict[
         suite_hash=outcome.suite_hash,
         mlflow_run_id=run_id,
     )
-    events.emit(
-        events.FEATURE_SET_PUBLISHED,
-        feature_set_resource_id(spec),
-        payload,
-        str(delta_version),
-        labels={"featurelake.table-uri": table_uri, "featurelake.delta-version": str(delta_version)},
-    )
-    return summary
+    return announce(spec, payload, outcome.evaluated)

@@ -8,6 +8,7 @@ it and skips the write.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import polars as pl
 
@@ -33,8 +34,11 @@ def read_source(store: DeltaStore, spec: FeatureSet) -> tuple[pl.DataFrame, int]
     return store.read(bronze_path(spec.source), version), version
 
 
-def published_version(store: DeltaStore, spec: FeatureSet, bronze_version: int) -> int | None:
-    """The feature table version that already published this bronze version, if any."""
+def published_commit(store: DeltaStore, spec: FeatureSet, bronze_version: int) -> dict[str, Any] | None:
+    """The feature table commit that already published this bronze version, if any.
+
+    Its ``version`` is the Delta version and its metadata carries the audit of that publish.
+    """
     applied = store.app_version(spec.table_path, build_app_id(spec))
     if applied is None or applied < bronze_version:
         return None

@@ -48,6 +48,14 @@ def log_build(
     with _start(settings, f"build {tags['featurelake.feature_set']}", tags) as run:
         mlflow.log_params(params)
         mlflow.log_dict(validation_result, "validation/gx_result.json")
+        statistics = validation_result.get("statistics", {})
+        mlflow.log_metrics(
+            {
+                "validation_success": float(bool(validation_result.get("success"))),
+                "expectations_evaluated": float(statistics.get("evaluated_expectations", 0)),
+                "expectations_failed": float(statistics.get("unsuccessful_expectations", 0)),
+            }
+        )
         dataset = from_polars(features.head(1000), source=table_uri, name=table_uri)
         mlflow.log_input(dataset, context="output")
         mlflow.log_metric("feature_rows", features.height)
@@ -101,12 +109,18 @@ def log_retrain(
 
 def runs_of_flow_run(settings: Settings, flow_run_id: str) -> list[dict[str, Any]]:
     """MLflow runs recorded by one Prefect flow run (id, name, metrics, params)."""
+    return search_runs(settings, {"featurelake.flow_run_id": flow_run_id})
+
+
+def search_runs(settings: Settings, tags: dict[str, str]) -> list[dict[str, Any]]:
+    """MLflow runs of the featurelake experiment carrying all of ``tags``, newest first."""
     import mlflow
 
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
     runs = mlflow.search_runs(
         experiment_names=[settings.mlflow_experiment],
-        filter_string=f"tags.`featurelake.flow_run_id` = '{flow_run_id}'",
+        filter_string=" and ".join(f"tags.`{k}` = '{v}'" for k, v in tags.items()),
+        order_by=["attributes.start_time DESC"],
         output_format="list",
     )
     return [

@@ -8,7 +8,7 @@ back and its training set rebuilt.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -51,7 +51,7 @@ class TrainedModel:
     holdout_start: datetime
     train_rows: int
     test_rows: int
-    feature_columns: list[str] = field(default_factory=list)
+    feature_columns: list[str]
 
 
 def point_in_time_join(spine: pl.DataFrame, pinned: PinnedFeatures, spine_time: str) -> pl.DataFrame:

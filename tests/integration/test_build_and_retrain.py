@@ -35,7 +35,7 @@ def test_build_publishes_validated_features_with_lineage_and_is_idempotent(setti
     table = store.read(CUSTOMER_TXN.table_path)
     expected_rows = DATA.transactions.select("customer_id", "event_time").unique().height
     assert summary["delta_version"] == 0
-    assert table.height == expected_rows == summary["rows"]
+    assert table.height == expected_rows == summary["row_count"]
     assert summary["validation"] == "passed"
     run = mlflow.MlflowClient(settings.mlflow_tracking_uri).get_run(str(summary["mlflow_run_id"]))
     assert run.data.params["bronze_version"] == str(summary["bronze_version"])
@@ -47,7 +47,14 @@ def test_build_publishes_validated_features_with_lineage_and_is_idempotent(setti
 
     again = build_features("customer_txn", 1)
     assert again["delta_version"] == 0
+    assert again["mlflow_run_id"] == summary["mlflow_run_id"]
+    assert again["row_count"] == summary["row_count"]
+    assert again["suite_hash"] == summary["suite_hash"]
     assert store.version(CUSTOMER_TXN.table_path) == 0
+    builds = mlflow.MlflowClient(settings.mlflow_tracking_uri).search_runs(
+        [run.info.experiment_id], "tags.`featurelake.feature_set` = 'customer_txn:v1'"
+    )
+    assert len(builds) == 1  # the retry announced the existing publish; it did not rebuild
 
 
 def test_a_failing_batch_is_not_published(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:

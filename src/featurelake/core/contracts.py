@@ -37,11 +37,6 @@ class ContractSplit:
     accepted: pl.DataFrame
     rejected: pl.DataFrame
 
-    @property
-    def rows_read(self) -> int:
-        """Every row looked at: accepted plus rejected."""
-        return self.accepted.height + self.rejected.height
-
 
 def apply_contract(contract: SourceContract, raw: pl.DataFrame) -> ContractSplit:
     """Cast raw columns to the contract and separate the rows that break it.

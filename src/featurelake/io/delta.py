@@ -80,26 +80,30 @@ class DeltaStore:
             custom_metadata={k: str(v) for k, v in metadata.items()},
             app_transactions=transactions,
         )
+        table = self.table(path)
         options: dict[str, Any] = {
             "mode": mode,
-            "predicate": predicate if self.table(path) is not None else None,
+            "predicate": predicate if table is not None else None,  # a first write creates the table
             "schema_mode": _schema_mode(mode, predicate),
             "storage_options": self._options,
             "commit_properties": properties,
         }
-        write_deltalake(self.uri(path), frame.to_arrow(), **options)
-        return self.version(path) or 0
+        write_deltalake(table if table is not None else self.uri(path), frame.to_arrow(), **options)
+        if table is None:  # created by this write: load it to learn its version
+            return self.version(path) or 0
+        table.update_incremental()
+        return table.version()
 
     def history(self, path: str, limit: int | None = None) -> list[dict[str, Any]]:
         """Commit history, newest first, including each commit's custom metadata."""
         table = self.table(path)
         return [] if table is None else table.history(limit)
 
-    def find_commit(self, path: str, key: str, value: str) -> int | None:
-        """The newest table version whose commit metadata has ``key == value``."""
+    def find_commit(self, path: str, key: str, value: str) -> dict[str, Any] | None:
+        """The newest commit (version and metadata) whose metadata has ``key == value``."""
         for commit in self.history(path):
             if str(commit.get(key)) == value:
-                return int(commit["version"])
+                return commit
         return None
 
 

@@ -92,7 +92,7 @@ def collect_summary(settings: Any, ingest: Any, build: Any, retrain: Any) -> dic
         "retrain_run": retrain.name,
         "retrain_run_id": str(retrain.id),
         "retrain_parameters": retrain.parameters,
-        "validation": "passed (published)" if build_runs else "unknown",
+        "validation": _validation_outcome(build_runs),
         "build_mlflow_runs": [r["run_id"] for r in build_runs],
         "retrain_mlflow_runs": [r["run_id"] for r in retrain_runs],
         "metrics": retrain_runs[0]["metrics"] if retrain_runs else {},
@@ -113,6 +113,16 @@ def print_summary(summary: dict[str, Any], stack: LocalStack, say: Callable[[str
     say("  holdout metrics: " + ", ".join(f"{k}={v:.4f}" for k, v in sorted(summary["metrics"].items())))
     say(f"  registered model: {summary['model']}")
     say(f"  Prefect UI: {stack.prefect_ui_url}    MLflow UI: {stack.mlflow_url}")
+
+
+def _validation_outcome(build_runs: list[dict[str, Any]]) -> str:
+    """What the build's MLflow run recorded about its Great Expectations gate."""
+    if not build_runs:
+        return "no build run recorded in MLflow"
+    metrics = build_runs[0]["metrics"]
+    verdict = "passed" if metrics.get("validation_success") == 1.0 else "FAILED"
+    evaluated, failed = int(metrics.get("expectations_evaluated", 0)), int(metrics.get("expectations_failed", 0))
+    return f"{verdict} ({evaluated} expectations, {failed} failed)"
 
 
 def _raise_interrupt(signum: int, frame: object) -> None:
