@@ -15,6 +15,7 @@ from datetime import timedelta
 import polars as pl
 
 from featurelake.core.featureset import Feature, FeatureSet
+from features.sources import TRANSACTIONS
 
 TIME = "event_time"
 
@@ -77,6 +78,7 @@ def _count(function: Callable[[], pl.Expr], window: str) -> Feature:
         pl.Int64(),
         f"number of the customer's transactions in the trailing {window}",
         min_value=1,
+        tags=("customer", "velocity"),
     )
 
 
@@ -86,18 +88,21 @@ def _amount(function: Callable[[], pl.Expr], statistic: str, window: str) -> Fea
         pl.Float64(),
         f"{statistic} of the customer's transaction amounts in the trailing {window}",
         min_value=0,
+        tags=("customer", "spend"),
     )
 
 
 CUSTOMER_TXN = FeatureSet(
     name="customer_txn",
     version=1,
-    entity="customer_id",
+    entity_keys=("customer_id",),
     event_time=TIME,
-    source="transactions",
+    source=TRANSACTIONS,
     description="Trailing 1h/24h/7d count, sum, mean and max of each customer's spend.",
     owner="fraud-ml",
     ttl=timedelta(days=7),
+    lookback=timedelta(days=7),
+    tags=("fraud",),
     features=(
         _count(amount_count_1h, "1h"),
         _amount(amount_sum_1h, "sum", "1h"),

@@ -3,7 +3,8 @@
 ``transactions``: one row per card transaction (grain: ``txn_id``), event time ``event_time``
 in UTC. ``fraud_labels``: one row per labelled transaction, produced after the fact by the
 chargeback process; ``event_time`` is the transaction's time, ``labeled_at`` when the label
-became known.
+became known. Labels carry the transaction's entity keys (customer, merchant) so they can serve
+as a training spine directly.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ FRAUD_LABELS = SourceContract(
     columns={
         "txn_id": pl.String(),
         "customer_id": pl.String(),
+        "merchant_id": pl.String(),
         "event_time": UTC_TIMESTAMP,
         "is_fraud": pl.Boolean(),
         "labeled_at": UTC_TIMESTAMP,

@@ -9,19 +9,16 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.runtime import flow_run
 
-from featurelake import events, tracking
+from featurelake import catalog, events, tracking
 from featurelake.core.featureset import FeatureSet, compute_features
 from featurelake.core.naming import feature_set_resource_id
 from featurelake.ingestion import SOURCE_KEY
 from featurelake.io.delta import DeltaStore
+from featurelake.io.registry import FeatureRegistry
 from featurelake.publishing import publish, published_commit, read_source
+from featurelake.revision import code_revision
 from featurelake.settings import get_settings
-from featurelake.validation import ValidationOutcome, validate_batch
-from features import get_feature_set
-
-
-class ValidationFailedError(RuntimeError):
-    """The batch failed its suite; nothing was published."""
+from featurelake.validation import ValidationFailedError, ValidationOutcome, validate_batch
 
 
 @task
@@ -94,7 +91,9 @@ def reannounce(spec: FeatureSet, store: DeltaStore, commit: dict[str, Any], bron
 def build_features(feature_set: str = "customer_txn", version: int = 1) -> dict[str, object]:
     """Build, validate and publish one feature set version from its bronze source."""
     settings, logger = get_settings(), get_run_logger()
-    spec, store = get_feature_set(feature_set, version), DeltaStore(settings)
+    spec, store = catalog.load(settings.features_module).get(feature_set, version), DeltaStore(settings)
+    revision = code_revision()
+    record = FeatureRegistry(store).ensure_registered(spec, revision, actor=f"flow-run/{flow_run.id}")
     source, bronze_version = read_source(store, spec)
     existing = published_commit(store, spec, bronze_version)
     if existing is not None:
@@ -106,7 +105,12 @@ def build_features(feature_set: str = "customer_txn", version: int = 1) -> dict[
     outcome = validate(spec, features, source.height)
     if not outcome.success:
         reject(spec, outcome, bronze_version)
-    audit = {"featurelake.flow_run_id": str(flow_run.id), "featurelake.suite_hash": outcome.suite_hash}
+    audit = {
+        "featurelake.flow_run_id": str(flow_run.id),
+        "featurelake.suite_hash": outcome.suite_hash,
+        "featurelake.fingerprint": record.fingerprint,
+        "featurelake.code_revision": revision,
+    }
     delta_version = publish(store, spec, features, bronze_version, audit)
     table_uri = store.uri(spec.table_path)
     keys = sorted(source[SOURCE_KEY].unique().to_list())

@@ -2,6 +2,8 @@
 
 Started by the automation on ``featurelake.feature-set.published``; the event names the exact
 feature table version, so the model is trained on what was validated, not on whatever is latest.
+Other feature sets the model uses are pinned to their latest version when the run starts, and
+the manifest logged with the model names every version read.
 """
 
 from __future__ import annotations
@@ -11,36 +13,51 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
 from prefect.runtime import flow_run
 
-from featurelake import events, tracking
+from featurelake import catalog, events, tracking
 from featurelake.core.naming import bronze_path
+from featurelake.featurestore import FeatureStore
 from featurelake.io.delta import DeltaStore
 from featurelake.settings import get_settings
-from featurelake.training import TRUSTED_MODEL_TYPES, PinnedFeatures, build_training_set, train_classifier
-from features import get_feature_set
+from featurelake.training import TRUSTED_MODEL_TYPES, train_classifier
 from features.sources import FRAUD_LABELS
 
 LABEL = "is_fraud"
+SPINE_TIME = "event_time"
 
 
 @flow(name="retrain", log_prints=True)
-def retrain(feature_set: str, feature_set_version: int, delta_version: int) -> dict[str, object]:
-    """Train the fraud classifier on labels joined as of each transaction to pinned features."""
+def retrain(
+    feature_set: str, feature_set_version: int, delta_version: int, features: list[str] | None = None
+) -> dict[str, object]:
+    """Train the fraud classifier on labels joined as of each transaction to pinned features.
+
+    ``features`` lists the references the model uses (default: the whole published feature set);
+    the published one is pinned to ``delta_version``.
+    """
     settings, logger = get_settings(), get_run_logger()
-    spec, store = get_feature_set(feature_set, feature_set_version), DeltaStore(settings)
-    pinned = PinnedFeatures(spec, store.read(spec.table_path, delta_version), store.uri(spec.table_path), delta_version)
+    store = DeltaStore(settings)
+    features_store = FeatureStore(store, catalog.load(settings.features_module).feature_sets.values())
+    trigger = features_store.spec(f"{feature_set}:v{feature_set_version}")
+    references = features or [trigger.ref]
     labels_version = store.version(bronze_path(FRAUD_LABELS.name))
     if labels_version is None:
         raise FileNotFoundError(f"no labels: bronze table for source {FRAUD_LABELS.name!r} does not exist yet")
+    keys = sorted({k for ref in references for k in features_store.spec(ref).entity_keys})
     labels = store.read(bronze_path(FRAUD_LABELS.name), labels_version)
-    spine = labels.select(spec.entity, pl.col(FRAUD_LABELS.event_time).alias(spec.event_time), LABEL)
-    training = build_training_set(spine, [pinned], spine_time=spec.event_time)
-    trained = train_classifier(training, LABEL, spec.event_time)
+    spine = labels.select(*keys, SPINE_TIME, LABEL).drop_nulls()
+    logger.info("spine: %d labelled transactions (%d lack a key)", spine.height, labels.height - spine.height)
+    training = features_store.get_training_set(
+        spine, references, spine_time=SPINE_TIME, pins={trigger.ref: delta_version}
+    )
+    trained = train_classifier(training, LABEL, SPINE_TIME)
     logger.info("trained on %d rows, holdout %d rows: %s", trained.train_rows, trained.test_rows, trained.metrics)
+    pinned = {entry["ref"]: entry for entry in training.manifest["feature_sets"]}
     tags = {
         "featurelake.flow_run_id": str(flow_run.id),
-        "featurelake.feature_set": spec.ref,
-        "featurelake.feature_table": pinned.table_uri,
+        "featurelake.feature_set": trigger.ref,
+        "featurelake.feature_table": pinned[trigger.ref]["table_uri"],
         "featurelake.delta_version": str(delta_version),
+        "featurelake.feature_sets": ",".join(f"{ref}@{e['delta_version']}" for ref, e in pinned.items()),
         "featurelake.labels_version": str(labels_version),
     }
     manifest = training.manifest | {
@@ -57,16 +74,17 @@ def retrain(feature_set: str, feature_set_version: int, delta_version: int) -> d
             "holdout_rows": trained.test_rows,
             "holdout_start": trained.holdout_start.isoformat(),
             "delta_version": delta_version,
+            "features": ",".join(references),
         },
         example=training.frame.select(pl.col(training.feature_columns).cast(pl.Float64)).head(50),
-        inputs=[(pinned.table_uri, pinned.frame)],
+        inputs=[(e["table_uri"], training.frame.select(e["columns"].values()).head(1000)) for e in pinned.values()],
         trusted_types=TRUSTED_MODEL_TYPES,
     )
     summary: dict[str, object] = {
         "model": registered.name,
         "model_version": registered.version,
         "mlflow_run_id": registered.run_id,
-        "feature_set": spec.ref,
+        "feature_set": trigger.ref,
         "delta_version": delta_version,
         **trained.metrics,
     }
@@ -77,8 +95,8 @@ def retrain(feature_set: str, feature_set_version: int, delta_version: int) -> d
         events.ModelTrained(
             model_name=registered.name,
             model_version=registered.version,
-            feature_set=spec.name,
-            feature_set_version=spec.version,
+            feature_set=trigger.name,
+            feature_set_version=trigger.version,
             delta_version=delta_version,
             metrics=trained.metrics,
         ),

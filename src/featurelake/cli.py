@@ -6,9 +6,18 @@ from pathlib import Path
 
 import typer
 
+from featurelake import cli_features
+
 app = typer.Typer(
     help="featurelake: versioned, validated features on Delta Lake, orchestrated by Prefect.", no_args_is_help=True
 )
+app.command("plan")(cli_features.plan)
+app.command("apply")(cli_features.apply)
+app.command("list")(cli_features.list_feature_sets)
+app.command("backfill")(cli_features.backfill)
+app.command("read")(cli_features.read)
+app.command("training-set")(cli_features.training_set)
+app.command("lookup")(cli_features.lookup)
 
 
 @app.command()

@@ -39,6 +39,7 @@ class FeatureSetPublished(BaseModel):
     bronze_version: int
     row_count: int
     suite_hash: str
+    fingerprint: str | None = None
     mlflow_run_id: str | None = None
 
 

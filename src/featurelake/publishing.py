@@ -15,6 +15,7 @@ import polars as pl
 from featurelake.core.featureset import FeatureSet
 from featurelake.core.naming import bronze_path, build_app_id
 from featurelake.io.delta import AppTransaction, DeltaStore
+from featurelake.io.feature_tables import write_feature_table
 
 BRONZE_VERSION_KEY = "featurelake.bronze_version"
 
@@ -25,13 +26,14 @@ def read_source(store: DeltaStore, spec: FeatureSet) -> tuple[pl.DataFrame, int]
     Raises:
         FileNotFoundError: naming the source when nothing was ingested yet.
     """
-    version = store.version(bronze_path(spec.source))
+    path = bronze_path(spec.source.name)
+    version = store.version(path)
     if version is None:
         raise FileNotFoundError(
-            f"feature set {spec.ref}: bronze table {store.uri(bronze_path(spec.source))} "
-            f"does not exist yet; run the ingest flow for source {spec.source!r} first"
+            f"feature set {spec.ref}: bronze table {store.uri(path)} "
+            f"does not exist yet; run the ingest flow for source {spec.source.name!r} first"
         )
-    return store.read(bronze_path(spec.source), version), version
+    return store.read(path, version), version
 
 
 def published_commit(store: DeltaStore, spec: FeatureSet, bronze_version: int) -> dict[str, Any] | None:
@@ -54,10 +56,6 @@ def publish(
 ) -> int:
     """Replace the feature table's content in one commit and return its Delta version."""
     metadata = {**audit, BRONZE_VERSION_KEY: str(bronze_version), "featurelake.feature_set": spec.ref}
-    return store.write(
-        spec.table_path,
-        features,
-        mode="overwrite",
-        metadata=metadata,
-        app_transaction=AppTransaction(build_app_id(spec), bronze_version),
+    return write_feature_table(
+        store, spec, features, metadata=metadata, app_transaction=AppTransaction(build_app_id(spec), bronze_version)
     )

@@ -29,6 +29,7 @@ class Settings(BaseSettings):
     mlflow_experiment: str = "featurelake"
     registered_model_name: str = "featurelake-fraud"
     state_dir: Path = Path(".featurelake")
+    features_module: str = "features"
 
     def table_uri(self, relative_path: str) -> str:
         """The URI of a lake table, e.g. ``bronze/transactions``."""

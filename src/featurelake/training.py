@@ -1,9 +1,7 @@
-"""Point-in-time correct training sets and the baseline classifier.
+"""The baseline classifier trained on point-in-time training sets.
 
-For each spine row the join takes the latest feature row of the same entity whose event time
-is at or before the spine time and within the feature set's TTL; never a later one. The
-manifest names the exact Delta version of every feature table used, so a model can be traced
-back and its training set rebuilt.
+Training sets come from :meth:`featurelake.featurestore.FeatureStore.get_training_set`; the
+split here is by time, so the holdout is always later than anything trained on.
 """
 
 from __future__ import annotations
@@ -15,31 +13,10 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from featurelake.core.featureset import FeatureSet
+from featurelake.featurestore import TrainingSet
 
 # Internals of HistGradientBoostingClassifier that skops-serialised models must be allowed to load.
 TRUSTED_MODEL_TYPES = ["sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"]
-_ROW = "__spine_row"
-_FEATURE_TIME = "__feature_time"
-
-
-@dataclass(frozen=True)
-class PinnedFeatures:
-    """A feature table read at one Delta version."""
-
-    spec: FeatureSet
-    frame: pl.DataFrame
-    table_uri: str
-    delta_version: int
-
-
-@dataclass(frozen=True)
-class TrainingSet:
-    """The joined frame plus the manifest that makes it reproducible."""
-
-    frame: pl.DataFrame
-    feature_columns: list[str]
-    manifest: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -52,51 +29,6 @@ class TrainedModel:
     train_rows: int
     test_rows: int
     feature_columns: list[str]
-
-
-def point_in_time_join(spine: pl.DataFrame, pinned: PinnedFeatures, spine_time: str) -> pl.DataFrame:
-    """Attach one feature set's values as of each spine row's time (spine order kept)."""
-    spec = pinned.spec
-    columns = [f.name for f in spec.features]
-    features = pinned.frame.select(pl.col(spec.entity), pl.col(spec.event_time).alias(_FEATURE_TIME), *columns).sort(
-        _FEATURE_TIME
-    )
-    joined = (
-        spine.with_row_index(_ROW)
-        .sort(spine_time)
-        .join_asof(
-            features,
-            left_on=spine_time,
-            right_on=_FEATURE_TIME,
-            by=spec.entity,
-            strategy="backward",
-            tolerance=spec.ttl,
-            check_sortedness=False,
-        )
-    )
-    return joined.sort(_ROW).drop(_ROW, _FEATURE_TIME)
-
-
-def build_training_set(spine: pl.DataFrame, pinned: list[PinnedFeatures], spine_time: str) -> TrainingSet:
-    """Join several pinned feature sets onto a spine and describe what was used."""
-    frame = spine
-    for item in pinned:
-        frame = point_in_time_join(frame, item, spine_time)
-    manifest = {
-        "spine_rows": spine.height,
-        "feature_sets": [
-            {
-                "feature_set": p.spec.name,
-                "version": p.spec.version,
-                "table_uri": p.table_uri,
-                "delta_version": p.delta_version,
-                "features": [f.name for f in p.spec.features],
-            }
-            for p in pinned
-        ],
-    }
-    columns = [f.name for p in pinned for f in p.spec.features]
-    return TrainingSet(frame=frame, feature_columns=columns, manifest=manifest)
 
 
 def train_classifier(

@@ -20,6 +20,10 @@ if TYPE_CHECKING:
     from great_expectations.data_context import AbstractDataContext
 
 
+class ValidationFailedError(RuntimeError):
+    """A batch failed its suite; nothing was published."""
+
+
 @dataclass(frozen=True)
 class ValidationOutcome:
     """What the gate decided and why, in GX's own result format."""

@@ -1,9 +1,10 @@
 """Feature set specifications and the pure computation that applies them.
 
-A feature set is data: a name, an integer definition version, the entity key, the event-time
-column, the bronze source it reads and a tuple of features, each a named polars expression.
-Expressions are written for the rows of one entity; :func:`compute_features` evaluates them
-per entity, so a feature author never repeats the grouping.
+A feature set is data: a name, an integer definition version, the entity keys, the event-time
+column, the source contract it reads, a TTL and a tuple of features, each a named polars
+expression with a dtype, a description and tags. Expressions are written for the rows of one
+entity; :func:`compute_features` evaluates them per entity, so an author never repeats the
+grouping.
 """
 
 from __future__ import annotations
@@ -14,12 +15,17 @@ from datetime import timedelta
 
 import polars as pl
 
+from featurelake.core.contracts import SourceContract
 from featurelake.core.naming import feature_table_path
+
+#: Feature tables are partitioned by the UTC calendar day of their event time: backfills replace
+#: whole days, and training-set reads skip the days a spine cannot reach.
+PARTITION_COLUMN = "event_date"
 
 
 @dataclass(frozen=True)
 class Feature:
-    """One output column: its expression, type and the bounds validation enforces."""
+    """One output column: its expression, type, meaning, tags and the bounds validation enforces."""
 
     name: str
     expr: pl.Expr
@@ -39,25 +45,38 @@ class Feature:
         *,
         min_value: float | None = None,
         max_value: float | None = None,
+        nullable: bool = False,
+        tags: tuple[str, ...] = (),
     ) -> Feature:
         """Build a feature whose column name is the function's name."""
         name = function.__name__
-        return cls(name, function().alias(name), dtype, description, min_value, max_value)
+        return cls(name, function().alias(name), dtype, description, min_value, max_value, nullable, tags)
 
 
 @dataclass(frozen=True)
 class FeatureSet:
-    """A versioned contract: which rows (grain) and which columns a feature table holds."""
+    """A versioned contract: which rows (grain) and which columns a feature table holds.
+
+    ``lookback`` is the longest history any feature reads (its widest window): a backfill of a
+    date range reads that much source history before the range so windows start full.
+    """
 
     name: str
     version: int
-    entity: str
+    entity_keys: tuple[str, ...]
     event_time: str
-    source: str
+    source: SourceContract
     features: tuple[Feature, ...]
     description: str
     owner: str
     ttl: timedelta = field(default=timedelta(days=7))
+    lookback: timedelta = field(default=timedelta(days=7))
+    tags: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        problems = _spec_problems(self)
+        if problems:
+            raise ValueError(f"feature set {self.name}:v{self.version} is invalid: {'; '.join(problems)}")
 
     @property
     def ref(self) -> str:
@@ -70,41 +89,87 @@ class FeatureSet:
         return feature_table_path(self.name, self.version)
 
     @property
-    def key_columns(self) -> tuple[str, str]:
-        """The columns that identify one feature row."""
-        return (self.entity, self.event_time)
+    def key_columns(self) -> tuple[str, ...]:
+        """The columns that identify one feature row: entity keys, then event time."""
+        return (*self.entity_keys, self.event_time)
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        """The feature columns, in declaration order."""
+        return tuple(f.name for f in self.features)
 
     def feature(self, name: str) -> Feature:
         """Look up a feature by column name, naming the feature set when it is missing."""
         for candidate in self.features:
             if candidate.name == name:
                 return candidate
-        raise KeyError(f"feature set {self.ref} has no feature {name!r}")
+        raise KeyError(f"feature set {self.ref} has no feature {name!r}; it has {list(self.feature_names)}")
+
+    def source_columns(self) -> tuple[str, ...]:
+        """The source columns the feature set reads: keys, event time and every expression's inputs."""
+        read = {*self.key_columns}
+        for feature in self.features:
+            read.update(feature.expr.meta.root_names())
+        return tuple(sorted(read))
+
+    def output_schema(self) -> dict[str, pl.DataType]:
+        """The schema of the feature table (without its partition column)."""
+        schema: dict[str, pl.DataType] = {c: self.source.columns[c] for c in self.key_columns}
+        schema.update({f.name: f.dtype for f in self.features})
+        return schema
+
+
+def _spec_problems(spec: FeatureSet) -> list[str]:
+    """Mistakes an author can make in a spec, found at import time rather than at build time."""
+    problems = []
+    if spec.version < 1:
+        problems.append(f"version must be a positive integer, got {spec.version}")
+    if not spec.entity_keys:
+        problems.append("entity_keys is empty")
+    missing = [c for c in spec.key_columns if c not in spec.source.columns]
+    if missing:
+        problems.append(f"source {spec.source.name!r} has no column(s) {missing}")
+    for feature in spec.features:
+        unknown = sorted(set(feature.expr.meta.root_names()) - set(spec.source.columns))
+        if unknown:
+            problems.append(
+                f"feature {feature.name!r} reads column(s) {unknown} that source {spec.source.name!r} lacks"
+            )
+    names = [f.name for f in spec.features]
+    duplicated = sorted({n for n in names if names.count(n) > 1})
+    if duplicated:
+        problems.append(f"feature name(s) {duplicated} are declared twice")
+    clashing = sorted(set(names) & {*spec.key_columns, PARTITION_COLUMN})
+    if clashing:
+        problems.append(f"feature name(s) {clashing} clash with key or partition columns")
+    if spec.ttl <= timedelta(0):
+        problems.append(f"ttl must be positive, got {spec.ttl}")
+    return problems
 
 
 def compute_features(spec: FeatureSet, source: pl.DataFrame) -> pl.DataFrame:
     """Apply a feature set to source rows: one output row per entity and event time.
 
     Rows sharing an entity and an event time share every trailing window, so keeping one of
-    them loses nothing and makes (entity, event time) a key of the output.
+    them loses nothing and makes (entity, event time) a key of the output. The output is
+    sorted by entity keys and event time, the order point-in-time joins read fastest.
+
+    Raises:
+        ValueError: naming the feature set and the source columns it needs but did not get.
     """
-    missing = {spec.entity, spec.event_time} - set(source.columns)
+    missing = sorted(set(spec.source_columns()) - set(source.columns))
     if missing:
-        raise ValueError(f"feature set {spec.ref}: source {spec.source!r} lacks column(s) {sorted(missing)}")
-    ordered = source.lazy().sort([spec.entity, spec.event_time])
-    columns = [f.expr.over(spec.entity).cast(f.dtype).alias(f.name) for f in spec.features]
+        raise ValueError(f"feature set {spec.ref}: source {spec.source.name!r} lacks column(s) {missing}")
+    keys = list(spec.entity_keys)
+    ordered = source.lazy().sort([*keys, spec.event_time], maintain_order=True)
+    columns = [f.expr.over(keys).cast(f.dtype).alias(f.name) for f in spec.features]
     return (
-        ordered.select(pl.col(spec.entity), pl.col(spec.event_time), *columns)
+        ordered.select(*(pl.col(c) for c in spec.key_columns), *columns)
         .unique(subset=list(spec.key_columns), keep="last", maintain_order=True)
         .collect()
     )
 
 
-def output_schema(spec: FeatureSet, source_schema: pl.Schema) -> dict[str, pl.DataType]:
-    """The schema a feature table has, for contracts and validation."""
-    schema: dict[str, pl.DataType] = {
-        spec.entity: source_schema[spec.entity],
-        spec.event_time: source_schema[spec.event_time],
-    }
-    schema.update({f.name: f.dtype for f in spec.features})
-    return schema
+def with_partition(spec: FeatureSet, features: pl.DataFrame) -> pl.DataFrame:
+    """Add the partition column (UTC day of the event time) a feature table is stored with."""
+    return features.with_columns(pl.col(spec.event_time).dt.convert_time_zone("UTC").dt.date().alias(PARTITION_COLUMN))

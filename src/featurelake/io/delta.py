@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 import polars as pl
@@ -36,28 +37,49 @@ class DeltaStore:
         """The full URI of a table."""
         return self._settings.table_uri(path)
 
-    def table(self, path: str, version: int | None = None) -> DeltaTable | None:
-        """The table at a version (latest by default), or None if it was never written."""
+    def table(self, path: str, version: int | None = None, as_of: datetime | None = None) -> DeltaTable | None:
+        """The table at a version or a point in time (latest by default), or None if it was never written.
+
+        Raises:
+            ValueError: for a version or time at which the table did not exist, naming the table.
+        """
         try:
-            return DeltaTable(self.uri(path), version=version, storage_options=self._options)
+            table = DeltaTable(self.uri(path), version=version, storage_options=self._options)
         except TableNotFoundError:
             return None
+        except Exception as error:  # delta-rs reports a missing version as a generic error
+            if version is not None:
+                raise ValueError(f"Delta table {self.uri(path)} has no version {version}: {error}") from error
+            raise
+        if as_of is not None:
+            _load_as_of(table, as_of, self.uri(path))
+        return table
 
     def version(self, path: str) -> int | None:
         """The latest version of a table, or None if it does not exist."""
         table = self.table(path)
         return None if table is None else table.version()
 
-    def read(self, path: str, version: int | None = None) -> pl.DataFrame:
-        """Read a whole table, pinned to a version when given.
+    def read(
+        self, path: str, version: int | None = None, *, as_of: datetime | None = None, columns: list[str] | None = None
+    ) -> pl.DataFrame:
+        """Read a table, pinned to a version or a point in time when given.
 
         Raises:
             FileNotFoundError: naming the table when it does not exist.
         """
-        table = self.table(path, version)
+        return pl.from_arrow(self.existing(path, version, as_of).to_pyarrow_table(columns=columns))  # type: ignore[return-value]
+
+    def existing(self, path: str, version: int | None = None, as_of: datetime | None = None) -> DeltaTable:
+        """Like :meth:`table`, for callers that need the table to exist.
+
+        Raises:
+            FileNotFoundError: naming the table when it does not exist.
+        """
+        table = self.table(path, version, as_of)
         if table is None:
             raise FileNotFoundError(f"Delta table {self.uri(path)} does not exist")
-        return pl.from_arrow(table.to_pyarrow_table())  # type: ignore[return-value]
+        return table
 
     def app_version(self, path: str, app_id: str) -> int | None:
         """The last input version an app committed to this table, if any."""
@@ -73,6 +95,7 @@ class DeltaStore:
         metadata: Mapping[str, Any],
         predicate: str | None = None,
         app_transaction: AppTransaction | None = None,
+        partition_by: list[str] | None = None,
     ) -> int:
         """Write one commit and return the table version it created."""
         transactions = [Transaction(app_transaction.app_id, app_transaction.version)] if app_transaction else None
@@ -87,6 +110,7 @@ class DeltaStore:
             "schema_mode": _schema_mode(mode, predicate),
             "storage_options": self._options,
             "commit_properties": properties,
+            "partition_by": partition_by,
         }
         write_deltalake(table if table is not None else self.uri(path), frame.to_arrow(), **options)
         if table is None:  # created by this write: load it to learn its version
@@ -105,6 +129,21 @@ class DeltaStore:
             if str(commit.get(key)) == value:
                 return commit
         return None
+
+
+def _load_as_of(table: DeltaTable, as_of: datetime, uri: str) -> None:
+    """Time travel to the newest version committed at or before ``as_of``.
+
+    Raises:
+        ValueError: when ``as_of`` is naive or older than the table.
+    """
+    if as_of.tzinfo is None:
+        raise ValueError(f"time travel on {uri}: as_of {as_of.isoformat()} has no time zone; pass an aware datetime")
+    first = min(commit["timestamp"] for commit in table.history())
+    if as_of.timestamp() * 1000 < first:
+        created = datetime.fromtimestamp(first / 1000, tz=UTC).isoformat()
+        raise ValueError(f"time travel on {uri}: the table did not exist at {as_of.isoformat()} (created {created})")
+    table.load_as_version(as_of)
 
 
 def _schema_mode(mode: str, predicate: str | None) -> Literal["merge", "overwrite"] | None:

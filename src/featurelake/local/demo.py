@@ -20,6 +20,7 @@ from featurelake.local.processes import StackError
 from featurelake.local.stack import LocalStack
 
 INGEST, BUILD, RETRAIN = "ingest/ingest", "build-features/customer-txn-v1", "retrain/fraud-model"
+MERCHANT_BUILD = "build-features/merchant-txn-v1"
 
 
 def run_demo(state_dir: Path, keep_running: bool, stage_timeout: float, say: Callable[[str], None]) -> int:
@@ -56,7 +57,7 @@ def run_chain(stack: LocalStack, stage_timeout: float, say: Callable[[str], None
     from featurelake.settings import Settings
 
     settings = Settings()
-    wait_for_deployments([INGEST, BUILD, RETRAIN], stage_timeout, say)
+    wait_for_deployments([INGEST, BUILD, MERCHANT_BUILD, RETRAIN], stage_timeout, say)
     for bucket in (settings.raw_bucket, settings.lake_uri.removeprefix("s3://").split("/")[0]):
         ensure_bucket(settings, bucket)
     data = synthetic.generate()
@@ -64,7 +65,8 @@ def run_chain(stack: LocalStack, stage_timeout: float, say: Callable[[str], None
     say(f"uploaded {len(keys)} raw objects ({data.transactions.height} transactions, {data.labels.height} labels)")
     since = dt.datetime.now(dt.UTC)
     ingest = wait_for_run(start_run(INGEST).id, "ingest", stage_timeout, say)
-    build = wait_for_triggered_run(BUILD, since, "build features", stage_timeout, say)
+    build = wait_for_triggered_run(BUILD, since, "build customer_txn", stage_timeout, say)
+    wait_for_triggered_run(MERCHANT_BUILD, since, "build merchant_txn", stage_timeout, say)
     retrain = wait_for_triggered_run(RETRAIN, since, "retrain", stage_timeout, say)
     return collect_summary(settings, ingest, build, retrain)
 
@@ -78,8 +80,10 @@ def collect_summary(settings: Any, ingest: Any, build: Any, retrain: Any) -> dic
     store = DeltaStore(settings)
     params = retrain.parameters
     features_path = feature_table_path(params["feature_set"], params["feature_set_version"])
+    merchant_path = feature_table_path("merchant_txn", 1)
     tables = {}
-    for path in (*(bronze_path(s) for s in synthetic.SOURCES), quarantine_path("transactions"), features_path):
+    sources = (bronze_path(s) for s in synthetic.SOURCES)
+    for path in (*sources, quarantine_path("transactions"), features_path, merchant_path):
         table = store.table(path)
         tables[store.uri(path)] = (table.version(), table.count()) if table else (None, 0)
     build_runs = tracking.runs_of_flow_run(settings, str(build.id))

@@ -44,6 +44,7 @@ def generate(seed: int = 7, customers: int = 600, merchants: int = 80, days: int
     labels = txns.select(
         "txn_id",
         "customer_id",
+        "merchant_id",
         "event_time",
         "is_fraud",
         (pl.col("event_time") + pl.duration(microseconds=pl.lit(delay))).alias("labeled_at"),

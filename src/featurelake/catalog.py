@@ -1,0 +1,82 @@
+"""Find the feature sets and source contracts a project defines, by importing its package.
+
+The library never imports feature definitions by name (the dependency rule); the CLI and the
+API are told which package holds them (``FEATURELAKE_FEATURES_MODULE``, default ``features``)
+and collect every :class:`FeatureSet` and :class:`SourceContract` defined at module level in it
+and its submodules. Adding a feature set is adding a module: there is no list to keep in sync.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from dataclasses import dataclass, field
+from functools import lru_cache
+from types import ModuleType
+
+from featurelake.core.contracts import SourceContract
+from featurelake.core.featureset import FeatureSet
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """Everything a features package defines, keyed by ``name:vN`` and source name."""
+
+    feature_sets: dict[str, FeatureSet] = field(default_factory=dict)
+    sources: dict[str, SourceContract] = field(default_factory=dict)
+    defined_in: dict[str, str] = field(default_factory=dict)
+
+    def get(self, name: str, version: int) -> FeatureSet:
+        """One feature set version.
+
+        Raises:
+            KeyError: listing the known references.
+        """
+        ref = f"{name}:v{version}"
+        try:
+            return self.feature_sets[ref]
+        except KeyError:
+            raise KeyError(f"unknown feature set {ref}; known: {sorted(self.feature_sets)}") from None
+
+
+def discover(package: str) -> Catalog:
+    """Import ``package`` and its submodules and collect their feature sets and sources.
+
+    Raises:
+        ValueError: when two modules define different feature sets under one reference.
+    """
+    catalog = Catalog()
+    for module in _modules(importlib.import_module(package)):
+        for value in vars(module).values():
+            if isinstance(value, FeatureSet):
+                _add(catalog, value, module.__name__)
+            elif isinstance(value, SourceContract):
+                catalog.sources.setdefault(value.name, value)
+    return catalog
+
+
+def _modules(root: ModuleType) -> list[ModuleType]:
+    """Submodules first, the package last: a re-export is attributed to the module that defines it."""
+    modules = []
+    if hasattr(root, "__path__"):
+        for info in sorted(pkgutil.walk_packages(root.__path__, prefix=f"{root.__name__}."), key=lambda i: i.name):
+            modules.append(importlib.import_module(info.name))
+    return [*modules, root]
+
+
+def _add(catalog: Catalog, spec: FeatureSet, module: str) -> None:
+    existing = catalog.feature_sets.get(spec.ref)
+    if existing is not None and existing is not spec:
+        raise ValueError(
+            f"feature set {spec.ref} is defined twice, in {catalog.defined_in[spec.ref]} and {module}; "
+            "bump one of the versions or rename one of them"
+        )
+    if existing is None:
+        catalog.feature_sets[spec.ref] = spec
+        catalog.defined_in[spec.ref] = module
+
+
+@lru_cache(maxsize=8)
+def load(package: str) -> Catalog:
+    """:func:`discover`, once per process and package (flows and the CLI look specs up often)."""
+    return discover(package)

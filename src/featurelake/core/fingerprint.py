@@ -1,0 +1,70 @@
+"""Fingerprints: a stable hash of what a feature set version computes.
+
+The hash covers the normalized transform plan (each feature's polars expression as polars
+serializes it, so formatting, comments and helper functions do not matter), the output schema,
+the source columns read with their types, the grain and the TTL. It leaves out what does not
+change the data: descriptions, owners, tags and validation bounds. A changed fingerprint under
+an unchanged version number is exactly what ``featurelake plan`` refuses.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from featurelake.core.featureset import Feature, FeatureSet
+
+
+class UnstableFeatureError(ValueError):
+    """A feature whose logic cannot be serialized, so no change to it could be detected."""
+
+
+def feature_plan(spec: FeatureSet, feature: Feature) -> dict[str, Any]:
+    """The normalized plan of one feature: its expression tree and output type.
+
+    Raises:
+        UnstableFeatureError: naming the feature when its expression embeds Python code.
+    """
+    try:
+        tree = json.loads(feature.expr.meta.serialize(format="json"))
+    except Exception as error:  # polars refuses to serialize Python UDFs as JSON
+        raise UnstableFeatureError(
+            f"feature set {spec.ref}, feature {feature.name!r}: its expression cannot be serialized ({error}); "
+            "write it with polars expressions instead of Python functions (map_elements, map_batches)"
+        ) from error
+    return {"name": feature.name, "dtype": str(feature.dtype), "plan": tree}
+
+
+def feature_fingerprint(spec: FeatureSet, feature: Feature) -> str:
+    """The fingerprint of one feature, so a diff can name which features changed."""
+    return _digest(feature_plan(spec, feature))
+
+
+def fingerprint_document(spec: FeatureSet) -> dict[str, Any]:
+    """Everything the fingerprint covers, as canonical JSON-ready data."""
+    read = spec.source_columns()
+    return {
+        "source": spec.source.name,
+        "source_columns": {c: str(spec.source.columns[c]) for c in read},
+        "entity_keys": list(spec.entity_keys),
+        "event_time": spec.event_time,
+        "ttl_seconds": spec.ttl.total_seconds(),
+        "output_schema": {c: str(t) for c, t in spec.output_schema().items()},
+        "features": [feature_plan(spec, f) for f in spec.features],
+    }
+
+
+def fingerprint(spec: FeatureSet) -> str:
+    """The fingerprint of a feature set version (hex, 16 characters)."""
+    return _digest(fingerprint_document(spec))
+
+
+def schema_document(spec: FeatureSet) -> dict[str, str]:
+    """The output schema as text, the form the registry stores."""
+    return {c: str(t) for c, t in spec.output_schema().items()}
+
+
+def _digest(document: Any) -> str:
+    canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
