@@ -5,7 +5,7 @@ PYTHON ?= python3
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 RUN := $(UV) run --frozen
 
-.PHONY: bootstrap demo test check unit integration e2e lint typecheck imports clean
+.PHONY: bootstrap demo test check unit integration e2e lint typecheck imports bench clean
 
 .tools/bin/uv:
 	$(PYTHON) -m venv .tools
@@ -40,6 +40,9 @@ integration: bootstrap
 
 e2e: bootstrap
 	$(RUN) pytest tests/e2e
+
+bench: bootstrap
+	$(RUN) python bench/training_set.py $(BENCH_ARGS)
 
 clean:
 	rm -rf .featurelake .pytest_cache .mypy_cache .ruff_cache

@@ -57,6 +57,7 @@ def retrain(
         "featurelake.feature_set": trigger.ref,
         "featurelake.feature_table": pinned[trigger.ref]["table_uri"],
         "featurelake.delta_version": str(delta_version),
+        "featurelake.fingerprint": pinned[trigger.ref]["fingerprint"],
         "featurelake.feature_sets": ",".join(f"{ref}@{e['delta_version']}" for ref, e in pinned.items()),
         "featurelake.labels_version": str(labels_version),
     }

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 
 import mlflow
 import pytest
 
-import features
+from featurelake.core.fingerprint import fingerprint
 from featurelake.io.delta import DeltaStore
-from featurelake.settings import Settings
+from featurelake.settings import Settings, get_settings
+from featurelake.validation import ValidationFailedError
 from features.customer_txn import CUSTOMER_TXN
-from flows.build_features import ValidationFailedError, build_features
+from flows.build_features import build_features
 from flows.ingest import ingest
 from flows.retrain import retrain
+from tests.catalogs.strict import STRICT
 from tests.integration.helpers import DATA, demo_objects, upload
 
 
@@ -58,18 +59,15 @@ def test_build_publishes_validated_features_with_lineage_and_is_idempotent(setti
 
 
 def test_a_failing_batch_is_not_published(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
-    capped = tuple(
-        dataclasses.replace(f, max_value=100.0) if f.name.startswith("amount_max") else f for f in CUSTOMER_TXN.features
-    )
-    strict = dataclasses.replace(CUSTOMER_TXN, name="customer_txn_strict", features=capped)
-    monkeypatch.setitem(features.FEATURE_SETS, strict.ref, strict)
+    monkeypatch.setenv("FEATURELAKE_FEATURES_MODULE", "tests.catalogs.strict")
+    get_settings.cache_clear()
     upload(settings, demo_objects())
     ingest()
 
     with pytest.raises(ValidationFailedError, match=r"expect_column_values_to_be_between\(column=amount_max_1h"):
         build_features("customer_txn_strict", 1)
 
-    assert DeltaStore(settings).version(strict.table_path) is None
+    assert DeltaStore(settings).version(STRICT.table_path) is None
 
 
 def test_retrain_uses_the_pinned_delta_version_and_registers_lineage(settings: Settings) -> None:
@@ -91,6 +89,11 @@ def test_retrain_uses_the_pinned_delta_version_and_registers_lineage(settings: S
     run = client.get_run(version.run_id)
     manifest = json.loads(mlflow.artifacts.load_text(run.info.artifact_uri + "/training_set/manifest.json"))
     assert manifest["feature_sets"][0]["delta_version"] == 0
-    assert manifest["spine_rows"] == DATA.labels.height
+    assert manifest["spine"]["rows"] == DATA.labels.height
+    assert (
+        version.tags["featurelake.fingerprint"]
+        == manifest["feature_sets"][0]["fingerprint"]
+        == fingerprint(CUSTOMER_TXN)
+    )
     assert {i.dataset.name for i in run.inputs.dataset_inputs} == {DeltaStore(settings).uri(CUSTOMER_TXN.table_path)}
     assert 0.5 < run.data.metrics["holdout_roc_auc"] <= 1.0

@@ -16,6 +16,9 @@ from typing import Any
 from featurelake.core.featureset import Feature, FeatureSet
 
 
+_PYTHON_NODES = frozenset({"AnonymousFunction", "PythonUdf", "PythonFunction"})
+
+
 class UnstableFeatureError(ValueError):
     """A feature whose logic cannot be serialized, so no change to it could be detected."""
 
@@ -26,14 +29,23 @@ def feature_plan(spec: FeatureSet, feature: Feature) -> dict[str, Any]:
     Raises:
         UnstableFeatureError: naming the feature when its expression embeds Python code.
     """
-    try:
-        tree = json.loads(feature.expr.meta.serialize(format="json"))
-    except Exception as error:  # polars refuses to serialize Python UDFs as JSON
+    tree = json.loads(feature.expr.meta.serialize(format="json"))
+    if _embeds_python(tree):
+        # polars pickles Python functions into the plan: the bytes move with line numbers and
+        # interpreter versions, so a fingerprint would both miss real changes and invent fake ones.
         raise UnstableFeatureError(
-            f"feature set {spec.ref}, feature {feature.name!r}: its expression cannot be serialized ({error}); "
-            "write it with polars expressions instead of Python functions (map_elements, map_batches)"
-        ) from error
+            f"feature set {spec.ref}, feature {feature.name!r}: the expression calls a Python function "
+            "(map_elements, map_batches, ...), whose logic cannot be fingerprinted; write it with polars expressions"
+        )
     return {"name": feature.name, "dtype": str(feature.dtype), "plan": tree}
+
+
+def _embeds_python(node: Any) -> bool:
+    if isinstance(node, dict):
+        return any(k in _PYTHON_NODES or _embeds_python(v) for k, v in node.items())
+    if isinstance(node, list):
+        return any(_embeds_python(v) for v in node)
+    return False
 
 
 def feature_fingerprint(spec: FeatureSet, feature: Feature) -> str:
