@@ -15,7 +15,6 @@ from typing import Any
 
 from featurelake.core.featureset import Feature, FeatureSet
 
-
 _PYTHON_NODES = frozenset({"AnonymousFunction", "PythonUdf", "PythonFunction"})
 
 
