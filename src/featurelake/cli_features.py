@@ -179,12 +179,19 @@ def lookup(
     if len(spec.entity_keys) != 1:
         typer.secho(f"error: {spec.ref} has keys {list(spec.entity_keys)}; use the Python API", err=True)
         raise typer.Exit(1)
+    ids = list(dict.fromkeys(ids))  # one column per entity in the output
     entities = pl.DataFrame({spec.entity_keys[0]: ids}).cast(
         {spec.entity_keys[0]: spec.source.columns[spec.entity_keys[0]]}
     )
     pins = {spec.ref: version} if version is not None else None
-    with pl.Config(tbl_cols=-1, tbl_width_chars=200):
-        typer.echo(_guarded(lambda: api.lookup(entities, [ref], pins=pins)))
+    found_values = _guarded(lambda: api.lookup(entities, [ref], pins=pins))
+    by_entity = (
+        found_values.drop(spec.entity_keys[0])
+        .cast(pl.String)
+        .transpose(include_header=True, header_name="feature", column_names=[str(i) for i in ids])
+    )
+    with pl.Config(tbl_rows=-1, tbl_cols=-1, fmt_str_lengths=40, tbl_width_chars=200, tbl_hide_dataframe_shape=True):
+        typer.echo(by_entity)
 
 
 def _parse_pins(pins: list[str]) -> dict[str, int]:

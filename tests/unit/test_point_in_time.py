@@ -39,7 +39,7 @@ KEY_DTYPES: dict[str, pl.DataType] = {"customer_id": pl.String(), "merchant_id":
 # Spines also name entities that never appear in any feature frame.
 SPINE_DOMAINS: dict[str, tuple[object, ...]] = {"customer_id": (*CUSTOMERS, "c9"), "merchant_id": (*MERCHANTS, 9)}
 
-PROPERTY = settings(derandomize=True, database=None, deadline=None, max_examples=150)
+PROPERTY = settings(derandomize=True, database=None, deadline=None, max_examples=100)
 
 
 @dataclass(frozen=True)

@@ -134,16 +134,21 @@ class DeltaStore:
 def _load_as_of(table: DeltaTable, as_of: datetime, uri: str) -> None:
     """Time travel to the newest version committed at or before ``as_of``.
 
+    Uses the millisecond commit timestamps in the log, not object-store modification times:
+    S3 reports those to the second, which would pick the wrong version for commits in one second.
+
     Raises:
         ValueError: when ``as_of`` is naive or older than the table.
     """
     if as_of.tzinfo is None:
         raise ValueError(f"time travel on {uri}: as_of {as_of.isoformat()} has no time zone; pass an aware datetime")
-    first = min(commit["timestamp"] for commit in table.history())
-    if as_of.timestamp() * 1000 < first:
-        created = datetime.fromtimestamp(first / 1000, tz=UTC).isoformat()
+    cutoff = as_of.timestamp() * 1000
+    commits = table.history()
+    eligible = [int(c["version"]) for c in commits if c["timestamp"] <= cutoff]
+    if not eligible:
+        created = datetime.fromtimestamp(min(c["timestamp"] for c in commits) / 1000, tz=UTC).isoformat()
         raise ValueError(f"time travel on {uri}: the table did not exist at {as_of.isoformat()} (created {created})")
-    table.load_as_version(as_of)
+    table.load_as_version(max(eligible))
 
 
 def _schema_mode(mode: str, predicate: str | None) -> Literal["merge", "overwrite"] | None:
