@@ -8,14 +8,13 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.runtime import flow_run
 
-from featurelake import events
+from featurelake import catalog, events
 from featurelake.core.contracts import SourceContract
 from featurelake.core.naming import bronze_path, bronze_resource_id
 from featurelake.ingestion import IngestResult, ingested_objects, split_object, write_batches
 from featurelake.io.delta import DeltaStore
 from featurelake.io.raw import list_raw_objects
 from featurelake.settings import get_settings
-from features.sources import SOURCES
 
 
 @task
@@ -70,8 +69,12 @@ def announce(result: IngestResult) -> None:
 
 @flow(name="ingest", log_prints=True)
 def ingest(sources: list[str] | None = None) -> list[dict[str, object]]:
-    """Ingest every configured source (or the named ones) and announce what landed."""
-    chosen = [SOURCES[name] for name in (sources or list(SOURCES))]
+    """Ingest every source the features package declares (or the named ones) and announce what landed."""
+    known = catalog.load(get_settings().features_module).sources
+    unknown = sorted(set(sources or []) - set(known))
+    if unknown:
+        raise KeyError(f"unknown source(s) {unknown}; the features package declares {sorted(known)}")
+    chosen = [known[name] for name in (sources or sorted(known))]
     results = [r for r in (ingest_source(c) for c in chosen) if r is not None]
     rows = [{k: v for k, v in vars(r).items() if k != "source_keys"} | {"reconciled": r.reconciled} for r in results]
     if rows:

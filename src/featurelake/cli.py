@@ -35,6 +35,23 @@ def demo(
 
 
 @app.command()
+def upload(
+    source: str = typer.Argument(..., help="Source name: objects land under <source>/ in the raw bucket."),
+    files: list[Path] = typer.Argument(..., help="Local parquet, CSV or NDJSON files (optionally .gz)."),
+) -> None:
+    """Put local files into the raw bucket as a producer would (creates the buckets if needed)."""
+    from featurelake.io.raw import put_raw_objects
+    from featurelake.io.s3 import ensure_bucket
+    from featurelake.settings import get_settings
+
+    settings = get_settings()
+    for bucket in (settings.raw_bucket, settings.lake_uri.removeprefix("s3://").split("/")[0]):
+        ensure_bucket(settings, bucket)
+    keys = put_raw_objects(settings, {f"{source}/{f.name}": f.read_bytes() for f in files})
+    typer.echo(f"uploaded {len(keys)} object(s) to s3://{settings.raw_bucket}/{source}/; run the ingest flow next")
+
+
+@app.command()
 def serve(prefect_file: Path = typer.Option(Path("deployments/prefect.yaml"))) -> None:
     """Serve every deployment of prefect.yaml (needs PREFECT_API_URL)."""
     from featurelake.serving import serve_all

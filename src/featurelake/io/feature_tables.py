@@ -56,7 +56,7 @@ def read_feature_table(
     files = _files_by_day(table.get_add_actions(flatten=True), days)
     fragments = {fragment.path: fragment for fragment in table.to_pyarrow_dataset().get_fragments()}
     parts = [fragments[path].to_table(columns=wanted) for path in files]
-    arrow = pa.concat_tables(parts) if parts else table.schema().to_arrow().empty_table().select(wanted)
+    arrow = pa.concat_tables(parts) if parts else pa.schema(table.schema().to_arrow()).empty_table().select(wanted)
     frame = pl.from_arrow(arrow)
     assert isinstance(frame, pl.DataFrame)
     return FeatureTableRead(spec, frame, store.uri(spec.table_path), table.version())

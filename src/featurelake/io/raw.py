@@ -78,3 +78,11 @@ def _parse_by_suffix(name: str, data: bytes) -> pl.DataFrame:
     if name.endswith((".ndjson", ".jsonl")):
         return pl.read_ndjson(io.BytesIO(data), infer_schema_length=None)
     raise UnreadableObjectError(f"{name}: unsupported format (expected one of {SUPPORTED_SUFFIXES})")
+
+
+def put_raw_objects(settings: Settings, objects: dict[str, bytes]) -> list[str]:
+    """Put objects into the raw bucket as a producer would (the bucket's default encryption applies)."""
+    client = s3_client(settings)
+    for key, body in objects.items():
+        client.put_object(Bucket=settings.raw_bucket, Key=key, Body=body)
+    return list(objects)

@@ -35,7 +35,8 @@ def run_demo(state_dir: Path, keep_running: bool, stage_timeout: float, say: Cal
         print_summary(summary, stack, say)
         completed = True
         if keep_running:
-            say("stack is up; press Ctrl-C to stop every process")
+            say(f"stack is up; in another shell, `source {stack.env_file}` to use the featurelake and prefect CLIs")
+            say("press Ctrl-C to stop every process")
             while True:
                 time.sleep(3600)
         return 0

@@ -7,6 +7,7 @@ runs in its own process group, so stopping the stack leaves nothing behind.
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from pathlib import Path
 from featurelake.local.processes import Service, free_port, start_service
 
 LOCAL_AWS_KEY = "featurelake-local"
+_STACK_VARIABLES = ("FEATURELAKE_", "AWS_", "PREFECT_", "MLFLOW_")
 
 
 def _bin(name: str) -> str:
@@ -57,7 +59,18 @@ class LocalStack:
         )
         say(f"starting MLflow tracking server on 127.0.0.1:{mlflow_port}")
         self._start("mlflow", self._mlflow_command(mlflow_port), f"http://127.0.0.1:{mlflow_port}", "/health", 120)
+        self._write_env_file()
         return self.env
+
+    @property
+    def env_file(self) -> Path:
+        """A shell file exporting what the CLIs (featurelake, prefect, mlflow) need to use this stack."""
+        return self.state_dir / "env.sh"
+
+    def _write_env_file(self) -> None:
+        exported = {k: v for k, v in self.env.items() if k.startswith(_STACK_VARIABLES)}
+        lines = [f"export {k}={shlex.quote(v)}" for k, v in sorted(exported.items())]
+        self.env_file.write_text("# source this file to point the CLIs at the local stack\n" + "\n".join(lines) + "\n")
 
     def serve_deployments(self) -> Service:
         """Start the process that serves every deployment of ``deployments/prefect.yaml``."""

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from featurelake.io.s3 import s3_client
+from featurelake.io.raw import put_raw_objects
 from featurelake.settings import Settings
 
 SOURCES = ("transactions", "fraud_labels")
@@ -144,7 +144,4 @@ def _parquet(frame: pl.DataFrame) -> bytes:
 
 def upload(settings: Settings, objects: dict[str, bytes]) -> list[str]:
     """Put objects into the raw bucket as a producer would; returns their keys."""
-    client = s3_client(settings)
-    for key, body in objects.items():
-        client.put_object(Bucket=settings.raw_bucket, Key=key, Body=body)
-    return list(objects)
+    return put_raw_objects(settings, objects)
