@@ -87,7 +87,8 @@ class FeatureStore:
         frame, entries = spine, []
         for selection in selections:
             spec = selection.spec
-            check_spine(spine, spec.entity_keys, spine_time, f"training set with {spec.ref}")
+            key_types = {k: spec.source.columns[k] for k in spec.entity_keys}
+            check_spine(spine, spec.entity_keys, spine_time, f"training set with {spec.ref}", key_types)
             days = _days_reachable(spine[spine_time], spec.ttl)
             table = read_feature_table(
                 self._store, spec, delta_version=pins.get(spec.ref), columns=list(selection.columns), days=days

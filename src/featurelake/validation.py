@@ -70,8 +70,10 @@ def suite_hash(suite: ExpectationSuite) -> str:
 def validate_batch(spec: FeatureSet, batch: pl.DataFrame, input_rows: int) -> ValidationOutcome:
     """Run the spec's suite on a feature batch (SUMMARY results: bounded size)."""
     import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
 
     context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)  # logs and CLIs, not terminals
     suite = build_suite(spec, input_rows, context)
     asset = context.data_sources.add_pandas(name=spec.name).add_dataframe_asset(name="batch")
     definition = asset.add_batch_definition_whole_dataframe(name="whole")

@@ -499,3 +499,40 @@ def test_check_spine_names_the_offending_column(
         check_spine(spine, keys, "label_time", "training set with toy:v1")
     assert words in str(raised.value)
     assert isinstance(raised.value, ValueError)
+
+
+def test_a_nanosecond_spine_is_not_truncated_into_the_ttl() -> None:
+    features = pl.DataFrame({"k": ["a"], "t": [T0], "v": [1]}, schema={"k": pl.String, "t": UTC_US, "v": pl.Int64})
+    at_bound = pl.DataFrame(
+        {"k": ["a", "a"], "ts": [T0 + timedelta(hours=2)] * 2}, schema={"k": pl.String, "ts": UTC_US}
+    )
+    spine = at_bound.with_columns(
+        pl.col("ts").dt.cast_time_unit("ns") + pl.Series([0, 1]).cast(pl.Int64) * pl.duration(nanoseconds=1)
+    )
+
+    out = join_as_of(
+        spine, features, keys=("k",), spine_time="ts", feature_time="t", ttl=timedelta(hours=2), columns={"v": "v"}
+    )
+
+    assert out["v"].to_list() == [1, None]  # exactly at T - ttl: in; one nanosecond beyond: out
+    assert out["ts"].dtype == pl.Datetime("ns", "UTC")  # the spine's own column is untouched
+
+
+def test_null_feature_times_are_never_taken_for_an_order() -> None:
+    features = pl.DataFrame(
+        {"k": ["a"] * 3, "t": [T0 + timedelta(hours=2), None, T0], "v": [1, 2, 3]},
+        schema={"k": pl.String, "t": UTC_US, "v": pl.Int64},
+    )
+    spine = pl.DataFrame({"k": ["a"], "ts": [T0 + timedelta(hours=2)]}, schema={"k": pl.String, "ts": UTC_US})
+
+    assert ensure_time_order(features, ("k",), "t") is not features
+    out = join_as_of(
+        spine, features, keys=("k",), spine_time="ts", feature_time="t", ttl=timedelta(hours=3), columns={"v": "v"}
+    )
+    assert out["v"].to_list() == [1]
+
+
+def test_check_spine_names_a_key_whose_type_differs_from_the_table() -> None:
+    spine = pl.DataFrame({"k": [1], "ts": [T0]}, schema={"k": pl.Int64, "ts": UTC_US})
+    with pytest.raises(SpineError, match=r"spine column 'k' is Int64 but the feature table's is String; cast it"):
+        check_spine(spine, ("k",), "ts", "training set with toy:v1", key_types={"k": pl.String()})

@@ -14,6 +14,7 @@ general-purpose ASOF JOIN on the same data.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
 
 import polars as pl
@@ -26,11 +27,18 @@ class SpineError(ValueError):
     """The spine cannot be joined: a column is missing, null or of the wrong type."""
 
 
-def check_spine(spine: pl.DataFrame, keys: tuple[str, ...], time: str, where: str) -> None:
+def check_spine(
+    spine: pl.DataFrame,
+    keys: tuple[str, ...],
+    time: str,
+    where: str,
+    key_types: Mapping[str, pl.DataType] | None = None,
+) -> None:
     """Refuse spines that would join wrongly, naming the column and what to do.
 
     Raises:
-        SpineError: for a missing key or time column, nulls in them, or a naive time column.
+        SpineError: for a missing key or time column, nulls in them, a naive time column, or a
+            key whose type differs from the feature table's (``key_types``).
     """
     missing = [c for c in (*keys, time) if c not in spine.columns]
     if missing:
@@ -39,6 +47,12 @@ def check_spine(spine: pl.DataFrame, keys: tuple[str, ...], time: str, where: st
         nulls = spine[column].null_count()
         if nulls:
             raise SpineError(f"{where}: spine column {column!r} has {nulls} null value(s); drop or fill them first")
+    for key, expected in (key_types or {}).items():
+        if spine.schema[key] != expected:
+            raise SpineError(
+                f"{where}: spine column {key!r} is {spine.schema[key]} but the feature table's is {expected}; "
+                f"cast it first (pl.col({key!r}).cast(pl.{expected}))"
+            )
     dtype = spine.schema[time]
     if not isinstance(dtype, pl.Datetime) or dtype.time_zone is None:
         raise SpineError(
@@ -55,7 +69,7 @@ def _lexsorted(frame: pl.DataFrame, columns: list[pl.Expr]) -> bool:
     for column in reversed(columns[:-1]):
         previous = column.shift(1)
         in_order = (column > previous) | ((column == previous) & in_order)
-    return bool(frame.select(in_order.slice(1).all()).item())
+    return bool(frame.select(in_order.slice(1).fill_null(False).all()).item())  # a null is never "in order"
 
 
 def ensure_time_order(frame: pl.DataFrame, keys: tuple[str, ...], time: str) -> pl.DataFrame:
@@ -78,11 +92,11 @@ def join_as_of(
     columns: dict[str, str],
 ) -> pl.DataFrame:
     """Attach ``columns`` (feature column -> output name) as of each spine row's time, spine order kept."""
-    time_dtype = features.schema[feature_time]
+    time_dtype = _finer(features.schema[feature_time], spine.schema[spine_time])
     right = ensure_time_order(
         features.select(
             *(pl.col(k) for k in keys),
-            pl.col(feature_time).alias(_FEATURE_TIME),
+            pl.col(feature_time).cast(time_dtype).alias(_FEATURE_TIME),
             *(pl.col(source).alias(target) for source, target in columns.items()),
         ),
         keys,
@@ -98,3 +112,16 @@ def join_as_of(
         check_sortedness=False,
     )
     return joined.sort(_ROW).drop(_ROW, _FEATURE_TIME)
+
+
+def _finer(feature_time: pl.DataType, spine_time: pl.DataType) -> pl.DataType:
+    """The time type to join in: the finer unit of the two, so no spine time is truncated.
+
+    Truncating a nanosecond spine time to microseconds would move the TTL's lower bound and let a
+    row up to 999 ns too old in.
+    """
+    order = {"ms": 0, "us": 1, "ns": 2}
+    assert isinstance(feature_time, pl.Datetime)
+    assert isinstance(spine_time, pl.Datetime)
+    unit = max(feature_time.time_unit, spine_time.time_unit, key=order.__getitem__)
+    return pl.Datetime(unit, feature_time.time_zone)

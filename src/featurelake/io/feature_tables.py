@@ -86,7 +86,7 @@ def write_feature_table(
     A day-range write replaces exactly those partitions (rows outside the range are refused by
     delta-rs, so a bad filter cannot clobber other days).
     """
-    frame = with_partition(spec, features).sort([*spec.entity_keys, spec.event_time])
+    frame = with_partition(spec, features).sort([*spec.entity_keys, spec.event_time], maintain_order=True)
     predicate = None
     if days is not None:
         predicate = f"{PARTITION_COLUMN} >= '{days[0].isoformat()}' AND {PARTITION_COLUMN} <= '{days[1].isoformat()}'"
