@@ -81,6 +81,7 @@ def reannounce(spec: FeatureSet, store: DeltaStore, commit: dict[str, Any], bron
         bronze_version=bronze_version,
         row_count=store.read(spec.table_path, delta_version).height,
         suite_hash=str(commit.get("featurelake.suite_hash", "")),
+        fingerprint=commit.get("featurelake.fingerprint"),
         mlflow_run_id=builds[0]["run_id"] if builds else None,
     )
     expectations = int(builds[0]["metrics"].get("expectations_evaluated", 0)) if builds else 0
@@ -136,6 +137,7 @@ def build_features(feature_set: str = "customer_txn", version: int = 1) -> dict[
         bronze_version=bronze_version,
         row_count=features.height,
         suite_hash=outcome.suite_hash,
+        fingerprint=record.fingerprint,
         mlflow_run_id=run_id,
     )
     return announce(spec, payload, outcome.evaluated)
