@@ -8,6 +8,7 @@ jump in ticket size at a merchant is a classic compromise signal that per-custom
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 
 import polars as pl
@@ -38,6 +39,26 @@ def merchant_amount_max_7d() -> pl.Expr:
     return pl.col("amount").rolling_max_by(TIME, "7d")
 
 
+def _count(function: Callable[[], pl.Expr], window: str) -> Feature:
+    return Feature.from_function(
+        function,
+        pl.Int64(),
+        f"merchant's transactions in the trailing {window}",
+        min_value=1,
+        tags=("merchant", "velocity"),
+    )
+
+
+def _amount(function: Callable[[], pl.Expr], statistic: str, window: str) -> Feature:
+    return Feature.from_function(
+        function,
+        pl.Float64(),
+        f"{statistic} of the merchant's amounts in the trailing {window}",
+        min_value=0,
+        tags=("merchant", "spend"),
+    )
+
+
 MERCHANT_TXN = FeatureSet(
     name="merchant_txn",
     version=1,
@@ -50,40 +71,10 @@ MERCHANT_TXN = FeatureSet(
     lookback=timedelta(days=7),
     tags=("fraud",),
     features=(
-        Feature.from_function(
-            merchant_txn_count_1h,
-            pl.Int64(),
-            "merchant's transactions in the trailing 1h",
-            min_value=1,
-            tags=("merchant", "velocity"),
-        ),
-        Feature.from_function(
-            merchant_txn_count_24h,
-            pl.Int64(),
-            "merchant's transactions in the trailing 24h",
-            min_value=1,
-            tags=("merchant", "velocity"),
-        ),
-        Feature.from_function(
-            merchant_amount_sum_24h,
-            pl.Float64(),
-            "sum of the merchant's amounts in the trailing 24h",
-            min_value=0,
-            tags=("merchant", "spend"),
-        ),
-        Feature.from_function(
-            merchant_amount_mean_7d,
-            pl.Float64(),
-            "mean of the merchant's amounts in the trailing 7d",
-            min_value=0,
-            tags=("merchant", "spend"),
-        ),
-        Feature.from_function(
-            merchant_amount_max_7d,
-            pl.Float64(),
-            "largest of the merchant's amounts in the trailing 7d",
-            min_value=0,
-            tags=("merchant", "spend"),
-        ),
+        _count(merchant_txn_count_1h, "1h"),
+        _count(merchant_txn_count_24h, "24h"),
+        _amount(merchant_amount_sum_24h, "sum", "24h"),
+        _amount(merchant_amount_mean_7d, "mean", "7d"),
+        _amount(merchant_amount_max_7d, "max", "7d"),
     ),
 )

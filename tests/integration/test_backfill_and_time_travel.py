@@ -44,13 +44,18 @@ def _sorted(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.sort("customer_id", "event_time")
 
 
-def test_backfill_replaces_only_its_days_and_equals_a_full_build(settings: Settings) -> None:
+def _published(settings: Settings) -> tuple[DeltaStore, pl.DataFrame]:
+    """The demo data ingested and customer_txn:v1 built once: the store and the table's rows."""
     upload(settings, demo_objects())
     ingest()
     build_features("customer_txn", 1)
     store = DeltaStore(settings)
+    return store, read_feature_table(store, CUSTOMER_TXN).frame
+
+
+def test_backfill_replaces_only_its_days_and_equals_a_full_build(settings: Settings) -> None:
+    store, full = _published(settings)
     before = _files_by_day(store)
-    full = read_feature_table(store, CUSTOMER_TXN).frame
 
     result = RUNNER.invoke(app, ["backfill", "customer_txn:v1", "--start", "2026-11-03", "--end", "2026-11-04"])
 
@@ -75,10 +80,7 @@ def test_backfill_replaces_only_its_days_and_equals_a_full_build(settings: Setti
 
 
 def test_time_travel_by_version_and_timestamp(settings: Settings) -> None:
-    upload(settings, demo_objects())
-    ingest()
-    build_features("customer_txn", 1)
-    store = DeltaStore(settings)
+    store, _ = _published(settings)
     between = dt.datetime.now(dt.UTC)
     time.sleep(0.05)
     source, _ = read_source(store, CUSTOMER_TXN)
@@ -132,12 +134,8 @@ def _concurrently(*actions: Callable[[], object]) -> list[BaseException]:
 
 
 def test_concurrent_registrations_and_backfills_of_disjoint_days_all_land(settings: Settings) -> None:
-    upload(settings, demo_objects())
-    ingest()
-    build_features("customer_txn", 1)
-    store = DeltaStore(settings)
+    store, full = _published(settings)
     registry = FeatureRegistry(store)
-    full = read_feature_table(store, CUSTOMER_TXN).frame
 
     errors = _concurrently(
         lambda: registry.ensure_registered(MERCHANT_TXN, "rev", "writer-a"),
