@@ -297,35 +297,31 @@ def duckdb_sql(spine: str, features: str) -> str:
 
 
 def prepare_duckdb(workdir: Path, mode: str) -> Callable[[], Any]:
-    """DuckDB over in-memory tables (join only) or over the Delta read's Arrow table (end to end).
+    """DuckDB scanning Arrow tables in place: the spine's, and the feature table's Delta read.
 
+    Scanning registered Arrow tables (zero copy) measured slightly faster here than copying them
+    into DuckDB's own in-memory tables first, and keeps one copy of the data, so it is DuckDB's
+    best case in both columns; end to end differs from join only by the Delta read alone.
     Results are fetched as a pyarrow table: materialised in memory, like the other engines'.
-    Join only uses DuckDB's own storage (loaded untimed), its fastest input; end to end scans
-    the Arrow table the Delta read returns, since copying it into DuckDB first only adds time.
     """
     import duckdb
     import pyarrow.parquet as pq
 
     connection = duckdb.connect()
     connection.execute("SET TimeZone = 'UTC'")
-    connection.register("spine_arrow", pq.read_table(spine_path(workdir)))
-    connection.execute("CREATE TABLE spine AS SELECT * FROM spine_arrow")
-    connection.unregister("spine_arrow")
+    connection.register("spine", pq.read_table(spine_path(workdir)))
+    sql = duckdb_sql("spine", "features")
     if mode == "e2e":
 
         def end_to_end() -> Any:
-            connection.register("features_arrow", read_delta_arrow(workdir))
+            connection.register("features", read_delta_arrow(workdir))
             try:
-                return connection.sql(duckdb_sql("spine", "features_arrow")).to_arrow_table()
+                return connection.sql(sql).to_arrow_table()
             finally:
-                connection.unregister("features_arrow")
+                connection.unregister("features")
 
         return end_to_end
-    connection.register("features_arrow", read_delta_arrow(workdir))
-    connection.execute("CREATE TABLE features AS SELECT * FROM features_arrow")
-    connection.unregister("features_arrow")
-    gc.collect()  # drop the Arrow copy: DuckDB holds the rows now
-    sql = duckdb_sql("spine", "features")
+    connection.register("features", read_delta_arrow(workdir))
     return lambda: connection.sql(sql).to_arrow_table()
 
 
@@ -355,7 +351,7 @@ def comparable(engine: str, result: Any) -> Any:
 # --------------------------------------------------------------------------------------------
 
 
-def peak_rss_mb() -> float:
+def peak_rss_mib() -> float:
     """This process's peak resident set size so far, in MiB.
 
     On Linux this is ``VmHWM`` from ``/proc/self/status``, not ``ru_maxrss``: Linux carries the
@@ -363,13 +359,40 @@ def peak_rss_mb() -> float:
     would report at least the parent's peak (the data generator's). ``VmHWM`` belongs to the
     child's own address space, which exec creates afresh.
     """
+    peak = _proc_status_kib("VmHWM")
+    if peak is not None:
+        return peak / 2**10
+    maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return maxrss / 2**20 if sys.platform == "darwin" else maxrss / 2**10
+
+
+def current_rss_mib() -> float | None:
+    """This process's resident set size now, in MiB (Linux only)."""
+    rss = _proc_status_kib("VmRSS")
+    return None if rss is None else rss / 2**10
+
+
+def _proc_status_kib(field: str) -> int | None:
     status = Path("/proc/self/status")
-    if status.exists():
-        for line in status.read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 2**10
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
+    if not status.exists():
+        return None
+    for line in status.read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1])
+    return None
+
+
+def reset_peak_rss() -> bool:
+    """Restart the peak-RSS count from the current RSS, so that it covers the timed runs only.
+
+    Loading can briefly hold two copies of an input (Arrow and pandas, say); what matters is the
+    memory the join needs with its inputs resident. Linux only (``/proc/self/clear_refs``).
+    """
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
 
 
 def warm_imports() -> None:
@@ -396,18 +419,27 @@ def run_child(engine: str, mode: str, workdir: Path, runs: int) -> None:
     warm_imports()
     call = PREPARE[engine](workdir, mode)
     load_seconds = time.perf_counter() - started
-    peak_after_load = peak_rss_mb()
-    print(f"{label} inputs loaded in {load_seconds:.2f} s, peak RSS {peak_after_load:.0f} MB", flush=True)
+    gc.collect()
+    peak_after_load = peak_rss_mib()
+    peak_reset = reset_peak_rss()
+    rss_before_runs = current_rss_mib()
+    print(
+        f"{label} inputs loaded in {load_seconds:.2f} s (peak RSS while loading {peak_after_load:.0f} MiB, "
+        f"resident now {rss_before_runs or 0:.0f} MiB)",
+        flush=True,
+    )
     seconds: list[float] = []
+    cpu_seconds: list[float] = []
     result = None
     for run in range(1, runs + 1):
-        result = None
+        result = None  # never hold two results
         gc.collect()
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         result = call()
         seconds.append(time.perf_counter() - started)
-        print(f"{label} run {run}/{runs}: {seconds[-1]:.3f} s", flush=True)
-    peak = peak_rss_mb()
+        cpu_seconds.append(time.process_time() - cpu_started)
+        print(f"{label} run {run}/{runs}: {seconds[-1]:.3f} s (CPU {cpu_seconds[-1]:.2f} s)", flush=True)
+    peak = peak_rss_mib()
     comparable(engine, result).write_parquet(workdir / "out" / f"{engine}-{mode}.parquet")
     record = {
         "engine": engine,
@@ -415,9 +447,13 @@ def run_child(engine: str, mode: str, workdir: Path, runs: int) -> None:
         "seconds": seconds,
         "median_seconds": statistics.median(seconds),
         "min_seconds": min(seconds),
+        "cpu_seconds": cpu_seconds,  # all threads: less sensitive than wall time to other load
+        "median_cpu_seconds": statistics.median(cpu_seconds),
         "load_seconds": load_seconds,
-        "peak_rss_mb_after_load": peak_after_load,
-        "peak_rss_mb": peak,
+        "peak_rss_mib_while_loading": peak_after_load,  # includes transient copies made while loading
+        "rss_mib_before_runs": rss_before_runs,  # inputs resident
+        "peak_rss_mib": peak,  # during the timed runs when peak_rss_reset, else since the start
+        "peak_rss_reset": peak_reset,
         "load_avg_start": load_avg_start,
         "load_avg_end": os.getloadavg(),
     }
@@ -438,7 +474,7 @@ def spawn_child(engine: str, mode: str, workdir: Path, runs: int) -> dict[str, A
 # --------------------------------------------------------------------------------------------
 
 
-def brute_force_reference(workdir: Path, row_ids: Any) -> Any:
+def brute_force_reference(spine: Any, features: Any) -> Any:
     """The definition, evaluated naively for some spine rows: latest event in [ts - TTL, ts], else nulls.
 
     Independent of every engine's ASOF machinery, so that four engines agreeing on a wrong
@@ -446,8 +482,6 @@ def brute_force_reference(workdir: Path, row_ids: Any) -> Any:
     """
     import polars as pl
 
-    spine = pl.read_parquet(spine_path(workdir)).filter(pl.col(ROW_ID).is_in(row_ids.implode()))
-    features = pl.DataFrame(pl.from_arrow(read_delta_arrow(workdir)))
     candidates = (
         spine.join(features, on=KEY, how="inner")
         .filter(pl.col(EVENT_TIME) <= pl.col(SPINE_TIME), pl.col(EVENT_TIME) >= pl.col(SPINE_TIME) - TTL)
@@ -483,21 +517,27 @@ def verify(workdir: Path, outputs: list[tuple[str, str]], spine_rows: int) -> di
                     f"{engine} ({MODE_TITLES[mode]}) and {first_key[0]} ({MODE_TITLES[first_key[1]]}) differ "
                     f"on {name} in {int(differ.sum())} rows, e.g. row_id {sample}"
                 )
+    spine = pl.read_parquet(spine_path(workdir)).sort(ROW_ID)
+    features = pl.DataFrame(pl.from_arrow(read_delta_arrow(workdir)))
     rng = np.random.default_rng(SEED + 1)
-    sample_ids = rng.choice(spine_rows, size=min(REFERENCE_SAMPLE, spine_rows), replace=False)
-    brute = brute_force_reference(workdir, pl.Series(sample_ids))
-    picked = reference.filter(pl.col(ROW_ID).is_in(pl.Series(sample_ids).implode()))
+    sample = pl.Series(ROW_ID, rng.choice(spine_rows, size=min(REFERENCE_SAMPLE, spine_rows), replace=False))
+    brute = brute_force_reference(spine.filter(pl.col(ROW_ID).is_in(sample.implode())), features)
+    picked = reference.filter(pl.col(ROW_ID).is_in(sample.implode()))
     for name in FEATURES:
         differ = ~picked[name].eq_missing(brute[name])
         if differ.any():
             problems.append(f"{first_key[0]} differs from the brute-force reference on {name}: {int(differ.sum())}")
     if problems:
         raise SystemExit("RESULTS DISAGREE:\n  " + "\n  ".join(problems))
+    missing = reference[FEATURES[0]].is_null()
+    unknown = ~spine[KEY].is_in(features[KEY].unique().implode())
     return {
         "outputs_compared": [f"{e} ({MODE_TITLES[m]})" for e, m in outputs],
         "rows": spine_rows,
-        "rows_without_features": int(reference[FEATURES[0]].null_count()),
-        "brute_force_sample_rows": len(sample_ids),
+        "rows_without_features": int(missing.sum()),
+        "rows_without_features_unknown_entity": int((missing & unknown).sum()),
+        "rows_without_features_no_event_within_ttl": int((missing & ~unknown).sum()),
+        "brute_force_sample_rows": sample.len(),
         "brute_force_sample_rows_without_features": int(brute[FEATURES[0]].null_count()),
     }
 
@@ -522,6 +562,21 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "libraries": {name: _version(name) for name in libraries},
     }
+
+
+def code_revision() -> str:
+    """The featurelake commit measured, marked dirty when src/ differs from it."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        changed = subprocess.run(
+            ["git", "status", "--porcelain", "src"], cwd=root, capture_output=True, text=True, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return f"{commit}{' (src/ modified)' if changed else ''}"
 
 
 def _cpu_model() -> str:
@@ -552,11 +607,11 @@ def markdown_table(records: dict[tuple[str, str], dict[str, Any]], engines: list
             return f"{record['median_seconds']:.2f}"
         if field == "ratio":
             return f"{record['median_seconds'] / base['median_seconds']:.2f}×" if base else "n/a"
-        return f"{record['peak_rss_mb']:.0f}"
+        return f"{record['peak_rss_mib']:.0f}"
 
     lines = [
         "| engine | join only, median (s) | vs DuckDB | read + join, median (s) | vs DuckDB "
-        "| peak RSS join only (MB) | peak RSS read + join (MB) |",
+        "| peak RSS join only (MiB) | peak RSS read + join (MiB) |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for engine in engines:
@@ -575,15 +630,18 @@ def markdown_table(records: dict[tuple[str, str], dict[str, Any]], engines: list
 def runs_table(records: dict[tuple[str, str], dict[str, Any]]) -> str:
     """Every individual timing, to show the spread behind each median."""
     lines = [
-        "| engine | mode | runs (s) | min (s) | inputs load (s) | load avg start → end |",
-        "|---|---|---|---:|---:|---|",
+        "| engine | mode | runs (s) | min (s) | median CPU (s) | inputs load (s) | RSS with inputs (MiB) "
+        "| load avg start → end |",
+        "|---|---|---|---:|---:|---:|---:|---|",
     ]
     for (engine, mode), record in records.items():
         runs = ", ".join(f"{s:.2f}" for s in record["seconds"])
         load = f"{record['load_avg_start'][0]:.2f} → {record['load_avg_end'][0]:.2f}"
+        resident = record["rss_mib_before_runs"]
         lines.append(
             f"| {engine} | {MODE_TITLES[mode]} | {runs} | {record['min_seconds']:.2f} "
-            f"| {record['load_seconds']:.2f} | {load} |"
+            f"| {record['median_cpu_seconds']:.2f} | {record['load_seconds']:.2f} "
+            f"| {'–' if resident is None else f'{resident:.0f}'} | {load} |"
         )
     return "\n".join(lines)
 
@@ -598,21 +656,27 @@ def write_report(report: dict[str, Any], table: str, runs: str) -> tuple[Path, P
     libraries = ", ".join(f"{k} {value}" for k, value in m["libraries"].items() if value)
     text = f"""# Training set benchmark, {report["started_at"]}
 
-`{report["command"]}`
+`{report["command"]}` (featurelake {report["code_revision"]})
 
-Spine {d["spine_rows"]:,} rows ({d["unknown_entities_in_spine_rows"]:,} of unknown entities) against
-{d["feature_rows"]:,} feature rows ({d["entities"]:,} entities, {d["days"]} days, {len(FEATURES)} float features,
-TTL {TTL.days} days; {d["data_files"]} Parquet files, {d["data_bytes"] / 2**20:.0f} MiB).
-Median of {report["runs"]} runs per engine; ratios are engine time / DuckDB time (below 1 = faster than DuckDB).
+Spine {d["spine_rows"]:,} rows ({d["unknown_entities_in_spine_rows"]:,} of unknown entities) against \
+{d["feature_rows"]:,} feature rows ({d["entities"]:,} entities, {d["days"]} days, {len(FEATURES)} float features, \
+TTL {TTL.days} days; {d["data_files"]} Parquet files, {d["data_bytes"] / 2**20:.0f} MiB). \
+Median of {report["runs"]} runs per engine and mode, each in a fresh process; ratios are engine time / DuckDB time \
+(below 1 = faster than DuckDB).
 
 {table}
 
-All outputs agree ({", ".join(v["outputs_compared"])}): {v["rows"]:,} rows, {v["rows_without_features"]:,}
-without features; {v["brute_force_sample_rows"]:,} sampled rows match a brute-force evaluation.
+- Peak RSS: the child process's high-water mark (`VmHWM`) during the timed runs, inputs included.
+- Verification: all {len(v["outputs_compared"])} outputs agree ({v["rows"]:,} rows each); \
+{v["rows_without_features"]:,} rows have no features \
+({v["rows_without_features_unknown_entity"]:,} entity not in the table, \
+{v["rows_without_features_no_event_within_ttl"]:,} no event within the TTL); \
+{v["brute_force_sample_rows"]:,} sampled rows match a brute-force evaluation of the definition.
+- Machine: {m["cpu_count"]} CPUs ({m["cpu"]}), {m["memory"]}, {m["platform"]}, Python {m["python"]}; {libraries}.
+- Load average (1 min): {report["load_avg_before"][0]:.2f} before the run, {report["load_avg_after"][0]:.2f} after \
+(per engine below); other processes were competing for the {m["cpu_count"]} CPUs when it is well above 0.
 
-Machine: {m["cpu_count"]} CPUs ({m["cpu"]}), {m["memory"]}, {m["platform"]}, Python {m["python"]};
-{libraries}. Load average (1 min) before the run: {report["load_avg_before"][0]:.2f}, after:
-{report["load_avg_after"][0]:.2f}.
+Every run:
 
 {runs}
 """
@@ -667,6 +731,7 @@ def main(argv: list[str] | None = None) -> None:
 def benchmark(args: argparse.Namespace, workdir: Path) -> None:
     """Generate, run every engine and mode in its own child, verify, report."""
     started_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    revision = code_revision()
     load_before = os.getloadavg()
     workdir.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(workdir / "out", ignore_errors=True)
@@ -687,6 +752,7 @@ def benchmark(args: argparse.Namespace, workdir: Path) -> None:
         "started_at": started_at,
         "command": " ".join(["python", "bench/training_set.py", *sys.argv[1:]]),
         "runs": args.runs,
+        "code_revision": revision,
         "params": params,
         "data": data,
         "machine": machine(),

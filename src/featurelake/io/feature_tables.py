@@ -15,6 +15,7 @@ from typing import Any
 
 import polars as pl
 import pyarrow as pa
+import pyarrow.dataset as ds
 
 from featurelake.core.featureset import PARTITION_COLUMN, FeatureSet, with_partition
 from featurelake.io.delta import AppTransaction, DeltaStore
@@ -54,9 +55,12 @@ def read_feature_table(
         )
     wanted = [*spec.key_columns, *(columns if columns is not None else spec.feature_names)]
     files = _files_by_day(table.get_add_actions(flatten=True), days)
-    fragments = {fragment.path: fragment for fragment in table.to_pyarrow_dataset().get_fragments()}
-    parts = [fragments[path].to_table(columns=wanted) for path in files]
-    arrow = pa.concat_tables(parts) if parts else pa.schema(table.schema().to_arrow()).empty_table().select(wanted)
+    dataset = table.to_pyarrow_dataset()
+    fragments = {fragment.path: fragment for fragment in dataset.get_fragments()}
+    ordered = ds.FileSystemDataset(
+        [fragments[path] for path in files], dataset.schema, dataset.format, dataset.filesystem
+    )
+    arrow = ordered.to_table(columns=wanted)  # one parallel scan; rows come back in fragment order
     frame = pl.from_arrow(arrow)
     assert isinstance(frame, pl.DataFrame)
     return FeatureTableRead(spec, frame, store.uri(spec.table_path), table.version())
