@@ -14,10 +14,11 @@ from datetime import UTC, date, datetime, time, timedelta
 import polars as pl
 
 from featurelake.core.featureset import PARTITION_COLUMN, FeatureSet, compute_features, with_partition
+from featurelake.core.fingerprint import fingerprint
 from featurelake.io.delta import DeltaStore
 from featurelake.io.feature_tables import write_feature_table
 from featurelake.io.registry import FeatureRegistry
-from featurelake.publishing import BRONZE_VERSION_KEY, read_source
+from featurelake.publishing import read_source
 from featurelake.validation import ValidationFailedError, validate_batch
 
 
@@ -77,7 +78,9 @@ def backfill(store: DeltaStore, spec: FeatureSet, start: date, end: date, audit:
         "featurelake.feature_set": spec.ref,
         "featurelake.days": f"{start.isoformat()}..{end.isoformat()}",
         "featurelake.suite_hash": outcome.suite_hash,
-        BRONZE_VERSION_KEY: str(bronze_version),
+        "featurelake.fingerprint": fingerprint(spec),
+        # Not BRONZE_VERSION_KEY: that key marks publishes, which a retried build re-announces.
+        "featurelake.source_bronze_version": str(bronze_version),
     }
     delta_version = write_feature_table(store, spec, features, metadata=metadata, days=(start, end))
     return BackfillResult(

@@ -74,6 +74,7 @@ def _add(catalog: Catalog, spec: FeatureSet, module: str) -> None:
     if existing is None:
         catalog.feature_sets[spec.ref] = spec
         catalog.defined_in[spec.ref] = module
+    catalog.sources.setdefault(spec.source.name, spec.source)  # a source a feature set reads is a declared source
 
 
 @lru_cache(maxsize=8)

@@ -168,6 +168,7 @@ def lookup(
     ref: str = typer.Argument(..., help="Feature set or feature, e.g. customer_txn:v1."),
     ids: list[str] = typer.Option(..., "--id", help="Entity id (repeatable); single-key feature sets."),
     version: int | None = typer.Option(None, "--version", help="Delta version to read."),
+    as_of: datetime | None = typer.Option(None, "--as-of", help="Values as of this UTC time, nulled past the TTL."),
     features_module: str | None = FEATURES_MODULE,
 ) -> None:
     """The latest feature values of some entities at a pinned (default: latest) Delta version."""
@@ -184,7 +185,8 @@ def lookup(
         {spec.entity_keys[0]: spec.source.columns[spec.entity_keys[0]]}
     )
     pins = {spec.ref: version} if version is not None else None
-    found_values = _guarded(lambda: api.lookup(entities, [ref], pins=pins))
+    when = _utc(as_of)
+    found_values = _guarded(lambda: api.lookup(entities, [ref], pins=pins, as_of=when))
     by_entity = (
         found_values.drop(spec.entity_keys[0])
         .cast(pl.String)

@@ -17,7 +17,7 @@ import polars as pl
 
 from featurelake.core.featureset import FeatureSet
 from featurelake.core.fingerprint import fingerprint
-from featurelake.core.pointintime import check_spine, ensure_time_order, join_as_of
+from featurelake.core.pointintime import SpineError, check_spine, ensure_time_order, join_as_of
 from featurelake.core.refs import FeatureRef
 from featurelake.io.delta import DeltaStore
 from featurelake.io.feature_tables import FeatureTableRead, read_feature_table
@@ -62,7 +62,13 @@ class FeatureStore:
             raise KeyError(f"unknown feature set {parsed.set_ref}; known: {sorted(self._specs)}") from None
 
     def read(self, ref: str, *, delta_version: int | None = None, as_of: datetime | None = None) -> FeatureTableRead:
-        """A feature set's table at a Delta version or at a point in time (latest by default)."""
+        """A feature set's table at a Delta version or at a point in time (latest by default).
+
+        Raises:
+            ValueError: when both a version and a time are given: they could disagree.
+        """
+        if delta_version is not None and as_of is not None:
+            raise ValueError(f"read of {ref}: pass a Delta version or a time (as_of), not both")
         spec = self.spec(ref)
         _check_registered(spec, self._registry)
         return read_feature_table(self._store, spec, delta_version=delta_version, as_of=as_of)
@@ -83,7 +89,9 @@ class FeatureStore:
         instead of ``<feature>``, for requests whose feature names clash.
         """
         selections = self._select(features, full_names, reserved=set(spine.columns))
-        pins = dict(pins or {})
+        pins = _normalised_pins(pins, [s.spec.ref for s in selections])
+        if spine.is_empty():
+            raise SpineError("training set: the spine has no rows")
         frame, entries = spine, []
         for selection in selections:
             spec = selection.spec
@@ -108,14 +116,22 @@ class FeatureStore:
         return TrainingSet(frame, columns, manifest)
 
     def lookup(
-        self, entities: pl.DataFrame, features: list[str], *, pins: Mapping[str, int] | None = None
+        self,
+        entities: pl.DataFrame,
+        features: list[str],
+        *,
+        pins: Mapping[str, int] | None = None,
+        as_of: datetime | None = None,
     ) -> pl.DataFrame:
         """The latest value of each feature for each entity at a pinned version (nulls when unknown).
 
-        For each feature set the result has a ``<set>__v<N>__event_time`` column saying how old
-        the values are; entities keep their order and duplicates.
+        With ``as_of``, rows after it are ignored and values older than the TTL are nulled, as a
+        training set would see them at that time; without it, the latest row is returned however
+        old. For each feature set the result has a ``<set>__v<N>__event_time`` column saying how
+        old the values are; entities keep their order and duplicates.
         """
         selections = self._select(features, full_names=False, reserved=set(entities.columns))
+        pinned = _normalised_pins(pins, [s.spec.ref for s in selections])
         frame = entities
         for selection in selections:
             spec = selection.spec
@@ -123,9 +139,14 @@ class FeatureStore:
             if missing:
                 raise KeyError(f"lookup of {spec.ref}: the entities frame lacks key column(s) {missing}")
             table = read_feature_table(
-                self._store, spec, delta_version=(pins or {}).get(spec.ref), columns=list(selection.columns)
+                self._store, spec, delta_version=pinned.get(spec.ref), columns=list(selection.columns)
             )
-            latest = _latest_per_entity(table.frame, spec, entities.select(spec.entity_keys).unique())
+            latest = _latest_per_entity(
+                _as_of(table.frame, spec, as_of), spec, entities.select(spec.entity_keys).unique()
+            )
+            if as_of is not None:
+                fresh = pl.col(spec.event_time) >= as_of - spec.ttl
+                latest = latest.with_columns(pl.when(fresh).then(pl.col(c)) for c in selection.columns)
             renamed = latest.rename({spec.event_time: f"{spec.name}__v{spec.version}__event_time", **selection.columns})
             frame = frame.join(renamed, on=list(spec.entity_keys), how="left", maintain_order="left")
         return frame
@@ -165,6 +186,19 @@ def _check_registered(specs: FeatureSet | list[FeatureSet], registry: FeatureReg
             )
 
 
+def _normalised_pins(pins: Mapping[str, int] | None, requested: list[str]) -> dict[str, int]:
+    """Pins keyed by ``name:vN``; a pin that matches no requested feature set is an error, not a no-op.
+
+    Raises:
+        ValueError: naming the pin and the feature sets that were requested.
+    """
+    normalised = {FeatureRef.parse(key).set_ref: version for key, version in (pins or {}).items()}
+    stray = sorted(set(normalised) - set(requested))
+    if stray:
+        raise ValueError(f"pin(s) for {stray} match no requested feature set; requested: {requested}")
+    return normalised
+
+
 def _output_name(spec: FeatureSet, feature: str, full_names: bool) -> str:
     return f"{spec.name}__v{spec.version}__{feature}" if full_names else feature
 
@@ -191,6 +225,14 @@ def _days_reachable(times: pl.Series, ttl: timedelta) -> tuple[date, date]:
     assert isinstance(earliest, datetime)
     assert isinstance(latest, datetime)
     return (earliest - ttl).date(), latest.date()
+
+
+def _as_of(frame: pl.DataFrame, spec: FeatureSet, as_of: datetime | None) -> pl.DataFrame:
+    if as_of is None:
+        return frame
+    if as_of.tzinfo is None:
+        raise ValueError(f"lookup of {spec.ref}: as_of {as_of.isoformat()} has no time zone; pass an aware datetime")
+    return frame.filter(pl.col(spec.event_time) <= as_of)
 
 
 def _latest_per_entity(frame: pl.DataFrame, spec: FeatureSet, entities: pl.DataFrame) -> pl.DataFrame:

@@ -16,11 +16,12 @@ from typer.testing import CliRunner
 from featurelake.backfill import backfill
 from featurelake.cli import app
 from featurelake.core.featureset import PARTITION_COLUMN, compute_features
+from featurelake.core.fingerprint import fingerprint
 from featurelake.featurestore import FeatureStore
 from featurelake.io.delta import DeltaStore
 from featurelake.io.feature_tables import read_feature_table
 from featurelake.io.registry import FeatureRegistry
-from featurelake.publishing import read_source
+from featurelake.publishing import published_commit, read_source
 from featurelake.settings import Settings
 from features.customer_txn import CUSTOMER_TXN
 from features.merchant_txn import MERCHANT_TXN
@@ -69,6 +70,10 @@ def test_backfill_replaces_only_its_days_and_equals_a_full_build(settings: Setti
     commit = store.history(CUSTOMER_TXN.table_path, 1)[0]
     assert commit["featurelake.operation"] == "backfill"
     assert commit["featurelake.days"] == "2026-11-03..2026-11-04"
+    assert commit["featurelake.fingerprint"] == fingerprint(CUSTOMER_TXN)
+    published = published_commit(store, CUSTOMER_TXN, int(commit["featurelake.source_bronze_version"]))
+    assert published is not None
+    assert published["version"] == 0  # a retried build re-announces the publish, not the backfill
 
     again = backfill(store, CUSTOMER_TXN, date(2026, 11, 3), date(2026, 11, 4), AUDIT)
     assert again.delta_version == commit["version"] + 1

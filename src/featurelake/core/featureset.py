@@ -9,9 +9,11 @@ grouping.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 import polars as pl
 
@@ -119,9 +121,40 @@ class FeatureSet:
         return schema
 
 
+def longest_window(expr: pl.Expr) -> timedelta:
+    """The widest trailing window (``rolling_*_by``) an expression reads; zero when it has none.
+
+    Months count as 31 days: an upper bound is what a lookback needs.
+    """
+    widest = timedelta(0)
+    for size in _window_sizes(json.loads(expr.meta.serialize(format="json"))):
+        span = timedelta(days=31 * size.get("months", 0) + 7 * size.get("weeks", 0) + size.get("days", 0))
+        widest = max(widest, span + timedelta(microseconds=size.get("nsecs", 0) / 1000))
+    return widest
+
+
+def _window_sizes(node: Any) -> list[dict[str, int]]:
+    if isinstance(node, dict):
+        found = [node["window_size"]] if isinstance(node.get("window_size"), dict) else []
+        return found + [size for value in node.values() for size in _window_sizes(value)]
+    if isinstance(node, list):
+        return [size for value in node for size in _window_sizes(value)]
+    return []
+
+
 def _spec_problems(spec: FeatureSet) -> list[str]:
     """Mistakes an author can make in a spec, found at import time rather than at build time."""
     problems = []
+    time_type = spec.source.columns.get(spec.event_time)
+    if time_type is not None and not (isinstance(time_type, pl.Datetime) and time_type.time_zone):
+        problems.append(f"event time {spec.event_time!r} is {time_type}; it must be a time-zone-aware Datetime")
+    for feature in spec.features:
+        window = longest_window(feature.expr)
+        if window > spec.lookback:
+            problems.append(
+                f"feature {feature.name!r} reads a {window} window but lookback is {spec.lookback}; "
+                "a backfill would start its windows short: set lookback to at least the widest window"
+            )
     if spec.version < 1:
         problems.append(f"version must be a positive integer, got {spec.version}")
     if not spec.entity_keys:

@@ -61,8 +61,8 @@ def fingerprint_document(spec: FeatureSet) -> dict[str, Any]:
         "entity_keys": list(spec.entity_keys),
         "event_time": spec.event_time,
         "ttl_seconds": spec.ttl.total_seconds(),
-        "output_schema": {c: str(t) for c, t in spec.output_schema().items()},
-        "features": [feature_plan(spec, f) for f in spec.features],
+        "output_schema": dict(sorted((c, str(t)) for c, t in spec.output_schema().items())),
+        "features": sorted((feature_plan(spec, f) for f in spec.features), key=lambda plan: str(plan["name"])),
     }
 
 

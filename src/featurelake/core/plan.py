@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from featurelake.core.featureset import FeatureSet
-from featurelake.core.fingerprint import feature_fingerprint, fingerprint, schema_document
+from featurelake.core.fingerprint import feature_fingerprint, fingerprint, fingerprint_document, schema_document
 
 ACTIVE, RETIRED = "active", "retired"
 
@@ -46,6 +46,7 @@ class RegistryRecord:
     tags: str  # JSON list
     status: str
     code_revision: str
+    definition: str = "{}"  # JSON: the fingerprinted definition minus feature plans (grain, source columns, TTL)
 
     @property
     def ref(self) -> str:
@@ -116,6 +117,7 @@ def record_for(spec: FeatureSet, status: str, code_revision: str) -> RegistryRec
         tags=json.dumps(list(spec.tags)),
         status=status,
         code_revision=code_revision,
+        definition=json.dumps({k: v for k, v in fingerprint_document(spec).items() if k != "features"}),
     )
 
 
@@ -182,8 +184,14 @@ def _explain_unbumped(spec: FeatureSet, record: RegistryRecord, records: list[Re
         for n in new
         if n in old and old[n]["dtype"] == new[n]["dtype"] and old[n]["fingerprint"] != new[n]["fingerprint"]
     ]
+    old_definition, new_definition = json.loads(record.definition), json.loads(record_for(spec, ACTIVE, "").definition)
+    what += [
+        f"{key} {old_definition.get(key)} -> {new_definition.get(key)}"
+        for key in sorted(set(old_definition) | set(new_definition))
+        if key != "output_schema" and old_definition.get(key) != new_definition.get(key)
+    ]
     if not what:
-        what = ["grain, source columns or TTL changed"]
+        what = ["the definition changed"]
     next_version = max(r.version for r in records if r.name == spec.name) + 1
     return (
         f"{'; '.join(what)} (fingerprint {record.fingerprint} -> {fingerprint(spec)}). "
