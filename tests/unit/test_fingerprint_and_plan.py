@@ -163,3 +163,26 @@ def test_the_catalog_finds_every_feature_set_in_the_package() -> None:
     assert catalog.get("customer_txn", 1) is CUSTOMER_TXN
     with pytest.raises(KeyError, match=r"unknown feature set customer_txn:v9; known: \['customer_txn:v1'"):
         catalog.get("customer_txn", 9)
+
+
+def test_fingerprints_are_the_same_in_every_process() -> None:
+    """Python's hash seed must not leak into a fingerprint (a set literal in an expression would)."""
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "from featurelake.catalog import discover; from featurelake.core.fingerprint import fingerprint; "
+        "print(sorted((r, fingerprint(s)) for r, s in discover('features').feature_sets.items()))"
+    )
+    outputs = {
+        subprocess.run(
+            [sys.executable, "-c", script],
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for seed in ("1", "2")
+    }
+    assert len(outputs) == 1, f"fingerprints differ between processes: {outputs}"

@@ -39,7 +39,7 @@ class FeatureRegistry:
         """Every registry row ever written, oldest first (empty when nothing is registered)."""
         if self._store.version(REGISTRY_PATH) is None:
             return pl.DataFrame()
-        return self._store.read(REGISTRY_PATH).sort("recorded_at", maintain_order=True)
+        return self._store.read(REGISTRY_PATH).sort("sequence", "recorded_at", maintain_order=True)
 
     def current(self) -> pl.DataFrame:
         """One row per feature set version: its newest state, with when it was first registered."""
@@ -71,7 +71,14 @@ class FeatureRegistry:
         rows = [_row(change, code_revision) for change in plan.pending]
         if not rows:
             return 0
-        frame = pl.DataFrame(rows).with_columns(pl.lit(datetime.now(UTC)).dt.cast_time_unit("us").alias("recorded_at"))
+        # Rows are ordered by the registry version they were written after, not by the writer's
+        # clock: a laptop whose clock is behind must not resurrect a state it just replaced.
+        latest = self._store.version(REGISTRY_PATH)
+        sequence = 0 if latest is None else latest + 1
+        frame = pl.DataFrame(rows).with_columns(
+            pl.lit(sequence, dtype=pl.Int64).alias("sequence"),
+            pl.lit(datetime.now(UTC)).dt.cast_time_unit("us").alias("recorded_at"),
+        )
         metadata = {
             "featurelake.operation": "registry-apply",
             "featurelake.actor": actor,
