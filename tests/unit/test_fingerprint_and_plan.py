@@ -186,3 +186,14 @@ def test_fingerprints_are_the_same_in_every_process() -> None:
         for seed in ("1", "2")
     }
     assert len(outputs) == 1, f"fingerprints differ between processes: {outputs}"
+
+
+def test_an_unbumped_change_after_a_polars_upgrade_says_so() -> None:
+    registered = dataclasses.replace(
+        record_for(CUSTOMER_TXN, ACTIVE, "abc"), engine="polars 1.0.0", fingerprint="0" * 16
+    )
+
+    (error,) = plan_changes([CUSTOMER_TXN], [registered]).errors
+
+    assert "registered with polars 1.0.0, this is polars " in error.detail
+    assert "if you only upgraded polars" in error.detail

@@ -12,10 +12,13 @@ import json
 from dataclasses import dataclass
 from enum import StrEnum
 
+import polars as pl
+
 from featurelake.core.featureset import FeatureSet
 from featurelake.core.fingerprint import feature_fingerprint, fingerprint, fingerprint_document, schema_document
 
 ACTIVE, RETIRED = "active", "retired"
+ENGINE = f"polars {pl.__version__}"
 
 
 class ChangeKind(StrEnum):
@@ -47,6 +50,7 @@ class RegistryRecord:
     status: str
     code_revision: str
     definition: str = "{}"  # JSON: the fingerprinted definition minus feature plans (grain, source columns, TTL)
+    engine: str = ""  # the polars version that serialized the plans: a polars upgrade may re-word them
 
     @property
     def ref(self) -> str:
@@ -118,6 +122,7 @@ def record_for(spec: FeatureSet, status: str, code_revision: str) -> RegistryRec
         status=status,
         code_revision=code_revision,
         definition=json.dumps({k: v for k, v in fingerprint_document(spec).items() if k != "features"}),
+        engine=ENGINE,
     )
 
 
@@ -193,6 +198,11 @@ def _explain_unbumped(spec: FeatureSet, record: RegistryRecord, records: list[Re
     if not what:
         what = ["the definition changed"]
     next_version = max(r.version for r in records if r.name == spec.name) + 1
+    if record.engine and record.engine != ENGINE:
+        what.append(
+            f"note: it was registered with {record.engine}, this is {ENGINE}; if you only upgraded polars, "
+            "the plan's serialization may have changed, not your logic: check the table, then bump"
+        )
     return (
         f"{'; '.join(what)} (fingerprint {record.fingerprint} -> {fingerprint(spec)}). "
         f"Its table {spec.table_path} holds data computed by the registered logic. "

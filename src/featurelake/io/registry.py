@@ -54,7 +54,11 @@ class FeatureRegistry:
 
     def records(self) -> list[RegistryRecord]:
         """The current records, as the planner reads them."""
-        return [RegistryRecord(**{k: row[k] for k in _RECORD_FIELDS}) for row in self.current().iter_rows(named=True)]
+        return [
+            # Columns added after a row was written are null (or absent) there: the field's default applies.
+            RegistryRecord(**{k: row[k] for k in _RECORD_FIELDS if row.get(k) is not None})
+            for row in self.current().iter_rows(named=True)
+        ]
 
     def plan(self, specs: list[FeatureSet], code_revision: str) -> Plan:
         """The diff between these specs and the registry."""
