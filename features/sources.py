@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from featurelake.core.contracts import SourceContract
+from featurelake.core.contracts import Constraint, SourceContract
 
 UTC_TIMESTAMP = pl.Datetime("us", "UTC")
 
@@ -29,6 +29,11 @@ TRANSACTIONS = SourceContract(
     required=("txn_id", "customer_id", "merchant_id", "amount", "currency", "event_time"),
     primary_key=("txn_id",),
     event_time="event_time",
+    constraints={
+        "amount": Constraint(min_value=0, max_value=1_000_000),  # purchases; refunds arrive on another feed
+        "currency": Constraint(pattern="[A-Z]{3}"),
+        "country": Constraint(pattern="[A-Z]{2}"),
+    },
 )
 
 FRAUD_LABELS = SourceContract(

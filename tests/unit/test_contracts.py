@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 
 import polars as pl
 import pytest
 
-from featurelake.core.contracts import REASON_COLUMN, ContractSplit, apply_contract
+from featurelake.core.contracts import REASON_COLUMN, Constraint, ContractSplit, apply_contract
 from features.sources import TRANSACTIONS
 
 TEN_UTC = datetime(2026, 11, 1, 10, 0, tzinfo=UTC)
@@ -186,3 +187,42 @@ def test_non_finite_amount_is_rejected(value: str) -> None:
     split = _apply(_row("t1", amount=value), _row("t2"))
     assert split.accepted["txn_id"].to_list() == ["t2"]
     assert _reasons(split)["t1"].startswith("amount: not a valid")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "reason"),
+    [
+        ({"amount": "-3.5"}, "amount: -3.5 is below the minimum 0"),
+        ({"amount": "2000000"}, "amount: 2000000 is above the maximum 1000000"),
+        ({"currency": "eur"}, "currency: eur does not match '[A-Z]{3}'"),
+        ({"currency": "EURO"}, "currency: EURO does not match '[A-Z]{3}'"),
+        ({"country": "F"}, "country: F does not match '[A-Z]{2}'"),
+    ],
+)
+def test_constraint_violations_are_rejected_quoting_the_value(overrides: dict[str, str], reason: str) -> None:
+    split = _apply(_row("t1", **overrides), _row("t2"))
+
+    assert _reasons(split) == {"t1": reason}
+    assert split.accepted["txn_id"].to_list() == ["t2"]
+
+
+def test_constraints_skip_nulls_and_allowed_values_are_enforced() -> None:
+    contract = dataclasses.replace(
+        TRANSACTIONS, constraints={**TRANSACTIONS.constraints, "currency": Constraint(allowed=("EUR", "USD"))}
+    )
+    frame = pl.DataFrame(
+        [_row("t1", currency="GBP"), _row("t2", country=None), _row("t3", currency="USD")],
+        schema=dict.fromkeys(TRANSACTIONS.columns, pl.String),
+    )
+
+    split = apply_contract(contract, frame)
+
+    assert dict(zip(split.rejected["txn_id"], split.rejected[REASON_COLUMN], strict=True)) == {
+        "t1": "currency: GBP is not one of ['EUR', 'USD']"
+    }
+    assert split.accepted["txn_id"].to_list() == ["t2", "t3"]
+
+
+def test_a_contract_naming_undeclared_columns_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"'transactions' names column\(s\) \['amount_eur'\] it does not declare"):
+        dataclasses.replace(TRANSACTIONS, constraints={"amount_eur": Constraint(min_value=0)})

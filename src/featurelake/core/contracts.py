@@ -7,7 +7,7 @@ rows read always equal rows accepted plus rows quarantined.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import polars as pl
 
@@ -15,14 +15,35 @@ REASON_COLUMN = "_reason"
 
 
 @dataclass(frozen=True)
+class Constraint:
+    """What a column's non-null values must satisfy beyond their type.
+
+    ``allowed`` and ``pattern`` are checked on the value as text (``pattern`` must match it
+    whole); ``min_value`` and ``max_value`` on the typed value, inclusive.
+    """
+
+    min_value: float | None = None
+    max_value: float | None = None
+    allowed: tuple[str, ...] | None = None
+    pattern: str | None = None
+
+
+@dataclass(frozen=True)
 class SourceContract:
-    """What one raw source promises: typed columns, required ones and a primary key."""
+    """What one raw source promises: typed columns, required ones, constraints and a primary key."""
 
     name: str
     columns: dict[str, pl.DataType]
     required: tuple[str, ...]
     primary_key: tuple[str, ...]
     event_time: str
+    constraints: dict[str, Constraint] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        named = {*self.required, *self.primary_key, self.event_time, *self.constraints}
+        unknown = sorted(named - set(self.columns))
+        if unknown:
+            raise ValueError(f"source contract {self.name!r} names column(s) {unknown} it does not declare")
 
     @property
     def raw_prefix(self) -> str:
@@ -51,6 +72,11 @@ def apply_contract(contract: SourceContract, raw: pl.DataFrame) -> ContractSplit
     text = text.with_columns(pl.when(pl.col(c) != "").then(pl.col(c)).alias(c) for c in text.columns)
     problems = [_cast_failure(c, dtype) for c, dtype in contract.columns.items()]
     problems += [_required_null(c) for c in contract.required]
+    problems += [
+        failure
+        for column, constraint in contract.constraints.items()
+        for failure in _constraint_failures(column, contract.columns[column], constraint)
+    ]
     joined = pl.concat_str(problems, separator="; ", ignore_nulls=True)
     reason = pl.when(joined != "").then(joined)
     typed = text.select(
@@ -97,6 +123,26 @@ def _parse_utc_timestamp(text: pl.Expr) -> pl.Expr:
 def _cast_failure(column: str, dtype: pl.DataType) -> pl.Expr:
     failed = pl.col(column).is_not_null() & _cast(column, dtype).is_null()
     return pl.when(failed).then(pl.lit(f"{column}: not a valid {dtype}"))
+
+
+def _constraint_failures(column: str, dtype: pl.DataType, constraint: Constraint) -> list[pl.Expr]:
+    """One reason expression per broken constraint, quoting the offending value."""
+    text, value = pl.col(column), _cast(column, dtype)
+    checks: list[tuple[pl.Expr, str]] = []
+    if constraint.min_value is not None:
+        checks.append((value < constraint.min_value, f"is below the minimum {constraint.min_value}"))
+    if constraint.max_value is not None:
+        checks.append((value > constraint.max_value, f"is above the maximum {constraint.max_value}"))
+    if constraint.allowed is not None:
+        allowed = list(constraint.allowed)
+        checks.append((text.is_not_null() & ~text.is_in(allowed), f"is not one of {allowed}"))
+    if constraint.pattern is not None:
+        whole = f"^(?:{constraint.pattern})$"
+        checks.append((text.is_not_null() & ~text.str.contains(whole), f"does not match {constraint.pattern!r}"))
+    return [
+        pl.when(broken).then(pl.concat_str(pl.lit(f"{column}: "), text, pl.lit(f" {complaint}")))
+        for broken, complaint in checks
+    ]
 
 
 def _required_null(column: str) -> pl.Expr:
