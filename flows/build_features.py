@@ -79,7 +79,7 @@ def reannounce(spec: FeatureSet, store: DeltaStore, commit: dict[str, Any], bron
         table_uri=table_uri,
         delta_version=delta_version,
         bronze_version=bronze_version,
-        row_count=store.read(spec.table_path, delta_version).height,
+        row_count=store.existing(spec.table_path, delta_version).count(),  # from the log, without reading rows
         suite_hash=str(commit.get("featurelake.suite_hash", "")),
         fingerprint=commit.get("featurelake.fingerprint"),
         mlflow_run_id=builds[0]["run_id"] if builds else None,
