@@ -226,3 +226,23 @@ def test_constraints_skip_nulls_and_allowed_values_are_enforced() -> None:
 def test_a_contract_naming_undeclared_columns_is_refused() -> None:
     with pytest.raises(ValueError, match=r"'transactions' names column\(s\) \['amount_eur'\] it does not declare"):
         dataclasses.replace(TRANSACTIONS, constraints={"amount_eur": Constraint(min_value=0)})
+
+
+def _with_extra_column() -> pl.DataFrame:
+    frame = pl.DataFrame([_row("t1"), _row("t2")], schema=dict.fromkeys(TRANSACTIONS.columns, pl.String))
+    return frame.with_columns(pl.Series("channel", ["web", " app "]))
+
+
+def test_undeclared_columns_reject_the_whole_file_by_default() -> None:
+    with pytest.raises(ValueError, match=r"undeclared column\(s\) \['channel'\]; declare them in the contract"):
+        apply_contract(TRANSACTIONS, _with_extra_column())
+
+
+def test_undeclared_columns_can_be_kept_as_text_or_dropped() -> None:
+    kept = apply_contract(dataclasses.replace(TRANSACTIONS, new_columns="keep"), _with_extra_column())
+    dropped = apply_contract(dataclasses.replace(TRANSACTIONS, new_columns="drop"), _with_extra_column())
+
+    assert kept.accepted["channel"].to_list() == ["web", "app"]
+    assert kept.accepted.schema["amount"] == pl.Float64
+    assert "channel" not in dropped.accepted.columns
+    assert dropped.accepted.height == kept.accepted.height == 2

@@ -8,6 +8,7 @@ rows read always equal rows accepted plus rows quarantined.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 import polars as pl
 
@@ -38,6 +39,10 @@ class SourceContract:
     primary_key: tuple[str, ...]
     event_time: str
     constraints: dict[str, Constraint] = field(default_factory=dict)
+    #: Schema drift: what a file with columns the contract does not declare gets. ``reject``
+    #: quarantines the whole file (the producer changed without telling anyone); ``keep`` lands
+    #: them in bronze as text (the table's schema grows); ``drop`` ignores them.
+    new_columns: Literal["reject", "keep", "drop"] = "reject"
 
     def __post_init__(self) -> None:
         named = {*self.required, *self.primary_key, self.event_time, *self.constraints}
@@ -63,12 +68,20 @@ def apply_contract(contract: SourceContract, raw: pl.DataFrame) -> ContractSplit
     """Cast raw columns to the contract and separate the rows that break it.
 
     Raises:
-        ValueError: when a declared column is missing: the whole file breaks the contract.
+        ValueError: when a declared column is missing, or an undeclared one appears under the
+            ``reject`` drift policy: the whole file breaks the contract.
     """
     missing = [c for c in contract.columns if c not in raw.columns]
     if missing:
         raise ValueError(f"source {contract.name!r}: missing column(s) {missing}")
-    text = raw.select(pl.col(c).cast(pl.String).str.strip_chars().alias(c) for c in contract.columns)
+    extra = [c for c in raw.columns if c not in contract.columns]
+    if extra and contract.new_columns == "reject":
+        raise ValueError(
+            f"source {contract.name!r}: undeclared column(s) {extra}; declare them in the contract "
+            "or set its new_columns policy to 'keep' or 'drop'"
+        )
+    kept = extra if contract.new_columns == "keep" else []
+    text = raw.select(pl.col(c).cast(pl.String).str.strip_chars().alias(c) for c in [*contract.columns, *kept])
     text = text.with_columns(pl.when(pl.col(c) != "").then(pl.col(c)).alias(c) for c in text.columns)
     problems = [_cast_failure(c, dtype) for c, dtype in contract.columns.items()]
     problems += [_required_null(c) for c in contract.required]
@@ -81,6 +94,7 @@ def apply_contract(contract: SourceContract, raw: pl.DataFrame) -> ContractSplit
     reason = pl.when(joined != "").then(joined)
     typed = text.select(
         *(_cast(c, dtype).alias(c) for c, dtype in contract.columns.items()),
+        *(pl.col(c) for c in kept),
         reason.alias(REASON_COLUMN),
     )
     duplicate = _is_later_duplicate(contract.primary_key)
