@@ -41,12 +41,11 @@ def upload(
 ) -> None:
     """Put local files into the raw bucket as a producer would (creates the buckets if needed)."""
     from featurelake.io.raw import put_raw_objects
-    from featurelake.io.s3 import ensure_bucket
+    from featurelake.io.s3 import ensure_buckets
     from featurelake.settings import get_settings
 
     settings = get_settings()
-    for bucket in (settings.raw_bucket, settings.lake_uri.removeprefix("s3://").split("/")[0]):
-        ensure_bucket(settings, bucket)
+    ensure_buckets(settings)
     keys = put_raw_objects(settings, {f"{source}/{f.name}": f.read_bytes() for f in files})
     typer.echo(f"uploaded {len(keys)} object(s) to s3://{settings.raw_bucket}/{source}/; run the ingest flow next")
 

@@ -11,7 +11,7 @@ import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import polars as pl
 import typer
@@ -19,25 +19,33 @@ import typer
 from featurelake import catalog
 from featurelake.core.plan import ChangeKind, Plan
 from featurelake.io.delta import DeltaStore
-from featurelake.io.registry import FeatureRegistry
+from featurelake.io.registry import FeatureRegistry, RegistryMismatchError
 from featurelake.revision import code_revision
-from featurelake.settings import Settings, get_settings
+from featurelake.settings import get_settings
+from featurelake.validation import ValidationFailedError
+
+if TYPE_CHECKING:
+    from featurelake.featurestore import FeatureStore
 
 T = TypeVar("T")
 FEATURES_MODULE = typer.Option(None, "--features-module", help="Package holding the feature sets (default: settings).")
 _MARK = {ChangeKind.CHANGED_WITHOUT_BUMP: "!", ChangeKind.REMOVED: "-", ChangeKind.UNCHANGED: " "}
 
 
-def _context(features_module: str | None) -> tuple[Settings, DeltaStore, catalog.Catalog]:
+def _context(features_module: str | None) -> tuple[DeltaStore, catalog.Catalog]:
     settings = get_settings()
-    return settings, DeltaStore(settings), catalog.discover(features_module or settings.features_module)
+    return DeltaStore(settings), catalog.discover(features_module or settings.features_module)
+
+
+def _feature_store(features_module: str | None) -> tuple[DeltaStore, FeatureStore]:
+    from featurelake.featurestore import FeatureStore  # pyarrow.dataset: seconds, only for commands that read
+
+    store, found = _context(features_module)
+    return store, FeatureStore(store, found.feature_sets.values())
 
 
 def _guarded(action: Callable[[], T]) -> T:
     """Run a command body; turn the errors users cause into a message and exit code 1."""
-    from featurelake.io.registry import RegistryMismatchError
-    from featurelake.validation import ValidationFailedError
-
     try:
         return action()
     except (KeyError, ValueError, FileNotFoundError, RegistryMismatchError, ValidationFailedError) as error:
@@ -59,7 +67,7 @@ def render_plan(plan: Plan) -> str:
 
 def plan(features_module: str | None = FEATURES_MODULE, as_json: bool = typer.Option(False, "--json")) -> None:
     """Compare feature sets in code with the registry; exit 1 on a change without a version bump."""
-    _, store, found = _context(features_module)
+    store, found = _context(features_module)
     result = _guarded(lambda: FeatureRegistry(store).plan(list(found.feature_sets.values()), code_revision()))
     if as_json:
         typer.echo(json.dumps([{"ref": c.ref, "kind": c.kind.value, "detail": c.detail} for c in result.changes]))
@@ -70,7 +78,7 @@ def plan(features_module: str | None = FEATURES_MODULE, as_json: bool = typer.Op
 
 def apply(features_module: str | None = FEATURES_MODULE) -> None:
     """Record the plan in the registry (refused, with nothing written, when the plan has errors)."""
-    _, store, found = _context(features_module)
+    store, found = _context(features_module)
     registry, revision = FeatureRegistry(store), code_revision()
     result = _guarded(lambda: registry.plan(list(found.feature_sets.values()), revision))
     typer.echo(render_plan(result))
@@ -98,10 +106,9 @@ def backfill(
 ) -> None:
     """Recompute, validate and replace the days START..END of a feature table; other days are untouched."""
     from featurelake.backfill import backfill as run_backfill
-    from featurelake.featurestore import FeatureStore
 
-    _, store, found = _context(features_module)
-    spec = _guarded(lambda: FeatureStore(store, found.feature_sets.values()).spec(ref))
+    store, api = _feature_store(features_module)
+    spec = _guarded(lambda: api.spec(ref))
     audit = {"featurelake.actor": _actor(), "featurelake.code_revision": code_revision()}
     result = _guarded(lambda: run_backfill(store, spec, start.date(), end.date(), audit))
     typer.echo(
@@ -119,13 +126,9 @@ def read(
     features_module: str | None = FEATURES_MODULE,
 ) -> None:
     """Read a feature table at a Delta version or a point in time (time travel)."""
-    from featurelake.featurestore import FeatureStore
-
-    _, store, found = _context(features_module)
+    _, api = _feature_store(features_module)
     when = _utc(as_of)
-    table = _guarded(
-        lambda: FeatureStore(store, found.feature_sets.values()).read(ref, delta_version=version, as_of=when)
-    )
+    table = _guarded(lambda: api.read(ref, delta_version=version, as_of=when))
     typer.echo(
         f"{table.spec.ref} at Delta version {table.delta_version} ({table.table_uri}): {table.frame.height} rows"
     )
@@ -145,12 +148,9 @@ def training_set(
     features_module: str | None = FEATURES_MODULE,
 ) -> None:
     """Build a point-in-time correct training set; write it and its manifest (<out>.manifest.json)."""
-    from featurelake.featurestore import FeatureStore
-
-    _, store, found = _context(features_module)
+    _, api = _feature_store(features_module)
     pins = _guarded(lambda: _parse_pins(pin))
     frame = pl.read_parquet(spine)
-    api = FeatureStore(store, found.feature_sets.values())
     result = _guarded(
         lambda: api.get_training_set(frame, feature, spine_time=spine_time, pins=pins, full_names=full_names)
     )
@@ -172,10 +172,7 @@ def lookup(
     features_module: str | None = FEATURES_MODULE,
 ) -> None:
     """The latest feature values of some entities at a pinned (default: latest) Delta version."""
-    from featurelake.featurestore import FeatureStore
-
-    _, store, found = _context(features_module)
-    api = FeatureStore(store, found.feature_sets.values())
+    _, api = _feature_store(features_module)
     spec = _guarded(lambda: api.spec(ref))
     if len(spec.entity_keys) != 1:
         typer.secho(f"error: {spec.ref} has keys {list(spec.entity_keys)}; use the Python API", err=True)

@@ -31,6 +31,11 @@ class Settings(BaseSettings):
     state_dir: Path = Path(".featurelake")
     features_module: str = "features"
 
+    @property
+    def lake_bucket(self) -> str:
+        """The bucket of an ``s3://`` lake (the lake may sit under a prefix in it)."""
+        return self.lake_uri.removeprefix("s3://").split("/")[0]
+
     def table_uri(self, relative_path: str) -> str:
         """The URI of a lake table, e.g. ``bronze/transactions``."""
         return f"{self.lake_uri.rstrip('/')}/{relative_path.strip('/')}"

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 import polars as pl
 
 from featurelake.core.featureset import FeatureSet
-from featurelake.core.plan import ACTIVE, RETIRED, Change, ChangeKind, Plan, RegistryRecord, plan_changes
+from featurelake.core.plan import ACTIVE, RETIRED, Change, ChangeKind, Plan, RegistryRecord, plan_changes, record_for
 from featurelake.io.delta import DeltaStore
 
 REGISTRY_PATH = "_registry/feature_sets"
@@ -101,14 +101,13 @@ class FeatureRegistry:
         change = next(c for c in plan.changes if c.ref == spec.ref)
         if change.is_error:
             raise RegistryMismatchError(f"{spec.ref}: {change.detail}")
-        if change.kind in (ChangeKind.NEW, ChangeKind.BUMPED, ChangeKind.RESTORED):
-            self.apply(Plan((change,)), code_revision, actor)
-        return next(r for r in self.records() if r.ref == spec.ref)
+        if change.record is not None and change.kind is not ChangeKind.RESTORED:
+            return change.record  # registered with this logic already (metadata drift is apply's business)
+        self.apply(Plan((change,)), code_revision, actor)
+        return record_for(spec, ACTIVE, code_revision)
 
 
 def _row(change: Change, code_revision: str) -> dict[str, object]:
-    from featurelake.core.plan import record_for
-
     if change.kind is ChangeKind.REMOVED:
         assert change.record is not None
         record = dataclasses.replace(change.record, status=RETIRED, code_revision=code_revision)

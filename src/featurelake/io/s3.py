@@ -25,6 +25,12 @@ def s3_client(settings: Settings) -> S3Client:
     )
 
 
+def ensure_buckets(settings: Settings) -> None:
+    """The raw and the lake bucket, created with default encryption where missing."""
+    for bucket in (settings.raw_bucket, settings.lake_bucket):
+        ensure_bucket(settings, bucket)
+
+
 def ensure_bucket(settings: Settings, bucket: str) -> None:
     """Create a bucket with default encryption if it does not exist (local stack, tests)."""
     client = s3_client(settings)

@@ -54,13 +54,12 @@ def run_demo(state_dir: Path, keep_running: bool, stage_timeout: float, say: Cal
 
 def run_chain(stack: LocalStack, stage_timeout: float, say: Callable[[str], None]) -> dict[str, Any]:
     """Upload the synthetic dataset, start ingest and follow the automations to a model."""
-    from featurelake.io.s3 import ensure_bucket
+    from featurelake.io.s3 import ensure_buckets
     from featurelake.settings import Settings
 
     settings = Settings()
     wait_for_deployments([INGEST, BUILD, MERCHANT_BUILD, RETRAIN], stage_timeout, say)
-    for bucket in (settings.raw_bucket, settings.lake_uri.removeprefix("s3://").split("/")[0]):
-        ensure_bucket(settings, bucket)
+    ensure_buckets(settings)
     data = synthetic.generate()
     keys = synthetic.upload(settings, synthetic.raw_objects(data))
     say(f"uploaded {len(keys)} raw objects ({data.transactions.height} transactions, {data.labels.height} labels)")
