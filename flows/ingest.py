@@ -11,15 +11,29 @@ from prefect.runtime import flow_run
 from featurelake import catalog, events
 from featurelake.core.contracts import SourceContract
 from featurelake.core.naming import bronze_path, bronze_resource_id
-from featurelake.ingestion import IngestResult, ingested_objects, split_object, write_batches
+from featurelake.core.pii import key_id
+from featurelake.ingestion import (
+    IngestResult,
+    ObjectBatch,
+    combine_results,
+    ingested_objects,
+    quarantine_known_keys,
+    split_object,
+    write_batches,
+)
 from featurelake.io.delta import DeltaStore
-from featurelake.io.raw import list_raw_objects
-from featurelake.settings import get_settings
+from featurelake.io.raw import RawObject, list_raw_objects
+from featurelake.io.secrets import read_pii_key
+from featurelake.settings import Settings, get_settings
 
 
 @task
-def ingest_source(contract: SourceContract) -> IngestResult | None:
-    """Ingest the objects of one source that were not ingested before."""
+def ingest_source(contract: SourceContract, objects_per_commit: int = 100) -> IngestResult | None:
+    """Ingest the objects of one source that were not ingested before, a bounded chunk per commit.
+
+    Chunking keeps memory flat for a backlog of thousands of objects; each chunk is exactly-once
+    on its own, so a crash between chunks loses nothing and repeats nothing.
+    """
     settings, logger = get_settings(), get_run_logger()
     store = DeltaStore(settings)
     done = ingested_objects(store, contract.name)
@@ -27,24 +41,36 @@ def ingest_source(contract: SourceContract) -> IngestResult | None:
     logger.info("source %s: %d new object(s), %d already ingested", contract.name, len(pending), len(done))
     if not pending:
         return None
-    now = dt.datetime.now(dt.UTC)
-    batches = []
-    for index, obj in enumerate(pending, start=1):
-        batch = split_object(settings, contract, obj, now)
-        batches.append(batch)
-        logger.info(
-            "read %d/%d: %s (%d rows: %d accepted, %d quarantined)",
-            index,
-            len(pending),
-            obj.key,
-            batch.rows_read,
-            batch.accepted.height,
-            batch.quarantined.height,
-        )
-        if not batch.reconciled:
-            raise RuntimeError(f"{obj.key}: rows read do not reconcile; nothing was written for this batch")
     tags = {"featurelake.flow_run_id": str(flow_run.id), "featurelake.flow": "ingest"}
-    return write_batches(store, contract, batches, tags)
+    pii_key = read_pii_key(settings) if "hash" in contract.pii.values() else None
+    if pii_key is not None:
+        tags["featurelake.pii_key_id"] = key_id(pii_key)  # which key hashed this batch, for audits and rotation
+    results = []
+    for start in range(0, len(pending), objects_per_commit):
+        chunk = pending[start : start + objects_per_commit]
+        batches = [
+            _split_logged(settings, contract, obj, pii_key, f"{start + i}/{len(pending)}")
+            for i, obj in enumerate(chunk, 1)
+        ]
+        results.append(write_batches(store, contract, quarantine_known_keys(store, contract, batches), tags))
+    return combine_results(results)
+
+
+def _split_logged(
+    settings: Settings, contract: SourceContract, obj: RawObject, pii_key: bytes | None, progress: str
+) -> ObjectBatch:
+    batch = split_object(settings, contract, obj, dt.datetime.now(dt.UTC), pii_key)
+    get_run_logger().info(
+        "read %s: %s (%d rows: %d accepted, %d quarantined)",
+        progress,
+        obj.key,
+        batch.rows_read,
+        batch.accepted.height,
+        batch.quarantined.height,
+    )
+    if not batch.reconciled:
+        raise RuntimeError(f"{obj.key}: rows read do not reconcile; nothing was written for this batch")
+    return batch
 
 
 def announce(result: IngestResult) -> None:
@@ -70,11 +96,7 @@ def announce(result: IngestResult) -> None:
 @flow(name="ingest", log_prints=True)
 def ingest(sources: list[str] | None = None) -> list[dict[str, object]]:
     """Ingest every source the features package declares (or the named ones) and announce what landed."""
-    known = catalog.load(get_settings().features_module).sources
-    unknown = sorted(set(sources or []) - set(known))
-    if unknown:
-        raise KeyError(f"unknown source(s) {unknown}; the features package declares {sorted(known)}")
-    chosen = [known[name] for name in (sources or sorted(known))]
+    chosen = catalog.load(get_settings().features_module).select_sources(sources)
     results = [r for r in (ingest_source(c) for c in chosen) if r is not None]
     rows = [{k: v for k, v in vars(r).items() if k != "source_keys"} | {"reconciled": r.reconciled} for r in results]
     if rows:

@@ -38,6 +38,17 @@ class Catalog:
         except KeyError:
             raise KeyError(f"unknown feature set {ref}; known: {sorted(self.feature_sets)}") from None
 
+    def select_sources(self, names: list[str] | None) -> list[SourceContract]:
+        """The named source contracts, or all of them sorted by name when ``names`` is empty.
+
+        Raises:
+            KeyError: naming the unknown sources and listing the declared ones.
+        """
+        unknown = sorted(set(names or []) - set(self.sources))
+        if unknown:
+            raise KeyError(f"unknown source(s) {unknown}; the features package declares {sorted(self.sources)}")
+        return [self.sources[name] for name in (names or sorted(self.sources))]
+
 
 def discover(package: str) -> Catalog:
     """Import ``package`` and its submodules and collect their feature sets and sources.

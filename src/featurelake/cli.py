@@ -51,6 +51,49 @@ def upload(
 
 
 @app.command()
+def watch(
+    once: bool = typer.Option(False, "--once", help="Announce what is pending now and exit."),
+    interval: float = typer.Option(15.0, help="Seconds between looks at the raw bucket."),
+    source: list[str] = typer.Option([], "--source", help="Only these sources (repeatable); all by default."),
+) -> None:
+    """Announce raw objects no ingest has processed as featurelake.raw-object.landed events (needs PREFECT_API_URL)."""
+    import time
+
+    from featurelake import catalog
+    from featurelake.settings import get_settings
+    from featurelake.watcher import announce_landed, pending_objects
+
+    settings = get_settings()
+    contracts = catalog.load(settings.features_module).select_sources(source or None)
+    while True:
+        pending = pending_objects(settings, contracts)
+        announce_landed(settings, pending)
+        typer.echo(f"announced {len(pending)} pending object(s) in s3://{settings.raw_bucket}")
+        if once:
+            return
+        time.sleep(interval)
+
+
+@app.command("pii-key")
+def pii_key(
+    rotate: bool = typer.Option(
+        False, "--rotate", help="Replace an existing key: hashes made before and after no longer match."
+    ),
+) -> None:
+    """Create the random HMAC key for PII columns in the configured Prefect Secret block."""
+    from featurelake.io.secrets import create_pii_key_block
+    from featurelake.settings import get_settings
+
+    settings = get_settings()
+    if settings.pii_key_source != "prefect-secret":
+        typer.echo(f"the PII key is read from {settings.pii_key_source}; create {settings.pii_key_name!r} there")
+        raise typer.Exit(1)
+    created = create_pii_key_block(settings.pii_key_name, overwrite=rotate)
+    verb = "rotated" if rotate else "created" if created else "kept the existing"
+    typer.echo(f"{verb} PII key in Prefect Secret block {settings.pii_key_name!r} (the key itself is never printed)")
+
+
+@app.command()
 def serve(prefect_file: Path = typer.Option(Path("deployments/prefect.yaml"))) -> None:
     """Serve every deployment of prefect.yaml (needs PREFECT_API_URL)."""
     from featurelake.serving import serve_all

@@ -10,12 +10,42 @@ from typing import Any
 
 from pydantic import BaseModel
 
+RAW_OBJECT_LANDED = "featurelake.raw-object.landed"
 BRONZE_APPENDED = "featurelake.bronze-table.appended"
 FEATURE_SET_PUBLISHED = "featurelake.feature-set.published"
 FEATURE_SET_VALIDATION_FAILED = "featurelake.feature-set.validation-failed"
 MODEL_TRAINED = "featurelake.model.trained"
 
 _NAMESPACE = uuid.UUID("6f1c6a52-2c1f-4b8e-9a57-6d2a7f0c1e11")
+
+
+class RawObjectLanded(BaseModel):
+    """An object appeared in the raw bucket (seen by the watcher or forwarded from S3/EventBridge).
+
+    The watcher and the AWS forwarder (``infra/forwarder``) build the same event for the same
+    object version, so the two paths collapse into one event in Prefect.
+    """
+
+    bucket: str
+    key: str
+    etag: str
+    size: int
+    source: str
+
+
+def raw_object_resource_id(bucket: str, key: str) -> str:
+    """The Prefect event resource id of a raw object: ``featurelake.raw-object.<bucket>/<key>``."""
+    return f"featurelake.raw-object.{bucket}/{key}"
+
+
+def raw_object_source(key: str) -> str:
+    """The source a raw key belongs to: its first path segment (``transactions/2026-11-01.csv``)."""
+    return key.split("/", 1)[0]
+
+
+def raw_object_event_id(bucket: str, key: str, etag: str) -> uuid.UUID:
+    """The id of the landed event for one object version; the ETag is unquoted."""
+    return event_id(RAW_OBJECT_LANDED, raw_object_resource_id(bucket, key), etag.strip('"'))
 
 
 class BronzeAppended(BaseModel):
@@ -64,6 +94,7 @@ class ModelTrained(BaseModel):
 
 
 PAYLOADS: dict[str, type[BaseModel]] = {
+    RAW_OBJECT_LANDED: RawObjectLanded,
     BRONZE_APPENDED: BronzeAppended,
     FEATURE_SET_PUBLISHED: FeatureSetPublished,
     FEATURE_SET_VALIDATION_FAILED: FeatureSetValidationFailed,

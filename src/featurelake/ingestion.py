@@ -14,6 +14,7 @@ import polars as pl
 
 from featurelake.core.contracts import REASON_COLUMN, SourceContract, apply_contract
 from featurelake.core.naming import bronze_path, quarantine_path
+from featurelake.core.pii import protect
 from featurelake.io.delta import DeltaStore, sql_in
 from featurelake.io.raw import RawObject, UnreadableObjectError, fetch_raw_bytes, parse_raw_bytes
 from featurelake.settings import Settings
@@ -21,6 +22,7 @@ from featurelake.settings import Settings
 SOURCE_KEY, SOURCE_ETAG, INGESTED_AT = "_source_key", "_source_etag", "_ingested_at"
 RAW_CONTENT = "_raw"
 _RAW_PREVIEW_BYTES = 4096
+_PREVIEW_ROWS = 50
 
 
 def ingest_log_path(source: str) -> str:
@@ -61,6 +63,19 @@ class IngestResult:
         return self.rows_read == self.rows_accepted + self.rows_quarantined
 
 
+def combine_results(results: list[IngestResult]) -> IngestResult:
+    """One source's results over several commits, as one: sums, and the last bronze version."""
+    return IngestResult(
+        source=results[0].source,
+        objects_new=sum(r.objects_new for r in results),
+        rows_read=sum(r.rows_read for r in results),
+        rows_accepted=sum(r.rows_accepted for r in results),
+        rows_quarantined=sum(r.rows_quarantined for r in results),
+        bronze_version=results[-1].bronze_version,
+        source_keys=[key for r in results for key in r.source_keys],
+    )
+
+
 def ingested_objects(store: DeltaStore, source: str) -> set[tuple[str, str]]:
     """(key, etag) of every object already processed for this source."""
     if store.version(ingest_log_path(source)) is None:
@@ -69,22 +84,113 @@ def ingested_objects(store: DeltaStore, source: str) -> set[tuple[str, str]]:
     return set(log.iter_rows())
 
 
-def split_object(settings: Settings, contract: SourceContract, obj: RawObject, now: dt.datetime) -> ObjectBatch:
-    """Read one object and split it by the contract; a file that cannot be read is quarantined whole."""
+def split_object(
+    settings: Settings, contract: SourceContract, obj: RawObject, now: dt.datetime, pii_key: bytes | None = None
+) -> ObjectBatch:
+    """Read one object, split it by the contract and protect its personal data.
+
+    A file that cannot be read, or breaks the contract as a whole, is quarantined whole as one
+    record. Accepted rows and quarantined raw content both go through the PII policies, so
+    neither bronze nor quarantine holds a raw personal value.
+    """
     data = fetch_raw_bytes(settings, obj)
     try:
         raw = parse_raw_bytes(obj.key, data)
+    except UnreadableObjectError as error:
+        return _rejected_whole(obj, now, str(error), _unparsed_content(contract, obj, data))
+    try:
         split = apply_contract(contract, raw)
-    except (UnreadableObjectError, ValueError) as error:
-        # A file rejected whole counts as one record read and one record quarantined.
-        preview = data[:_RAW_PREVIEW_BYTES].decode("utf-8", errors="replace")
-        record = pl.DataFrame({REASON_COLUMN: [str(error)], RAW_CONTENT: [preview]})
-        return ObjectBatch(obj, 1, _stamp(pl.DataFrame(), obj, now), _stamp(record, obj, now))
-    rejected = split.rejected.select(
+    except ValueError as error:
+        return _rejected_whole(obj, now, str(error), _parsed_content(contract, raw, data, pii_key))
+    accepted = protect(split.accepted, contract.pii, pii_key)
+    rejected = protect(split.rejected, contract.pii, pii_key).select(
         pl.col(REASON_COLUMN),
         pl.struct(pl.exclude(REASON_COLUMN)).struct.json_encode().alias(RAW_CONTENT),
     )
-    return ObjectBatch(obj, raw.height, _stamp(split.accepted, obj, now), _stamp(rejected, obj, now))
+    return ObjectBatch(obj, raw.height, _stamp(accepted, obj, now), _stamp(rejected, obj, now))
+
+
+def _rejected_whole(obj: RawObject, now: dt.datetime, reason: str, content: str) -> ObjectBatch:
+    """A file rejected whole counts as one record read and one record quarantined."""
+    record = pl.DataFrame({REASON_COLUMN: [reason], RAW_CONTENT: [content]})
+    return ObjectBatch(obj, 1, _stamp(pl.DataFrame(), obj, now), _stamp(record, obj, now))
+
+
+def _unparsed_content(contract: SourceContract, obj: RawObject, data: bytes) -> str:
+    """The start of an unreadable file as text, unless it may hold personal data nobody can find in it."""
+    if not contract.pii:
+        return _preview(data)
+    return (
+        f"[withheld: source {contract.name!r} declares PII columns {sorted(contract.pii)} and this file "
+        f"could not be parsed to protect them; the original stays in the raw bucket as {obj.key} "
+        f"(ETag {obj.etag}, {obj.size} bytes)]"
+    )
+
+
+def _parsed_content(contract: SourceContract, raw: pl.DataFrame, data: bytes, pii_key: bytes | None) -> str:
+    """The start of a file that parsed but broke the contract as a whole.
+
+    With PII declared, only the declared columns are kept (protected), as NDJSON: an undeclared
+    column is exactly where personal data nobody reviewed would be.
+    """
+    if not contract.pii:
+        return _preview(data)
+    declared = raw.select(pl.col(c).cast(pl.String) for c in raw.columns if c in contract.columns)
+    return protect(declared, contract.pii, pii_key).head(_PREVIEW_ROWS).write_ndjson()[:_RAW_PREVIEW_BYTES]
+
+
+def _preview(data: bytes) -> str:
+    return data[:_RAW_PREVIEW_BYTES].decode("utf-8", errors="replace")
+
+
+def quarantine_known_keys(store: DeltaStore, contract: SourceContract, batches: list[ObjectBatch]) -> list[ObjectBatch]:
+    """Move rows whose primary key bronze (or an earlier object of this batch) already holds to quarantine.
+
+    A producer re-sending a file under a new name must not double its rows in bronze. Rows that
+    came from the same object are not duplicates of themselves: a re-run after a crash replaces
+    them (the writes overwrite by object key), so bronze rows of these objects are ignored here.
+    """
+    keys = list(contract.primary_key)
+    seen = _bronze_keys(store, contract, [b.obj.key for b in batches])
+    checked = []
+    for batch in batches:
+        if batch.accepted.height == 0:  # nothing accepted (a file rejected whole has no key columns)
+            checked.append(batch)
+            continue
+        accepted = batch.accepted.join(seen, on=keys, how="left")
+        known = accepted["_first_seen_in"].is_not_null()
+        moved = accepted.filter(known).select(
+            pl.concat_str(
+                pl.lit(f"duplicate primary key {keys}: already ingested from "), pl.col("_first_seen_in")
+            ).alias(REASON_COLUMN),
+            pl.struct(pl.exclude(REASON_COLUMN, "_first_seen_in", SOURCE_KEY, SOURCE_ETAG, INGESTED_AT))
+            .struct.json_encode()
+            .alias(RAW_CONTENT),
+            SOURCE_KEY,
+            SOURCE_ETAG,
+            INGESTED_AT,
+        )
+        kept = accepted.filter(~known).drop("_first_seen_in")
+        seen = pl.concat([seen, kept.select(*keys, pl.lit(batch.obj.key).alias("_first_seen_in"))])
+        quarantined = (
+            pl.concat([batch.quarantined, moved], how="diagonal_relaxed") if moved.height else batch.quarantined
+        )
+        checked.append(ObjectBatch(batch.obj, batch.rows_read, kept, quarantined))
+    return checked
+
+
+def _bronze_keys(store: DeltaStore, contract: SourceContract, excluded_objects: list[str]) -> pl.DataFrame:
+    """Primary keys already in bronze, with the object each came from, leaving out the given objects."""
+    keys = list(contract.primary_key)
+    empty = pl.DataFrame(schema={**{k: contract.columns[k] for k in keys}, "_first_seen_in": pl.String})
+    if store.version(bronze_path(contract.name)) is None:
+        return empty
+    bronze = store.read(bronze_path(contract.name), columns=[*keys, SOURCE_KEY])
+    return (
+        bronze.filter(~pl.col(SOURCE_KEY).is_in(excluded_objects))
+        .select(*keys, pl.col(SOURCE_KEY).alias("_first_seen_in"))
+        .unique(subset=keys, keep="first")
+    )
 
 
 def write_batches(
@@ -95,7 +201,8 @@ def write_batches(
     predicate = sql_in(SOURCE_KEY, keys)
     metadata = {**run_tags, "featurelake.source": contract.name, "featurelake.objects": len(keys)}
     quarantined = pl.concat([b.quarantined for b in batches], how="diagonal_relaxed")
-    accepted = pl.concat([b.accepted for b in batches if b.accepted.height], how="diagonal_relaxed")
+    with_rows = [b.accepted for b in batches if b.accepted.height]
+    accepted = pl.concat(with_rows, how="diagonal_relaxed") if with_rows else pl.DataFrame()  # all files bad
     if quarantined.height:
         store.write(
             quarantine_path(contract.name), quarantined, mode="overwrite", predicate=predicate, metadata=metadata

@@ -36,6 +36,7 @@ def build_runner_deployments(specs: list[dict[str, Any]]) -> list[Any]:
         deployments.append(
             flow.to_deployment(
                 name=spec["name"],
+                schedules=[_schedule(s) for s in spec.get("schedules", [])],
                 parameters=spec.get("parameters", {}),
                 triggers=triggers,
                 tags=spec.get("tags", []),
@@ -43,6 +44,17 @@ def build_runner_deployments(specs: list[dict[str, Any]]) -> list[Any]:
             )
         )
     return deployments
+
+
+def _schedule(entry: dict[str, Any]) -> Any:
+    """A prefect.yaml schedule entry (``interval`` in seconds, or ``cron``) as a Prefect schedule."""
+    from prefect.schedules import Cron, Interval
+
+    if "interval" in entry:
+        return Interval(float(entry["interval"]), active=entry.get("active", True))
+    if "cron" in entry:
+        return Cron(entry["cron"], timezone=entry.get("timezone"), active=entry.get("active", True))
+    raise ValueError(f"unsupported schedule {entry}; use interval (seconds) or cron")
 
 
 def serve_all(prefect_file: Path = DEFAULT_PREFECT_FILE) -> None:

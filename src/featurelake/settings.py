@@ -30,6 +30,10 @@ class Settings(BaseSettings):
     registered_model_name: str = "featurelake-fraud"
     state_dir: Path = Path(".featurelake")
     features_module: str = "features"
+    #: Where the HMAC key for PII columns lives: a Prefect Secret block, or an AWS Secrets Manager
+    #: secret read through prefect-aws. Only the name is a setting; the key never is.
+    pii_key_source: Literal["prefect-secret", "aws-secrets-manager"] = "prefect-secret"
+    pii_key_name: str = "featurelake-pii-key"
 
     @property
     def lake_bucket(self) -> str:

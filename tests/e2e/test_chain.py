@@ -1,25 +1,34 @@
 """The whole chain through a real Prefect server, a serving process, real automations.
 
-Only the ingest run is started by the test. The build must be created by the automation on
-``featurelake.bronze-table.appended`` and the retrain by the automation on
-``featurelake.feature-set.published``, with the Delta version passed as a typed int.
+Nothing is started by the test: it drops good, bad and duplicate objects into the raw bucket.
+The scheduled watcher announces them, the automation on ``featurelake.raw-object.landed``
+starts one ingest, the automation on ``featurelake.bronze-table.appended`` the build, and the
+one on ``featurelake.feature-set.published`` the retrain, with the Delta version as a typed int.
 """
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import mlflow
+import polars as pl
 import pytest
+from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
 
-from featurelake.core.naming import feature_table_path
+from featurelake.core.naming import bronze_path, feature_table_path, quarantine_path
+from featurelake.ingestion import ingest_log_path
 from featurelake.io.delta import DeltaStore
-from featurelake.local.demo import RETRAIN, run_chain
+from featurelake.local import synthetic
+from featurelake.local.demo import INGEST, RETRAIN, run_chain
 from featurelake.local.stack import LocalStack
 from featurelake.settings import Settings, get_settings
+from tests.pii_scan import file_findings, lake_findings, pii_needles
 
 pytestmark = pytest.mark.e2e
+DATA = synthetic.generate()
 
 
 @pytest.fixture(scope="module")
@@ -41,15 +50,21 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
         get_settings.cache_clear()
 
 
-def test_publish_event_starts_a_retrain_that_completes_with_the_published_version(stack: LocalStack) -> None:
-    from prefect.client.orchestration import get_client
+@pytest.fixture(scope="module")
+def chain(stack: LocalStack) -> Iterator[dict[str, Any]]:
+    """Run the chain once (as ``make demo`` does) and keep the Prefect API pointed at the stack."""
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     with temporary_settings(updates={PREFECT_API_URL: stack.env["PREFECT_API_URL"]}):
-        summary = run_chain(stack, stage_timeout=300, say=print)
-        with get_client(sync_client=True) as client:
-            retrain_run = client.read_flow_run(summary["retrain_run_id"])
-            deployment = client.read_deployment_by_name(RETRAIN)
+        yield run_chain(stack, stage_timeout=300, say=print)
+
+
+def test_publish_event_starts_a_retrain_that_completes_with_the_published_version(chain: dict[str, Any]) -> None:
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        retrain_run = client.read_flow_run(chain["retrain_run_id"])
+        deployment = client.read_deployment_by_name(RETRAIN)
 
     settings = Settings()
     params = retrain_run.parameters
@@ -69,3 +84,49 @@ def test_publish_event_starts_a_retrain_that_completes_with_the_published_versio
     assert mine[0].tags["featurelake.delta_version"] == str(published)
     assert mine[0].tags["featurelake.feature_set"] == "customer_txn:v1"
     assert mine[0].tags["featurelake.feature_table"] == DeltaStore(settings).uri(feature_table_path("customer_txn", 1))
+
+
+def test_dropped_objects_end_in_bronze_once_and_quarantine_with_reasons(chain: dict[str, Any]) -> None:
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        ingest_run = client.read_flow_run(chain["ingest_run_id"])
+        ingest_runs = client.read_flow_runs(
+            deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[client.read_deployment_by_name(INGEST).id]))
+        )
+    assert ingest_run.created_by is not None
+    assert ingest_run.created_by.type == "AUTOMATION"
+    assert len([r for r in ingest_runs if r.state and r.state.is_completed()]) >= 1
+
+    settings = Settings()
+    store = DeltaStore(settings)
+    bronze = store.read(bronze_path("transactions"))
+    assert bronze.height == DATA.transactions.height
+    assert bronze["txn_id"].n_unique() == bronze.height
+    quarantine = store.read(quarantine_path("transactions"))
+    reasons = quarantine["_reason"].to_list()
+    problems = synthetic.problem_objects(DATA)
+    resent = next(k for k in problems if "resent" in k)
+    resent_rows = pl.read_parquet(io.BytesIO(problems[resent])).height
+    assert sum(r.startswith("duplicate primary key ['txn_id']") for r in reasons) == resent_rows
+    assert any(r.startswith("transactions/late/truncated.parquet:") for r in reasons)
+    assert any(r.startswith("transactions/late/empty.csv:") for r in reasons)
+    assert any("undeclared column(s) ['backup_email']" in r for r in reasons)
+    assert "customer_id: required but null" in reasons
+    log = store.read(ingest_log_path("transactions"))
+    raw_keys = {k for k in {**synthetic.raw_objects(DATA), **problems} if k.startswith("transactions/")}
+    assert sorted(log["_source_key"]) == sorted(raw_keys)  # each object once, duplicates of events collapsed
+    assert int(log["rows_accepted"].sum()) == bronze.height
+    assert int(log["rows_quarantined"].sum()) == quarantine.height
+
+
+def test_no_raw_pii_anywhere_the_chain_left_data(chain: dict[str, Any], stack: LocalStack) -> None:
+    """Lake tables and objects; MLflow's database and artifacts; Prefect's database (logs, artifacts,
+    events, results); every service log."""
+    needles = pii_needles(DATA.transactions)
+    settings = Settings()
+
+    assert lake_findings(settings, needles) == []
+    assert file_findings(stack.state_dir, needles) == []
+    assert (stack.state_dir / "mlartifacts").is_dir()
+    assert (stack.state_dir / "prefect" / "prefect.db").is_file()

@@ -12,6 +12,8 @@ from typing import Literal
 
 import polars as pl
 
+from featurelake.core.pii import PII_POLICIES, PiiPolicy
+
 REASON_COLUMN = "_reason"
 
 
@@ -43,12 +45,31 @@ class SourceContract:
     #: quarantines the whole file (the producer changed without telling anyone); ``keep`` lands
     #: them in bronze as text (the table's schema grows); ``drop`` ignores them.
     new_columns: Literal["reject", "keep", "drop"] = "reject"
+    #: Timestamps without a zone (``2026-11-01 10:00:00``): ``utc`` takes them to be UTC;
+    #: ``reject`` quarantines the row ("event_time: timestamp has no time zone"), for producers
+    #: whose clock is local and would otherwise be shifted silently. Timestamps with an offset
+    #: (``Z``, ``+02:00``) are always converted to UTC.
+    naive_timestamps: Literal["utc", "reject"] = "utc"
+    #: Personal data: the policy each PII column gets before bronze (see :mod:`featurelake.core.pii`).
+    #: Reasons never quote these columns' values, and quarantined raw content is protected alike.
+    pii: dict[str, PiiPolicy] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        named = {*self.required, *self.primary_key, self.event_time, *self.constraints}
+        named = {*self.required, *self.primary_key, self.event_time, *self.constraints, *self.pii}
         unknown = sorted(named - set(self.columns))
         if unknown:
             raise ValueError(f"source contract {self.name!r} names column(s) {unknown} it does not declare")
+        self._check_pii()
+
+    def _check_pii(self) -> None:
+        for column, policy in self.pii.items():
+            where = f"source contract {self.name!r}: PII column {column!r}"
+            if policy not in PII_POLICIES:
+                raise ValueError(f"{where} has policy {policy!r}; expected one of {list(PII_POLICIES)}")
+            if policy != "drop" and self.columns[column] != pl.String:
+                raise ValueError(f"{where} must be declared as String to be {policy}ed")
+            if policy == "drop" and (column in self.primary_key or column == self.event_time):
+                raise ValueError(f"{where} is part of the key or the event time and cannot be dropped")
 
     @property
     def raw_prefix(self) -> str:
@@ -83,17 +104,19 @@ def apply_contract(contract: SourceContract, raw: pl.DataFrame) -> ContractSplit
     kept = extra if contract.new_columns == "keep" else []
     text = raw.select(pl.col(c).cast(pl.String).str.strip_chars().alias(c) for c in [*contract.columns, *kept])
     text = text.with_columns(pl.when(pl.col(c) != "").then(pl.col(c)).alias(c) for c in text.columns)
-    problems = [_cast_failure(c, dtype) for c, dtype in contract.columns.items()]
+    problems = [_cast_failure(c, dtype, contract.naive_timestamps) for c, dtype in contract.columns.items()]
     problems += [_required_null(c) for c in contract.required]
     problems += [
         failure
         for column, constraint in contract.constraints.items()
-        for failure in _constraint_failures(column, contract.columns[column], constraint)
+        for failure in _constraint_failures(
+            column, contract.columns[column], constraint, quote=column not in contract.pii
+        )
     ]
     joined = pl.concat_str(problems, separator="; ", ignore_nulls=True)
     reason = pl.when(joined != "").then(joined)
     typed = text.select(
-        *(_cast(c, dtype).alias(c) for c, dtype in contract.columns.items()),
+        *(_cast(c, dtype, contract.naive_timestamps).alias(c) for c, dtype in contract.columns.items()),
         *(pl.col(c) for c in kept),
         reason.alias(REASON_COLUMN),
     )
@@ -111,10 +134,11 @@ def apply_contract(contract: SourceContract, raw: pl.DataFrame) -> ContractSplit
     )
 
 
-def _cast(column: str, dtype: pl.DataType) -> pl.Expr:
+def _cast(column: str, dtype: pl.DataType, naive_timestamps: Literal["utc", "reject"] = "utc") -> pl.Expr:
+    """The column's text as ``dtype``: null where it is not a valid value (:func:`_cast_failure` says why)."""
     text = pl.col(column)
     if isinstance(dtype, pl.Datetime):
-        return _parse_utc_timestamp(text).cast(dtype)
+        return _parse_utc_timestamp(text, naive_timestamps).cast(dtype)
     if dtype == pl.Boolean:
         lowered = text.str.to_lowercase()
         return pl.when(lowered.is_in(["true", "1"])).then(True).when(lowered.is_in(["false", "0"])).then(False)
@@ -124,23 +148,46 @@ def _cast(column: str, dtype: pl.DataType) -> pl.Expr:
     return cast
 
 
-def _parse_utc_timestamp(text: pl.Expr) -> pl.Expr:
-    """ISO-8601 text with or without an offset; naive values are taken to be UTC."""
+def _parse_utc_timestamp(text: pl.Expr, naive_timestamps: Literal["utc", "reject"] = "utc") -> pl.Expr:
+    """ISO-8601 text with an offset, converted to UTC; naive values are taken to be UTC, or null under ``reject``."""
     normalized = text.str.replace(r"^(\d{4}-\d{2}-\d{2})T", "${1} ").str.replace(r"(Z| UTC)$", "+00:00")
     with_offset = normalized.str.to_datetime(
         "%Y-%m-%d %H:%M:%S%.f%:z", time_unit="us", strict=False
     ).dt.convert_time_zone("UTC")
+    if naive_timestamps == "reject":
+        return with_offset
     naive = normalized.str.to_datetime("%Y-%m-%d %H:%M:%S%.f", time_unit="us", strict=False).dt.replace_time_zone("UTC")
     return pl.coalesce(with_offset, naive)
 
 
-def _cast_failure(column: str, dtype: pl.DataType) -> pl.Expr:
-    failed = pl.col(column).is_not_null() & _cast(column, dtype).is_null()
-    return pl.when(failed).then(pl.lit(f"{column}: not a valid {dtype}"))
+def _cast_failure(column: str, dtype: pl.DataType, naive_timestamps: Literal["utc", "reject"] = "utc") -> pl.Expr:
+    """Why a present value does not cast, most specific reason first, never quoting the value.
+
+    The value may be personal data, and reasons land in the quarantine table and in logs: a
+    reason names the column and what is wrong (NaN, infinite, out of range, no time zone, not
+    valid at all), and the quarantined row itself keeps the raw text for whoever may see it.
+    """
+    text = pl.col(column)
+    checks: list[tuple[pl.Expr, str]] = []
+    if dtype.is_float():
+        number = text.cast(dtype, strict=False)  # "inf", "1e400" and "-Infinity" all parse as infinite
+        checks += [
+            (number.is_nan(), f"{column}: NaN is not a finite {dtype}"),
+            (number.is_infinite(), f"{column}: infinite value is not a finite {dtype}"),
+        ]
+    if dtype.is_integer():
+        checks.append((text.str.contains(r"^[+-]?\d+$"), f"{column}: out of range for {dtype}"))
+    if isinstance(dtype, pl.Datetime) and naive_timestamps == "reject":
+        checks.append((_parse_utc_timestamp(text).is_not_null(), f"{column}: timestamp has no time zone"))
+    reason = pl.lit(f"{column}: not a valid {dtype}")
+    for condition, message in reversed(checks):
+        reason = pl.when(condition).then(pl.lit(message)).otherwise(reason)
+    failed = text.is_not_null() & _cast(column, dtype, naive_timestamps).is_null()
+    return pl.when(failed).then(reason)
 
 
-def _constraint_failures(column: str, dtype: pl.DataType, constraint: Constraint) -> list[pl.Expr]:
-    """One reason expression per broken constraint, quoting the offending value."""
+def _constraint_failures(column: str, dtype: pl.DataType, constraint: Constraint, *, quote: bool) -> list[pl.Expr]:
+    """One reason expression per broken constraint, quoting the offending value unless it is personal data."""
     text, value = pl.col(column), _cast(column, dtype)
     checks: list[tuple[pl.Expr, str]] = []
     if constraint.min_value is not None:
@@ -154,7 +201,9 @@ def _constraint_failures(column: str, dtype: pl.DataType, constraint: Constraint
         whole = f"^(?:{constraint.pattern})$"
         checks.append((text.is_not_null() & ~text.str.contains(whole), f"does not match {constraint.pattern!r}"))
     return [
-        pl.when(broken).then(pl.concat_str(pl.lit(f"{column}: "), text, pl.lit(f" {complaint}")))
+        pl.when(broken).then(
+            pl.concat_str(pl.lit(f"{column}: "), text if quote else pl.lit("value"), pl.lit(f" {complaint}"))
+        )
         for broken, complaint in checks
     ]
 

@@ -1,7 +1,7 @@
-"""Watch the pipeline run through Prefect: start ingest, then follow the runs automations start.
+"""Watch the pipeline run through Prefect: follow the runs that schedules and automations start.
 
 Used by ``featurelake demo`` and the end-to-end test, so both observe the chain the same way:
-only ingest is started directly; build and retrain must be created by automations.
+nothing is started directly; ingest, build and retrain must all be created by automations.
 """
 
 from __future__ import annotations
@@ -42,13 +42,6 @@ def wait_for_deployments(names: list[str], timeout: float, say: Callable[[str], 
             time.sleep(1)
     missing = sorted(set(names) - set(found))
     raise StageError("serve", f"timed out after {timeout:.0f} s waiting for deployments {missing}")
-
-
-def start_run(deployment: str, parameters: dict[str, Any] | None = None) -> Any:
-    """Create a flow run of a deployment without waiting (like ``prefect deployment run``)."""
-    from prefect.deployments import run_deployment
-
-    return run_deployment(deployment, parameters=parameters or {}, timeout=0)
 
 
 def wait_for_run(flow_run_id: Any, stage: str, timeout: float, say: Callable[[str], None]) -> Any:

@@ -15,12 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from featurelake.local import synthetic
-from featurelake.local.chain import StageError, start_run, wait_for_deployments, wait_for_run, wait_for_triggered_run
+from featurelake.local.chain import StageError, wait_for_deployments, wait_for_triggered_run
 from featurelake.local.processes import StackError
 from featurelake.local.stack import LocalStack
 
 INGEST, BUILD, RETRAIN = "ingest/ingest", "build-features/customer-txn-v1", "retrain/fraud-model"
 MERCHANT_BUILD = "build-features/merchant-txn-v1"
+WATCH = "watch-raw/every-15s"
 
 
 def run_demo(state_dir: Path, keep_running: bool, stage_timeout: float, say: Callable[[str], None]) -> int:
@@ -55,16 +56,23 @@ def run_demo(state_dir: Path, keep_running: bool, stage_timeout: float, say: Cal
 def run_chain(stack: LocalStack, stage_timeout: float, say: Callable[[str], None]) -> dict[str, Any]:
     """Upload the synthetic dataset, start ingest and follow the automations to a model."""
     from featurelake.io.s3 import ensure_buckets
+    from featurelake.io.secrets import create_pii_key_block
     from featurelake.settings import Settings
 
     settings = Settings()
-    wait_for_deployments([INGEST, BUILD, MERCHANT_BUILD, RETRAIN], stage_timeout, say)
+    wait_for_deployments([WATCH, INGEST, BUILD, MERCHANT_BUILD, RETRAIN], stage_timeout, say)
     ensure_buckets(settings)
+    if create_pii_key_block(settings.pii_key_name):
+        say(f"created a random PII hashing key in the Prefect Secret block {settings.pii_key_name!r}")
     data = synthetic.generate()
-    keys = synthetic.upload(settings, synthetic.raw_objects(data))
-    say(f"uploaded {len(keys)} raw objects ({data.transactions.height} transactions, {data.labels.height} labels)")
     since = dt.datetime.now(dt.UTC)
-    ingest = wait_for_run(start_run(INGEST).id, "ingest", stage_timeout, say)
+    good, problems = synthetic.raw_objects(data), synthetic.problem_objects(data)
+    synthetic.upload(settings, good)
+    synthetic.upload(settings, {**good, **problems})  # the good ones twice: a producer retrying its uploads
+    say(f"uploaded {len(good)} raw objects ({data.transactions.height} transactions, {data.labels.height} labels)")
+    say(f"uploaded {len(problems)} problem objects: {', '.join(sorted(problems))}")
+    say("nothing else is started by hand: the watcher announces the objects and an automation starts ingest")
+    ingest = wait_for_triggered_run(INGEST, since, "ingest", stage_timeout, say)
     build = wait_for_triggered_run(BUILD, since, "build customer_txn", stage_timeout, say)
     wait_for_triggered_run(MERCHANT_BUILD, since, "build merchant_txn", stage_timeout, say)
     retrain = wait_for_triggered_run(RETRAIN, since, "retrain", stage_timeout, say)
@@ -74,7 +82,9 @@ def run_chain(stack: LocalStack, stage_timeout: float, say: Callable[[str], None
 def collect_summary(settings: Any, ingest: Any, build: Any, retrain: Any) -> dict[str, Any]:
     """What the chain produced, read back from Delta, MLflow and Prefect."""
     from featurelake import tracking
+    from featurelake.core.contracts import REASON_COLUMN
     from featurelake.core.naming import bronze_path, feature_table_path, quarantine_path
+    from featurelake.ingestion import ingest_log_path
     from featurelake.io.delta import DeltaStore
 
     store = DeltaStore(settings)
@@ -86,12 +96,23 @@ def collect_summary(settings: Any, ingest: Any, build: Any, retrain: Any) -> dic
     for path in (*sources, quarantine_path("transactions"), features_path, merchant_path):
         table = store.table(path)
         tables[store.uri(path)] = (table.version(), table.count()) if table else (None, 0)
+    log = store.read(ingest_log_path("transactions"))
+    reasons = store.read(quarantine_path("transactions"))[REASON_COLUMN]
     build_runs = tracking.runs_of_flow_run(settings, str(build.id))
     retrain_runs = tracking.runs_of_flow_run(settings, str(retrain.id))
     versions = [v for r in retrain_runs for v in tracking.model_versions_of_run(settings, r["run_id"])]
     return {
         "tables": tables,
         "ingest_run": ingest.name,
+        "ingest_run_id": str(ingest.id),
+        "ingested": {
+            "objects": log.height,
+            "rows_accepted": int(log["rows_accepted"].sum()),
+            "rows_quarantined": int(log["rows_quarantined"].sum()),
+        },
+        "quarantine_reasons": reasons.str.replace(r"^(transactions/\S+: )?(.{0,60}).*$", "${2}")
+        .value_counts(sort=True)
+        .rows(),
         "build_run": build.name,
         "retrain_run": retrain.name,
         "retrain_run_id": str(retrain.id),
@@ -110,6 +131,13 @@ def print_summary(summary: dict[str, Any], stack: LocalStack, say: Callable[[str
     say("=== featurelake demo: summary ===")
     for uri, (version, rows) in summary["tables"].items():
         say(f"  {uri:<55} delta version {version}  rows {rows}")
+    ingested = summary["ingested"]
+    say(
+        f"  transactions ingest log: {ingested['objects']} objects, rows read = {ingested['rows_accepted']} accepted"
+        f" + {ingested['rows_quarantined']} quarantined"
+    )
+    for reason, count in summary["quarantine_reasons"]:
+        say(f"    quarantined {count:>4} x {reason}")
     say(f"  validation: {summary['validation']}")
     say(f"  ingest run: {summary['ingest_run']}   build run: {summary['build_run']}")
     say(f"  retrain run (started by automation): {summary['retrain_run']} with {summary['retrain_parameters']}")

@@ -84,12 +84,25 @@ def _fraud_bursts(rng: np.random.Generator, customers: int, merchants: int, days
     )
 
 
+def customer_email(customer: int) -> str:
+    """A customer's e-mail address: personal data the contract hashes before bronze."""
+    return f"holder.{customer:05d}@mail.example.org"
+
+
+def card_number(customer: int) -> str:
+    """A customer's 16-digit card number: personal data the contract masks before bronze."""
+    return f"4{(customer * 7_919 + 104_729) % 10**15:015d}"
+
+
 def _frame(
     customer: Array, merchant: Array, amount: Array, country: Array, offsets: Array, fraud: Array
 ) -> pl.DataFrame:
     return pl.DataFrame(
         {
             "customer_id": [f"c{c:05d}" for c in customer],
+            "customer_email": [customer_email(c) for c in customer],
+            "card_number": [card_number(c) for c in customer],
+            "ip_address": [f"198.51.100.{c % 250 + 1}" for c in customer],
             "merchant_id": [f"m{m:04d}" for m in merchant],
             "amount": np.round(amount, 2),
             "currency": [CURRENCIES[c] for c in country],
@@ -125,6 +138,26 @@ def raw_objects(data: SyntheticData) -> dict[str, bytes]:
     objects["fraud_labels/batch-0001.parquet"] = _parquet(data.labels.head(half))
     objects["fraud_labels/batch-0002.csv"] = data.labels.tail(data.labels.height - half).write_csv().encode()
     return objects
+
+
+def problem_objects(data: SyntheticData) -> dict[str, bytes]:
+    """Objects a real raw bucket receives sooner or later, each of which ingestion must survive.
+
+    A day re-sent under a new name (its rows are already in bronze), a truncated parquet file,
+    an empty file, and a file whose producer added a column nobody declared (carrying personal
+    data, which must not leak through the quarantine either).
+    """
+    good = raw_objects(data)
+    first_day = next(key for key in sorted(good) if key.startswith("transactions/") and key.endswith(".parquet"))
+    sample = data.transactions.head(5).with_columns(pl.col("event_time").dt.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    return {
+        first_day.replace("part-0", "part-0-resent"): good[first_day],
+        "transactions/late/truncated.parquet": good[first_day][: len(good[first_day]) // 2],
+        "transactions/late/empty.csv": b"",
+        "transactions/late/new-column.csv": sample.with_columns(pl.col("customer_email").alias("backup_email"))
+        .write_csv()
+        .encode(),
+    }
 
 
 def _with_malformed_rows(frame: pl.DataFrame) -> pl.DataFrame:
