@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
+from prefect.client.schemas.objects import State
 from prefect.runtime import flow_run
+from prefect.tasks import exponential_backoff
 
 from featurelake import catalog, events
 from featurelake.core.contracts import SourceContract
 from featurelake.core.naming import bronze_path, bronze_resource_id
-from featurelake.core.pii import key_id
+from featurelake.core.pii import PiiKeyError, key_id
 from featurelake.ingestion import (
     IngestResult,
     ObjectBatch,
@@ -23,11 +26,27 @@ from featurelake.ingestion import (
 )
 from featurelake.io.delta import DeltaStore
 from featurelake.io.raw import RawObject, list_raw_objects
+from featurelake.io.s3 import ObjectChangedError, PermanentS3Error
 from featurelake.io.secrets import read_pii_key
 from featurelake.settings import Settings, get_settings
 
 
-@task
+def _worth_retrying(task: Any, task_run: Any, state: State[Any]) -> bool:
+    """Retry what may pass on a second try (network, throttling beyond the client's own retries).
+
+    A missing bucket, a denied read or a missing PII key fails the same way every time, so the
+    run fails at once with the message that names it. Retrying is safe: every write is idempotent.
+    """
+    try:
+        state.result()
+    except (PermanentS3Error, PiiKeyError, KeyError):
+        return False
+    except Exception:
+        return True
+    return False
+
+
+@task(retries=3, retry_delay_seconds=exponential_backoff(backoff_factor=5), retry_condition_fn=_worth_retrying)
 def ingest_source(contract: SourceContract, objects_per_commit: int = 100) -> IngestResult | None:
     """Ingest the objects of one source that were not ingested before, a bounded chunk per commit.
 
@@ -48,18 +67,24 @@ def ingest_source(contract: SourceContract, objects_per_commit: int = 100) -> In
     results = []
     for start in range(0, len(pending), objects_per_commit):
         chunk = pending[start : start + objects_per_commit]
-        batches = [
-            _split_logged(settings, contract, obj, pii_key, f"{start + i}/{len(pending)}")
-            for i, obj in enumerate(chunk, 1)
+        split = [
+            _split_logged(settings, contract, o, pii_key, f"{start + i}/{len(pending)}") for i, o in enumerate(chunk, 1)
         ]
-        results.append(write_batches(store, contract, quarantine_known_keys(store, contract, batches), tags))
-    return combine_results(results)
+        batches = [b for b in split if b is not None]
+        if batches:
+            results.append(write_batches(store, contract, quarantine_known_keys(store, contract, batches), tags))
+    return combine_results(results) if results else None
 
 
 def _split_logged(
     settings: Settings, contract: SourceContract, obj: RawObject, pii_key: bytes | None, progress: str
-) -> ObjectBatch:
-    batch = split_object(settings, contract, obj, dt.datetime.now(dt.UTC), pii_key)
+) -> ObjectBatch | None:
+    """Split one object and log its counts; None for an object that changed since listing (next run takes it)."""
+    try:
+        batch = split_object(settings, contract, obj, dt.datetime.now(dt.UTC), pii_key)
+    except ObjectChangedError as error:
+        get_run_logger().warning("skipped for now: %s", error)
+        return None
     get_run_logger().info(
         "read %s: %s (%d rows: %d accepted, %d quarantined)",
         progress,

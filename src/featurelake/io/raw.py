@@ -17,7 +17,7 @@ from decimal import Decimal
 import polars as pl
 from polars.exceptions import PanicException
 
-from featurelake.io.s3 import s3_client
+from featurelake.io.s3 import s3_client, s3_errors
 from featurelake.settings import Settings
 
 SUPPORTED_SUFFIXES = (".parquet", ".csv", ".ndjson", ".jsonl")
@@ -40,9 +40,10 @@ def list_raw_objects(settings: Settings, prefix: str) -> list[RawObject]:
     """Every object under a prefix, across all listing pages, oldest key first."""
     paginator = s3_client(settings).get_paginator("list_objects_v2")
     found: list[RawObject] = []
-    for page in paginator.paginate(Bucket=settings.raw_bucket, Prefix=prefix):
-        for item in page.get("Contents", []):
-            found.append(RawObject(item["Key"], item["ETag"].strip('"'), item["Size"]))
+    with s3_errors("listing", settings.raw_bucket, prefix):
+        for page in paginator.paginate(Bucket=settings.raw_bucket, Prefix=prefix):
+            for item in page.get("Contents", []):
+                found.append(RawObject(item["Key"], item["ETag"].strip('"'), item["Size"]))
     return sorted(found, key=lambda o: o.key)
 
 
@@ -51,9 +52,14 @@ def fetch_raw_bytes(settings: Settings, obj: RawObject) -> bytes:
 
     Pinning with IfMatch means an object overwritten between listing and reading fails loudly
     instead of being recorded under the wrong ETag.
+
+    Raises:
+        ObjectChangedError: the object was overwritten or deleted since it was listed.
+        PermanentS3Error: the bucket is missing or reading it is denied, naming bucket and key.
     """
-    response = s3_client(settings).get_object(Bucket=settings.raw_bucket, Key=obj.key, IfMatch=f'"{obj.etag}"')
-    return response["Body"].read()
+    with s3_errors("reading", settings.raw_bucket, obj.key):
+        response = s3_client(settings).get_object(Bucket=settings.raw_bucket, Key=obj.key, IfMatch=f'"{obj.etag}"')
+        return response["Body"].read()
 
 
 def parse_raw_bytes(key: str, data: bytes) -> pl.DataFrame:

@@ -2,16 +2,70 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 from featurelake.settings import Settings
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_s3.type_defs import ServerSideEncryptionByDefaultTypeDef
+
+
+#: Error codes no retry can fix: the bucket is missing or this identity may not use it.
+PERMANENT_ERROR_CODES = frozenset(
+    {
+        "NoSuchBucket",
+        "AccessDenied",
+        "AllAccessDisabled",
+        "InvalidAccessKeyId",
+        "SignatureDoesNotMatch",
+        "InvalidBucketName",
+        "AccountProblem",
+        "KMS.AccessDeniedException",
+        "KMS.DisabledException",
+        "403",
+    }
+)
+#: The object is not the one that was listed any more (overwritten or deleted since).
+CHANGED_ERROR_CODES = frozenset({"PreconditionFailed", "412", "NoSuchKey", "404"})
+
+
+class PermanentS3Error(RuntimeError):
+    """An S3 error that retrying cannot fix; the message names the operation, bucket and key."""
+
+
+class ObjectChangedError(RuntimeError):
+    """The object was overwritten or deleted between listing and reading: look again next run."""
+
+
+@contextmanager
+def s3_errors(operation: str, bucket: str, key: str = "") -> Iterator[None]:
+    """Turn the S3 errors a caller must act on into ours, named by bucket and key.
+
+    Transient errors (throttling, 5xx) never get here: the client retries them with backoff.
+    """
+    try:
+        yield
+    except ClientError as error:
+        code = str(error.response.get("Error", {}).get("Code", ""))
+        where = f"s3://{bucket}/{key}"
+        if code in PERMANENT_ERROR_CODES:
+            raise PermanentS3Error(f"{operation} {where} failed with {code}: {_hint(code)}") from error
+        if key and code in CHANGED_ERROR_CODES:
+            raise ObjectChangedError(f"{operation} {where}: the object changed since it was listed ({code})") from error
+        raise
+
+
+def _hint(code: str) -> str:
+    if code == "NoSuchBucket":
+        return "the bucket does not exist (check FEATURELAKE_RAW_BUCKET / FEATURELAKE_LAKE_URI and the region)"
+    return "this identity may not do that (check the role's policy, the bucket policy and the KMS key policy)"
 
 
 def s3_client(settings: Settings) -> S3Client:
