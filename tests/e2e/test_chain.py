@@ -96,7 +96,7 @@ def test_dropped_objects_end_in_bronze_once_and_quarantine_with_reasons(chain: d
         )
     assert ingest_run.created_by is not None
     assert ingest_run.created_by.type == "AUTOMATION"
-    assert len([r for r in ingest_runs if r.state and r.state.is_completed()]) >= 1
+    assert len(ingest_runs) == 1  # a burst of landed events (two uploads, watcher ticks) made one run
 
     settings = Settings()
     store = DeltaStore(settings)
