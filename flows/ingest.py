@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Any
 
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_table_artifact
+from prefect.artifacts import create_progress_artifact, create_table_artifact, update_progress_artifact
 from prefect.client.schemas.objects import State
 from prefect.runtime import flow_run
 from prefect.tasks import exponential_backoff
@@ -65,6 +65,9 @@ def ingest_source(contract: SourceContract, objects_per_commit: int = 100) -> In
     if pii_key is not None:
         tags["featurelake.pii_key_id"] = key_id(pii_key)  # which key hashed this batch, for audits and rotation
     results = []
+    progress: Any = create_progress_artifact(
+        0.0, description=f"{contract.name}: {len(pending)} new object(s) ingested so far"
+    )
     for start in range(0, len(pending), objects_per_commit):
         chunk = pending[start : start + objects_per_commit]
         split = [
@@ -73,6 +76,7 @@ def ingest_source(contract: SourceContract, objects_per_commit: int = 100) -> In
         batches = [b for b in split if b is not None]
         if batches:
             results.append(write_batches(store, contract, quarantine_known_keys(store, contract, batches), tags))
+        update_progress_artifact(progress, 100.0 * min(start + objects_per_commit, len(pending)) / len(pending))
     return combine_results(results) if results else None
 
 
@@ -119,10 +123,12 @@ def announce(result: IngestResult) -> None:
 
 
 @flow(name="ingest", log_prints=True)
-def ingest(sources: list[str] | None = None) -> list[dict[str, object]]:
+def ingest(sources: list[str] | None = None, objects_per_commit: int = 100) -> list[dict[str, object]]:
     """Ingest every source the features package declares (or the named ones) and announce what landed."""
     chosen = catalog.load(get_settings().features_module).select_sources(sources)
-    results = [r for r in (ingest_source(c) for c in chosen) if r is not None]
+    states = {c.name: ingest_source(c, objects_per_commit, return_state=True) for c in chosen}
+    failed = {name: state for name, state in states.items() if not state.is_completed()}
+    results = [r for state in states.values() if state.is_completed() and (r := state.result()) is not None]
     rows = [{k: v for k, v in vars(r).items() if k != "source_keys"} | {"reconciled": r.reconciled} for r in results]
     if rows:
         create_table_artifact(
@@ -131,4 +137,9 @@ def ingest(sources: list[str] | None = None) -> list[dict[str, object]]:
     for result in results:
         if result.rows_accepted:
             announce(result)
+    if failed:  # the other sources landed and were announced; now fail the run with the first cause
+        for name, state in failed.items():
+            get_run_logger().error("source %s failed: %s", name, state.message)
+        first = next(iter(failed.values()))
+        first.result()  # re-raises that source's exception, whose message names bucket and key
     return rows

@@ -111,7 +111,7 @@ def test_the_key_can_live_in_aws_secrets_manager(settings: Settings, monkeypatch
     assert bronze["customer_email"][0] == hmac_hex(key.encode(), first)
 
 
-def test_a_missing_key_fails_naming_the_block_and_writes_nothing(
+def test_a_missing_key_fails_naming_the_block_and_blocks_only_its_source(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("FEATURELAKE_PII_KEY_NAME", "no-such-block")
@@ -119,10 +119,11 @@ def test_a_missing_key_fails_naming_the_block_and_writes_nothing(
     upload(settings, demo_objects())
 
     with pytest.raises(PiiKeyError, match="Prefect Secret block 'no-such-block'"):
-        ingest(["transactions"])
+        ingest()
 
     assert DeltaStore(settings).version(bronze_path("transactions")) is None
     assert DeltaStore(settings).version(quarantine_path("transactions")) is None
+    assert DeltaStore(settings).read(bronze_path("fraud_labels")).height == DATA.labels.height  # not blocked
 
 
 def test_a_file_resent_under_a_new_name_is_quarantined_as_duplicate_keys(settings: Settings) -> None:

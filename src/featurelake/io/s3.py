@@ -86,11 +86,15 @@ def ensure_buckets(settings: Settings) -> None:
 
 
 def ensure_bucket(settings: Settings, bucket: str) -> None:
-    """Create a bucket with default encryption if it does not exist (local stack, tests)."""
+    """Create a bucket with default encryption if it does not exist (local stack, tests).
+
+    An existing bucket is left as it is: its owner's encryption settings are not ours to reset.
+    """
     client = s3_client(settings)
     existing = {b["Name"] for b in client.list_buckets().get("Buckets", [])}
-    if bucket not in existing:
-        client.create_bucket(Bucket=bucket)
+    if bucket in existing:
+        return
+    client.create_bucket(Bucket=bucket)
     default: ServerSideEncryptionByDefaultTypeDef = {"SSEAlgorithm": settings.sse}
     if settings.kms_key_id:
         default["KMSMasterKeyID"] = settings.kms_key_id
