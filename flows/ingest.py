@@ -75,7 +75,8 @@ def ingest_source(contract: SourceContract, objects_per_commit: int = 100) -> In
         ]
         batches = [b for b in split if b is not None]
         if batches:
-            results.append(write_batches(store, contract, quarantine_known_keys(store, contract, batches), tags))
+            checked = quarantine_known_keys(store, contract, batches)
+            results.append(write_batches(store, contract, checked, tags, replaced=frozenset(k for k, _ in done)))
         update_progress_artifact(progress, 100.0 * min(start + objects_per_commit, len(pending)) / len(pending))
     return combine_results(results) if results else None
 

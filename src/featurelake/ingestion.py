@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import cast
 
 import polars as pl
+import pyarrow as pa
 
 from featurelake.core.contracts import REASON_COLUMN, SourceContract, apply_contract
 from featurelake.core.naming import bronze_path, quarantine_path
@@ -194,24 +196,26 @@ def _bronze_keys(store: DeltaStore, contract: SourceContract, excluded_objects: 
 
 
 def write_batches(
-    store: DeltaStore, contract: SourceContract, batches: list[ObjectBatch], run_tags: dict[str, str]
+    store: DeltaStore,
+    contract: SourceContract,
+    batches: list[ObjectBatch],
+    run_tags: dict[str, str],
+    replaced: frozenset[str] = frozenset(),
 ) -> IngestResult:
-    """Write quarantine, then bronze, then the log, each idempotent for these objects."""
+    """Write quarantine, then bronze, then the log, each idempotent for these objects.
+
+    ``replaced`` names objects ingested before under another ETag (a producer rewrote them):
+    their old rows are removed from a table even when the new version puts none there.
+    """
     keys = [b.obj.key for b in batches]
     predicate = sql_in(SOURCE_KEY, keys)
     metadata = {**run_tags, "featurelake.source": contract.name, "featurelake.objects": len(keys)}
     quarantined = pl.concat([b.quarantined for b in batches], how="diagonal_relaxed")
     with_rows = [b.accepted for b in batches if b.accepted.height]
     accepted = pl.concat(with_rows, how="diagonal_relaxed") if with_rows else pl.DataFrame()  # all files bad
-    if quarantined.height:
-        store.write(
-            quarantine_path(contract.name), quarantined, mode="overwrite", predicate=predicate, metadata=metadata
-        )
-    bronze_version = store.version(bronze_path(contract.name))
-    if accepted.height:
-        bronze_version = store.write(
-            bronze_path(contract.name), accepted, mode="overwrite", predicate=predicate, metadata=metadata
-        )
+    stale = sorted(replaced & set(keys))
+    _replace_rows(store, quarantine_path(contract.name), quarantined, predicate, stale, metadata)
+    bronze_version = _replace_rows(store, bronze_path(contract.name), accepted, predicate, stale, metadata)
     store.write(
         ingest_log_path(contract.name), _log_rows(batches), mode="overwrite", predicate=predicate, metadata=metadata
     )
@@ -224,6 +228,23 @@ def write_batches(
         bronze_version=bronze_version,
         source_keys=keys,
     )
+
+
+def _replace_rows(
+    store: DeltaStore, path: str, rows: pl.DataFrame, predicate: str, stale: list[str], metadata: dict[str, object]
+) -> int | None:
+    """Replace a table's rows of these objects; returns the table's version afterwards.
+
+    With no new rows, only the rows of rewritten objects need removing: an empty overwrite
+    restricted to them, so that a batch with nothing to say adds no empty commit.
+    """
+    if rows.height:
+        return store.write(path, rows, mode="overwrite", predicate=predicate, metadata=metadata)
+    table = store.table(path)
+    if table is None or not stale:
+        return None if table is None else table.version()
+    empty = cast("pl.DataFrame", pl.from_arrow(pa.schema(table.schema().to_arrow()).empty_table()))
+    return store.write(path, empty, mode="overwrite", predicate=sql_in(SOURCE_KEY, stale), metadata=metadata)
 
 
 def _stamp(frame: pl.DataFrame, obj: RawObject, now: dt.datetime) -> pl.DataFrame:

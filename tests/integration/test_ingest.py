@@ -88,3 +88,30 @@ def test_raw_bucket_is_never_written(settings: Settings) -> None:
     after = {o["Key"]: o["ETag"] for o in client.list_objects_v2(Bucket=settings.raw_bucket)["Contents"]}
     assert after == before
     assert sorted(after) == sorted(keys)
+
+
+def test_listing_pages_through_more_than_a_thousand_objects(settings: Settings) -> None:
+    from featurelake.io.raw import list_raw_objects
+
+    upload(settings, {f"fraud_labels/many/{i:05d}.csv": b"x\n" for i in range(1_005)})
+
+    listed = list_raw_objects(settings, "fraud_labels/")
+
+    assert len(listed) == 1_005  # S3 returns at most 1,000 keys per page
+    assert [o.key for o in listed] == sorted(o.key for o in listed)
+
+
+def test_a_backlog_is_committed_in_bounded_chunks_that_add_up(settings: Settings) -> None:
+    objects = {k: v for k, v in demo_objects().items() if k.startswith("transactions/")}
+    upload(settings, objects)
+
+    (result,) = ingest(["transactions"], objects_per_commit=2)
+
+    store = DeltaStore(settings)
+    commits = [c for c in store.history(ingest_log_path("transactions")) if "featurelake.objects" in c]
+    assert sorted(int(c["featurelake.objects"]) for c in commits) == sorted(
+        [2] * (len(objects) // 2) + [1] * (len(objects) % 2)
+    )
+    assert result["objects_new"] == len(objects)
+    assert result["rows_accepted"] == DATA.transactions.height == store.read(bronze_path("transactions")).height
+    assert result["reconciled"] is True

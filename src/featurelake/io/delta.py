@@ -2,10 +2,17 @@
 
 Every write names who and why in the commit metadata, and feature publishes carry an app
 transaction so that a retried publish can be recognised and skipped.
+
+A predicate overwrite that loses a commit race to another writer is re-run on the newer
+snapshot: replacing the rows a predicate selects is idempotent, so the retry still leaves each
+selected row once. Nothing else is retried, because nothing else is idempotent.
 """
 
 from __future__ import annotations
 
+import logging
+import random
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -13,9 +20,18 @@ from typing import Any, Literal
 
 import polars as pl
 from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
-from deltalake.exceptions import TableNotFoundError
+from deltalake.exceptions import CommitFailedError, TableNotFoundError
 
 from featurelake.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+#: Attempts of one predicate overwrite that keeps losing commit races, and its backoff (seconds).
+_OVERWRITE_ATTEMPTS = 6
+_BACKOFF_BASE = 0.1
+_BACKOFF_CAP = 2.0
+#: Commit metadata of the empty create that precedes a first predicate overwrite.
+_CREATE_METADATA = {"featurelake.operation": "create-table"}
 
 
 @dataclass(frozen=True)
@@ -97,12 +113,21 @@ class DeltaStore:
         app_transaction: AppTransaction | None = None,
         partition_by: list[str] | None = None,
     ) -> int:
-        """Write one commit and return the table version it created."""
+        """Write one commit and return the table version it created.
+
+        A predicate overwrite of a missing table first creates it empty (one more commit), and a
+        predicate overwrite without an app transaction is retried when a concurrent commit wins
+        the race (see :meth:`_overwrite_where`). Appends are not (delta-rs already retries those
+        that do not conflict, and repeating one would add its rows twice), nor are writes that
+        carry an app transaction (their version marks input as applied exactly once).
+        """
         transactions = [Transaction(app_transaction.app_id, app_transaction.version)] if app_transaction else None
         properties = CommitProperties(
             custom_metadata={k: str(v) for k, v in metadata.items()},
             app_transactions=transactions,
         )
+        if mode == "overwrite" and predicate is not None and app_transaction is None:
+            return self._overwrite_where(path, frame, predicate, properties, partition_by)
         table = self.table(path)
         options: dict[str, Any] = {
             "mode": mode,
@@ -117,6 +142,85 @@ class DeltaStore:
             return self.version(path) or 0
         table.update_incremental()
         return table.version()
+
+    def _overwrite_where(
+        self,
+        path: str,
+        frame: pl.DataFrame,
+        predicate: str,
+        properties: CommitProperties,
+        partition_by: list[str] | None,
+    ) -> int:
+        """Replace the rows matching ``predicate`` with ``frame``; on a lost commit race, redo it.
+
+        delta-rs refuses the commit (``CommitFailedError``) when a concurrent writer changed rows
+        the predicate selects, or created the table first. Re-running the same overwrite on the
+        newer snapshot is safe: whatever the other writer left under the predicate is replaced,
+        so each selected row is there once. Attempts are bounded, with jittered exponential
+        backoff so that writers racing on the same rows stop colliding.
+
+        Returns:
+            The table version this write committed.
+        """
+        for attempt in range(1, _OVERWRITE_ATTEMPTS):
+            try:
+                return self._overwrite_once(path, frame, predicate, properties, partition_by)
+            except CommitFailedError as error:
+                delay = random.uniform(0, min(_BACKOFF_CAP, _BACKOFF_BASE * 2**attempt))
+                logger.debug(
+                    "overwrite of %s lost a commit race (attempt %d/%d: %s); retrying in %.2fs",
+                    self.uri(path),
+                    attempt,
+                    _OVERWRITE_ATTEMPTS,
+                    str(error).partition("\n")[0],
+                    delay,
+                )
+                time.sleep(delay)
+        return self._overwrite_once(path, frame, predicate, properties, partition_by)  # a conflict now propagates
+
+    def _overwrite_once(
+        self,
+        path: str,
+        frame: pl.DataFrame,
+        predicate: str,
+        properties: CommitProperties,
+        partition_by: list[str] | None,
+    ) -> int:
+        """One predicate overwrite on the latest snapshot; returns the version it committed."""
+        table = self._existing_or_created_empty(path, frame, partition_by)
+        write_deltalake(
+            table,
+            frame.to_arrow(),
+            mode="overwrite",
+            predicate=predicate,
+            storage_options=self._options,
+            commit_properties=properties,
+            partition_by=partition_by,
+        )
+        return table.version()  # the write moved this snapshot to the version it committed
+
+    def _existing_or_created_empty(self, path: str, frame: pl.DataFrame, partition_by: list[str] | None) -> DeltaTable:
+        """The table, created with the frame's schema and no rows if it is missing.
+
+        Creating it with the rows instead is not safe: when two writers create a table at once,
+        delta-rs 1.6 may commit the loser's create as the next version on top of the winner's,
+        adding its rows a second time, and a create that finds the table already there turns
+        into an overwrite of the whole table. An empty create (``mode="ignore"``) adds no rows
+        however it races; the rows then go in as a predicate overwrite like any other. The
+        create commit is marked as such and names no batch: the write that follows does.
+        """
+        table = self.table(path)
+        if table is not None:
+            return table
+        write_deltalake(
+            self.uri(path),
+            frame.clear().to_arrow(),
+            mode="ignore",
+            storage_options=self._options,
+            commit_properties=CommitProperties(custom_metadata=_CREATE_METADATA),
+            partition_by=partition_by,
+        )
+        return self.existing(path)
 
     def history(self, path: str, limit: int | None = None) -> list[dict[str, Any]]:
         """Commit history, newest first, including each commit's custom metadata."""
