@@ -30,6 +30,8 @@ from featurelake.io.s3 import ObjectChangedError, PermanentS3Error
 from featurelake.io.secrets import read_pii_key
 from featurelake.settings import Settings, get_settings
 
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
 
 def _worth_retrying(task: Any, task_run: Any, state: State[Any]) -> bool:
     """Retry what may pass on a second try (network, throttling beyond the client's own retries).
@@ -56,7 +58,11 @@ def ingest_source(contract: SourceContract, objects_per_commit: int = 100) -> In
     settings, logger = get_settings(), get_run_logger()
     store = DeltaStore(settings)
     done = ingested_objects(store, contract.name)
-    pending = [o for o in list_raw_objects(settings, contract.raw_prefix) if (o.key, o.etag) not in done]
+    listed = list_raw_objects(settings, contract.raw_prefix)
+    # Oldest first: when a file is re-sent under a new name, the original keeps its rows in bronze.
+    pending = sorted(
+        (o for o in listed if (o.key, o.etag) not in done), key=lambda o: (o.last_modified or _EPOCH, o.key)
+    )
     logger.info("source %s: %d new object(s), %d already ingested", contract.name, len(pending), len(done))
     if not pending:
         return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import polars as pl
@@ -161,3 +162,19 @@ def test_the_scan_finds_raw_values_where_they_are(settings: Settings) -> None:
     csv_key = next(k for k in demo_objects() if k.endswith(".csv") and k.startswith("transactions/"))
     assert any(csv_key in f and "@mail.example.org" in f for f in findings)
     assert any(csv_key in f and "198.51.100." in f for f in findings)
+
+
+def test_within_one_run_the_older_of_two_copies_keeps_its_rows(settings: Settings) -> None:
+    objects = demo_objects()
+    original = next(k for k in sorted(objects) if k.startswith("transactions/") and k.endswith(".parquet"))
+    copy = original.replace("part-0", "part-0-copy")  # sorts before the original
+    upload(settings, {original: objects[original]})
+    time.sleep(1.1)  # S3 reports modification times in whole seconds
+    upload(settings, {copy: objects[original]})
+
+    ingest(["transactions"])
+
+    store = DeltaStore(settings)
+    assert set(store.read(bronze_path("transactions"))["_source_key"]) == {original}
+    reasons = store.read(quarantine_path("transactions")).filter(pl.col("_source_key") == copy)["_reason"]
+    assert set(reasons) == {f"duplicate primary key ['txn_id']: already ingested from {original}"}

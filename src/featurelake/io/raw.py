@@ -6,6 +6,7 @@ The pipeline only ever reads the raw bucket; producers own it.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import gzip
 import io
 import json
@@ -30,6 +31,8 @@ class RawObject:
     key: str
     etag: str
     size: int
+    #: When the producer finished writing it (S3 reports whole seconds); orders a backlog oldest first.
+    last_modified: dt.datetime | None = None
 
 
 class UnreadableObjectError(ValueError):
@@ -43,7 +46,7 @@ def list_raw_objects(settings: Settings, prefix: str) -> list[RawObject]:
     with s3_errors("listing", settings.raw_bucket, prefix):
         for page in paginator.paginate(Bucket=settings.raw_bucket, Prefix=prefix):
             for item in page.get("Contents", []):
-                found.append(RawObject(item["Key"], item["ETag"].strip('"'), item["Size"]))
+                found.append(RawObject(item["Key"], item["ETag"].strip('"'), item["Size"], item["LastModified"]))
     return sorted(found, key=lambda o: o.key)
 
 

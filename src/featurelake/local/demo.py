@@ -110,7 +110,7 @@ def collect_summary(settings: Any, ingest: Any, build: Any, retrain: Any) -> dic
             "rows_accepted": int(log["rows_accepted"].sum()),
             "rows_quarantined": int(log["rows_quarantined"].sum()),
         },
-        "quarantine_reasons": reasons.str.replace(r"^(transactions/\S+: )?(.{0,60}).*$", "${2}")
+        "quarantine_reasons": reasons.str.replace(r"^(transactions/\S+: )?(.{0,100}).*$", "${2}")
         .value_counts(sort=True)
         .rows(),
         "build_run": build.name,
