@@ -47,7 +47,8 @@ def upload(
     settings = get_settings()
     ensure_buckets(settings)
     keys = put_raw_objects(settings, {f"{source}/{f.name}": f.read_bytes() for f in files})
-    typer.echo(f"uploaded {len(keys)} object(s) to s3://{settings.raw_bucket}/{source}/; run the ingest flow next")
+    typer.echo(f"uploaded {len(keys)} object(s) to s3://{settings.raw_bucket}/{source}/")
+    typer.echo("the watcher announces them and ingest follows; or run: prefect deployment run ingest/ingest")
 
 
 @app.command()
