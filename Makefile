@@ -5,7 +5,7 @@ PYTHON ?= python3
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 RUN := $(UV) run --frozen
 
-.PHONY: bootstrap demo test check unit integration e2e lint typecheck imports bench clean
+.PHONY: bootstrap demo test check unit integration e2e lint typecheck imports bench bench-parsing clean
 
 .tools/bin/uv:
 	$(PYTHON) -m venv .tools
@@ -43,6 +43,9 @@ e2e: bootstrap
 
 bench: bootstrap
 	$(RUN) python bench/training_set.py $(BENCH_ARGS)
+
+bench-parsing: bootstrap
+	$(RUN) python bench/raw_parsing.py $(BENCH_ARGS)
 
 clean:
 	rm -rf .featurelake .pytest_cache .mypy_cache .ruff_cache
