@@ -1,7 +1,7 @@
 """Benchmark: parsing raw objects, featurelake's checked parsers against polars' own readers.
 
 featurelake parses CSV with the ``csv`` module and NDJSON with ``json`` so that every kind of bad
-file gets a specific reason and every value reaches the contract as text (see ``io/raw.py``).
+file gets a specific reason and every value reaches the contract as text (see ``core/raw_formats.py``).
 This measures what that costs against the baseline a reader would reach for first: ``pl.read_csv``
 (all columns as text) and ``pl.read_ndjson``. Both sides then apply the same contract, so the
 numbers are "bytes in, typed and checked rows out". Each measurement runs in a fresh child
@@ -50,7 +50,7 @@ def child(engine: str, fmt: str, path: Path) -> dict[str, float]:
     import polars as pl
 
     from featurelake.core.contracts import apply_contract
-    from featurelake.io.raw import parse_raw_bytes
+    from featurelake.core.raw_formats import parse_raw_bytes
     from features.sources import TRANSACTIONS
 
     data = path.read_bytes()

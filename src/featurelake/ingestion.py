@@ -17,8 +17,9 @@ import pyarrow as pa
 from featurelake.core.contracts import REASON_COLUMN, SourceContract, apply_contract
 from featurelake.core.naming import bronze_path, quarantine_path
 from featurelake.core.pii import protect
+from featurelake.core.raw_formats import UnreadableObjectError, parse_raw_bytes
 from featurelake.io.delta import DeltaStore, sql_in
-from featurelake.io.raw import RawObject, UnreadableObjectError, fetch_raw_bytes, parse_raw_bytes
+from featurelake.io.raw import RawObject, fetch_raw_bytes
 from featurelake.settings import Settings
 
 SOURCE_KEY, SOURCE_ETAG, INGESTED_AT = "_source_key", "_source_etag", "_ingested_at"

@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from featurelake.core.contracts import REASON_COLUMN, ContractSplit, SourceContract, _cast_failure, apply_contract
-from featurelake.io.raw import UnreadableObjectError, parse_raw_bytes
+from featurelake.core.raw_formats import UnreadableObjectError, parse_raw_bytes
 
 EMAIL = "jane.doe@example.com"
 HEADER = b"id,amount,count,event_time\n"

@@ -9,7 +9,7 @@ import re
 import polars as pl
 import pytest
 
-from featurelake.io.raw import UnreadableObjectError, parse_raw_bytes
+from featurelake.core.raw_formats import UnreadableObjectError, parse_raw_bytes
 
 CSV = b"txn_id,amount,event_time\nt1,012.50,2026-11-01T10:00:00Z\nt2,,2026-11-01 11:00:00\n"
 NDJSON = (
