@@ -12,6 +12,7 @@ from prefect.runtime import flow_run
 from prefect.tasks import exponential_backoff
 
 from featurelake import catalog, events
+from featurelake.announcements import needs_announcement, record_announced, unannounced_landing
 from featurelake.core.contracts import SourceContract
 from featurelake.core.naming import bronze_path, bronze_resource_id
 from featurelake.core.pii import PiiKeyError, key_id
@@ -115,7 +116,7 @@ def announce(result: IngestResult) -> None:
     payload = events.BronzeAppended(
         source=result.source,
         table_uri=settings.table_uri(bronze_path(result.source)),
-        delta_version=result.bronze_version or 0,
+        delta_version=result.bronze_version or 0,  # only called for a result that moved bronze
         rows_accepted=result.rows_accepted,
         rows_quarantined=result.rows_quarantined,
         source_keys=result.source_keys,
@@ -141,9 +142,18 @@ def ingest(sources: list[str] | None = None, objects_per_commit: int = 100) -> l
         create_table_artifact(
             table=rows, key="ingest-summary", description="Rows read = accepted + quarantined, per source"
         )
-    for result in results:
-        if result.rows_accepted:
+    store, tags = (
+        DeltaStore(get_settings()),
+        {"featurelake.flow_run_id": str(flow_run.id), "featurelake.flow": "ingest"},
+    )
+    landed = {r.source: r for r in results}
+    for contract in chosen:
+        if contract.name in failed:
+            continue
+        result = landed.get(contract.name) or unannounced_landing(store, contract.name)
+        if result is not None and needs_announcement(store, result):
             announce(result)
+            record_announced(store, result, tags)
     if failed:  # the other sources landed and were announced; now fail the run with the first cause
         for name, state in failed.items():
             get_run_logger().error("source %s failed: %s", name, state.message)

@@ -8,6 +8,7 @@ crash anywhere followed by a re-run rewrites the same rows instead of adding the
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass
 from typing import cast
 
@@ -24,6 +25,9 @@ from featurelake.settings import Settings
 
 SOURCE_KEY, SOURCE_ETAG, INGESTED_AT = "_source_key", "_source_etag", "_ingested_at"
 RAW_CONTENT = "_raw"
+LOG_SCHEMA = pl.Schema(
+    {SOURCE_KEY: pl.String, SOURCE_ETAG: pl.String, "rows_accepted": pl.Int64, "rows_quarantined": pl.Int64}
+)
 _RAW_PREVIEW_BYTES = 4096
 _PREVIEW_ROWS = 50
 
@@ -210,7 +214,12 @@ def write_batches(
     """
     keys = [b.obj.key for b in batches]
     predicate = sql_in(SOURCE_KEY, keys)
-    metadata = {**run_tags, "featurelake.source": contract.name, "featurelake.objects": len(keys)}
+    metadata = {
+        **run_tags,
+        "featurelake.source": contract.name,
+        "featurelake.objects": len(keys),
+        "featurelake.source_keys": json.dumps(keys),  # which objects this commit holds (audit, re-announcing)
+    }
     quarantined = pl.concat([b.quarantined for b in batches], how="diagonal_relaxed")
     with_rows = [b.accepted for b in batches if b.accepted.height]
     accepted = pl.concat(with_rows, how="diagonal_relaxed") if with_rows else pl.DataFrame()  # all files bad
@@ -263,5 +272,6 @@ def _log_rows(batches: list[ObjectBatch]) -> pl.DataFrame:
             SOURCE_ETAG: [b.obj.etag for b in batches],
             "rows_accepted": [b.accepted.height for b in batches],
             "rows_quarantined": [b.quarantined.height for b in batches],
-        }
+        },
+        schema=LOG_SCHEMA,
     )

@@ -278,3 +278,28 @@ def changed_csv_day(objects: dict[str, bytes]) -> tuple[str, bytes, str]:
         .alias("amount")
     )
     return key, changed.write_csv().encode(), dropped
+
+
+def test_a_crash_before_announcing_is_announced_by_the_next_run(settings: Settings, tmp_path: Path) -> None:
+    """Killed after its last write, ingest told nobody; the next run (nothing new to ingest) does."""
+    from featurelake.announcements import ANNOUNCED_APP_ID
+    from featurelake.core.naming import bronze_resource_id
+    from featurelake.events import BRONZE_APPENDED, event_id
+    from tests.integration.test_forwarder import by_id, wait_for_events
+
+    upload(settings, objects_with_bad_input())
+    log = tmp_path / "child.log"
+    assert wait_child(start_child(["--kill", "after:log"], log), log) == -9
+    store = DeltaStore(settings)
+    version = store.version(bronze_path("transactions"))
+    assert version is not None
+    assert store.app_version(ingest_log_path("transactions"), ANNOUNCED_APP_ID) is None
+
+    assert ingest() == []  # nothing new to ingest ...
+
+    assert store.app_version(ingest_log_path("transactions"), ANNOUNCED_APP_ID) == version  # ... but announced
+    (event,) = wait_for_events(by_id(event_id(BRONZE_APPENDED, bronze_resource_id("transactions"), str(version))))
+    assert event.payload["delta_version"] == version
+    assert event.payload["rows_accepted"] == GOOD_ROWS
+    assert event.payload["rows_quarantined"] == BAD_ROWS
+    assert_a_rerun_changes_nothing(settings)  # and announced once: no further record, no new version

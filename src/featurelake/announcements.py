@@ -1,0 +1,64 @@
+"""Which bronze versions were announced, kept in the lake so that a crash cannot swallow an event.
+
+Ingest announces ``featurelake.bronze-table.appended`` after its last write. A process killed in
+between leaves bronze moved and nobody told: the re-run finds no new object and, without a
+record, would announce nothing, so no build would ever start. After each announcement an empty
+commit on the source's ingest log records the bronze version as a Delta app transaction; any
+later run announces a newer bronze version that has no such record. A crash between emitting and
+recording repeats the same event id, which Prefect and the idempotent builds absorb.
+"""
+
+from __future__ import annotations
+
+import json
+
+import polars as pl
+
+from featurelake.core.naming import bronze_path
+from featurelake.ingestion import LOG_SCHEMA, SOURCE_KEY, IngestResult, ingest_log_path
+from featurelake.io.delta import AppTransaction, DeltaStore
+
+ANNOUNCED_APP_ID = "featurelake.ingest.bronze-announced"
+
+
+def needs_announcement(store: DeltaStore, result: IngestResult) -> bool:
+    """True when ``result`` moved bronze to a version no announcement was recorded for."""
+    if result.bronze_version is None:
+        return False
+    announced = store.app_version(ingest_log_path(result.source), ANNOUNCED_APP_ID)
+    return announced is None or announced < result.bronze_version
+
+
+def unannounced_landing(store: DeltaStore, source: str) -> IngestResult | None:
+    """The latest bronze commit of a source, as a result to announce, if nobody recorded announcing it.
+
+    Counts come from the ingest log rows of the objects that commit names, so the payload says
+    what that commit holds.
+    """
+    version = store.version(bronze_path(source))
+    if version is None:
+        return None
+    commit = store.history(bronze_path(source), 1)[0]
+    if "featurelake.source_keys" not in commit:  # the table's empty create, or not written by ingest
+        return None
+    keys: list[str] = json.loads(commit["featurelake.source_keys"])
+    log = store.read(ingest_log_path(source)).filter(pl.col(SOURCE_KEY).is_in(keys))
+    accepted, quarantined = int(log["rows_accepted"].sum()), int(log["rows_quarantined"].sum())
+    landing = IngestResult(source, len(keys), accepted + quarantined, accepted, quarantined, version, keys)
+    return landing if needs_announcement(store, landing) else None
+
+
+def record_announced(store: DeltaStore, result: IngestResult, run_tags: dict[str, str]) -> None:
+    """Record (an empty commit carrying an app transaction) that ``result``'s bronze version was announced."""
+    assert result.bronze_version is not None
+    store.write(
+        ingest_log_path(result.source),
+        pl.DataFrame(schema=LOG_SCHEMA),
+        mode="append",
+        metadata={
+            **run_tags,
+            "featurelake.operation": "bronze-announced",
+            "featurelake.bronze_version": result.bronze_version,
+        },
+        app_transaction=AppTransaction(ANNOUNCED_APP_ID, result.bronze_version),
+    )
