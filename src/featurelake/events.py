@@ -15,6 +15,9 @@ BRONZE_APPENDED = "featurelake.bronze-table.appended"
 FEATURE_SET_PUBLISHED = "featurelake.feature-set.published"
 FEATURE_SET_VALIDATION_FAILED = "featurelake.feature-set.validation-failed"
 MODEL_TRAINED = "featurelake.model.trained"
+FEATURE_SET_DRIFTED = "featurelake.feature-set.drifted"
+FEATURE_SET_STALE = "featurelake.feature-set.stale"
+FEATURE_SET_ROLLED_BACK = "featurelake.feature-set.rolled-back"
 
 _NAMESPACE = uuid.UUID("6f1c6a52-2c1f-4b8e-9a57-6d2a7f0c1e11")
 
@@ -93,12 +96,58 @@ class ModelTrained(BaseModel):
     metrics: dict[str, float]
 
 
+class FeatureDrift(BaseModel):
+    """One numeric feature's shift between the previous published version and the new batch."""
+
+    feature: str
+    psi: float
+    ks: float
+    breached: bool
+
+
+class FeatureSetDrifted(BaseModel):
+    """A published batch moved away from the previous version beyond the feature set's thresholds."""
+
+    feature_set: str
+    feature_set_version: int
+    delta_version: int
+    reference_delta_version: int
+    psi_threshold: float
+    ks_threshold: float
+    features: list[FeatureDrift]
+
+
+class FeatureSetStale(BaseModel):
+    """No publish of a feature set happened within its maximum staleness."""
+
+    feature_set: str
+    feature_set_version: int
+    max_staleness_seconds: float
+    last_publish_time: str | None = None
+    last_delta_version: int | None = None
+
+
+class FeatureSetRolledBack(BaseModel):
+    """A feature table was restored to an earlier version (by a person or a failed flow)."""
+
+    feature_set: str
+    feature_set_version: int
+    table_uri: str
+    restored_to_version: int
+    new_delta_version: int
+    reason: str
+    actor: str
+
+
 PAYLOADS: dict[str, type[BaseModel]] = {
     RAW_OBJECT_LANDED: RawObjectLanded,
     BRONZE_APPENDED: BronzeAppended,
     FEATURE_SET_PUBLISHED: FeatureSetPublished,
     FEATURE_SET_VALIDATION_FAILED: FeatureSetValidationFailed,
     MODEL_TRAINED: ModelTrained,
+    FEATURE_SET_DRIFTED: FeatureSetDrifted,
+    FEATURE_SET_STALE: FeatureSetStale,
+    FEATURE_SET_ROLLED_BACK: FeatureSetRolledBack,
 }
 
 
