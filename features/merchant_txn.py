@@ -69,6 +69,7 @@ MERCHANT_TXN = FeatureSet(
     owner="fraud-ml",
     ttl=timedelta(days=7),
     lookback=timedelta(days=7),
+    max_staleness=timedelta(hours=24),  # a daily feed: a day without a publish means something upstream stopped
     tags=("fraud",),
     features=(
         _count(merchant_txn_count_1h, "1h"),

@@ -56,11 +56,26 @@ class Feature:
 
 
 @dataclass(frozen=True)
+class DriftPolicy:
+    """When a new batch counts as drifted from the previous published version, per numeric feature.
+
+    PSI (population stability index over deciles of the previous version) above ``psi_threshold``
+    or the two-sample Kolmogorov-Smirnov statistic above ``ks_threshold`` is a breach. Batches
+    smaller than ``min_rows`` (on either side) are not judged: the statistics are noise there.
+    """
+
+    psi_threshold: float = 0.2
+    ks_threshold: float = 0.1
+    min_rows: int = 200
+
+
+@dataclass(frozen=True)
 class FeatureSet:
     """A versioned contract: which rows (grain) and which columns a feature table holds.
 
     ``lookback`` is the longest history any feature reads (its widest window): a backfill of a
     date range reads that much source history before the range so windows start full.
+    ``max_staleness`` and ``drift`` are operating policy, not logic: they are not fingerprinted.
     """
 
     name: str
@@ -74,6 +89,9 @@ class FeatureSet:
     ttl: timedelta = field(default=timedelta(days=7))
     lookback: timedelta = field(default=timedelta(days=7))
     tags: tuple[str, ...] = ()
+    #: How old the latest publish may get before the feature set counts as stale (None: never).
+    max_staleness: timedelta | None = None
+    drift: DriftPolicy = field(default_factory=DriftPolicy)
 
     def __post_init__(self) -> None:
         problems = _spec_problems(self)
