@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import polars as pl
@@ -10,15 +11,19 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.runtime import flow_run
 
 from featurelake import catalog, events, tracking
+from featurelake.build_observability import announce_drift, build_lineage, drift_metrics, measure_drift
+from featurelake.core.constraints import check_constraints
+from featurelake.core.drift import DriftReport
 from featurelake.core.featureset import FeatureSet, compute_features
-from featurelake.core.naming import feature_set_resource_id
+from featurelake.core.naming import feature_quarantine_path, feature_set_resource_id
 from featurelake.ingestion import SOURCE_KEY
 from featurelake.io.delta import DeltaStore
+from featurelake.io.feature_tables import ensure_check_constraints
 from featurelake.io.registry import FeatureRegistry
 from featurelake.publishing import publish, published_commit, read_source
 from featurelake.revision import code_revision
 from featurelake.settings import get_settings
-from featurelake.validation import ValidationFailedError, ValidationOutcome, validate_batch
+from featurelake.validation import ValidationFailedError, ValidationOutcome, load_user_expectations, validate_batch
 
 
 @task
@@ -29,15 +34,44 @@ def compute(spec: FeatureSet, source: pl.DataFrame) -> pl.DataFrame:
 
 @task
 def validate(spec: FeatureSet, features: pl.DataFrame, input_rows: int) -> ValidationOutcome:
-    """Run the spec's Great Expectations suite on the batch."""
-    return validate_batch(spec, features, input_rows)
+    """Run the spec's suite, plus the owner's expectations kept beside the feature set."""
+    path = catalog.load(get_settings().features_module).expectations_path(spec)
+    return validate_batch(spec, features, input_rows, load_user_expectations(path))
 
 
-def reject(spec: FeatureSet, outcome: ValidationOutcome, bronze_version: int) -> None:
-    """Explain a failed batch in the UI and as an event, then fail the run."""
-    lines = "\n".join(f"- `{f}`" for f in outcome.failed)
+def validation_report(spec: FeatureSet, outcome: ValidationOutcome, bronze_version: int, published: bool) -> str:
+    """Markdown for the UI: each failed expectation, blocking or warn-only, with a few offending values."""
+    verdict = "published" if published else "**not published** (kept in quarantine)"
+    lines = [
+        f"# {spec.ref}: validation {'passed' if outcome.success else 'FAILED'}",
+        "",
+        f"Bronze version {bronze_version}; {verdict}. Suite `{outcome.suite_hash}`, {outcome.evaluated} checks.",
+        "",
+        "| severity | expectation | examples |",
+        "|---|---|---|",
+    ]
+    for failure in outcome.failures:
+        examples = ", ".join(f"`{e}`" for e in failure.examples) or "-"
+        lines.append(f"| {failure.severity} | `{failure.expectation}` | {examples} |")
+    if not outcome.failures:
+        lines.append("| - | every expectation passed | - |")
+    return "\n".join(lines)
+
+
+def reject(
+    spec: FeatureSet, store: DeltaStore, features: pl.DataFrame, outcome: ValidationOutcome, bronze_version: int
+) -> None:
+    """Keep the failed batch in quarantine, explain it in the UI and as an event, then fail the run."""
+    quarantine = feature_quarantine_path(spec.name, spec.version)
+    kept = features.with_columns(
+        pl.lit(bronze_version).alias("_bronze_version"),
+        pl.lit(json.dumps(list(outcome.failed))).alias("_failed_expectations"),
+        pl.lit(str(flow_run.id)).alias("_flow_run_id"),
+    )
+    metadata = {"featurelake.flow_run_id": str(flow_run.id), "featurelake.suite_hash": outcome.suite_hash}
+    store.write(quarantine, kept, mode="overwrite", predicate=f"_bronze_version = {bronze_version}", metadata=metadata)
     create_markdown_artifact(
-        markdown=f"# {spec.ref}: validation failed\n\nBronze version {bronze_version}; not published.\n\n{lines}",
+        markdown=validation_report(spec, outcome, bronze_version, published=False),
         key=f"validation-{spec.name.replace('_', '-')}",
     )
     payload = events.FeatureSetValidationFailed(
@@ -45,6 +79,9 @@ def reject(spec: FeatureSet, outcome: ValidationOutcome, bronze_version: int) ->
         feature_set_version=spec.version,
         bronze_version=bronze_version,
         failed_expectations=list(outcome.failed),
+        suite_hash=outcome.suite_hash,
+        quarantine_uri=store.uri(quarantine),
+        rows=features.height,
     )
     events.emit(events.FEATURE_SET_VALIDATION_FAILED, feature_set_resource_id(spec), payload, str(bronze_version))
     raise ValidationFailedError(f"{spec.ref}: {len(outcome.failed)} expectation(s) failed: {list(outcome.failed)}")
@@ -102,16 +139,37 @@ def build_features(feature_set: str = "customer_txn", version: int = 1) -> dict[
             "bronze version %d is already published as %s version %s", bronze_version, spec.ref, existing["version"]
         )
         return reannounce(spec, store, existing, bronze_version)
+    build_lineage(settings, "START", spec, str(flow_run.id), bronze_version)
+    try:
+        return build_and_publish(spec, store, source, bronze_version, record.fingerprint, revision)
+    except BaseException as error:
+        build_lineage(settings, "FAIL", spec, str(flow_run.id), bronze_version, error=error)
+        raise
+
+
+def build_and_publish(
+    spec: FeatureSet, store: DeltaStore, source: pl.DataFrame, bronze_version: int, fingerprint: str, revision: str
+) -> dict[str, object]:
+    """Compute → gate → (drift, constraints) → publish → record → announce."""
+    settings, logger = get_settings(), get_run_logger()
     features = compute(spec, source)
     outcome = validate(spec, features, source.height)
     if not outcome.success:
-        reject(spec, outcome, bronze_version)
+        reject(spec, store, features, outcome, bronze_version)
+    create_markdown_artifact(
+        markdown=validation_report(spec, outcome, bronze_version, published=True),
+        key=f"validation-{spec.name.replace('_', '-')}",
+    )
+    drift = measure_drift(store, spec, features)
     audit = {
         "featurelake.flow_run_id": str(flow_run.id),
         "featurelake.suite_hash": outcome.suite_hash,
-        "featurelake.fingerprint": record.fingerprint,
+        "featurelake.fingerprint": fingerprint,
         "featurelake.code_revision": revision,
     }
+    added = ensure_check_constraints(store, spec, check_constraints(spec), features)
+    if added:
+        logger.info("added Delta CHECK constraints %s to %s", added, store.uri(spec.table_path))
     delta_version = publish(store, spec, features, bronze_version, audit)
     table_uri = store.uri(spec.table_path)
     keys = sorted(source[SOURCE_KEY].unique().to_list())
@@ -128,7 +186,11 @@ def build_features(feature_set: str = "customer_txn", version: int = 1) -> dict[
         features=features,
         table_uri=table_uri,
         validation_result=outcome.result,
+        validation_metrics={**outcome.metrics(), **(drift_metrics(drift[0]) if drift else {})},
     )
+    if drift is not None:
+        report_drift(spec, drift[0], delta_version, drift[1])
+    build_lineage(settings, "COMPLETE", spec, str(flow_run.id), bronze_version, output=(delta_version, features))
     payload = events.FeatureSetPublished(
         feature_set=spec.name,
         feature_set_version=spec.version,
@@ -137,7 +199,17 @@ def build_features(feature_set: str = "customer_txn", version: int = 1) -> dict[
         bronze_version=bronze_version,
         row_count=features.height,
         suite_hash=outcome.suite_hash,
-        fingerprint=record.fingerprint,
+        fingerprint=fingerprint,
         mlflow_run_id=run_id,
+        warnings=list(outcome.warnings),
     )
     return announce(spec, payload, outcome.evaluated)
+
+
+def report_drift(spec: FeatureSet, report: DriftReport, delta_version: int, reference_version: int) -> None:
+    """Show drift against the previous publish in the UI; announce a breach as an event."""
+    title = f"# {spec.ref}: drift of Delta version {delta_version} against version {reference_version}\n\n"
+    create_markdown_artifact(markdown=title + report.to_markdown(), key=f"drift-{spec.name.replace('_', '-')}")
+    if report.breached:
+        get_run_logger().warning("%s drifted beyond its thresholds: %s", spec.ref, list(report.breached))
+        announce_drift(spec, report, delta_version, reference_version)

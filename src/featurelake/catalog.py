@@ -9,9 +9,11 @@ and its submodules. Adding a feature set is adding a module: there is no list to
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import pkgutil
 from dataclasses import dataclass, field
 from functools import lru_cache
+from pathlib import Path
 from types import ModuleType
 
 from featurelake.core.contracts import SourceContract
@@ -37,6 +39,12 @@ class Catalog:
             return self.feature_sets[ref]
         except KeyError:
             raise KeyError(f"unknown feature set {ref}; known: {sorted(self.feature_sets)}") from None
+
+    def expectations_path(self, spec: FeatureSet) -> Path:
+        """Where the owner keeps user expectations: ``<name>.v<version>.expectations.yaml`` beside the module."""
+        module = importlib.util.find_spec(self.defined_in[spec.ref])
+        origin = Path(module.origin) if module is not None and module.origin else Path(".")
+        return origin.with_name(f"{spec.name}.v{spec.version}.expectations.yaml")
 
     def select_sources(self, names: list[str] | None) -> list[SourceContract]:
         """The named source contracts, or all of them sorted by name when ``names`` is empty.

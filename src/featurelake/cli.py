@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from featurelake import cli_features
+from featurelake import cli_features, cli_lineage, cli_ops
 
 app = typer.Typer(
     help="featurelake: versioned, validated features on Delta Lake, orchestrated by Prefect.", no_args_is_help=True
@@ -18,6 +18,12 @@ app.command("backfill")(cli_features.backfill)
 app.command("read")(cli_features.read)
 app.command("training-set")(cli_features.training_set)
 app.command("lookup")(cli_features.lookup)
+app.command("history")(cli_ops.history)
+app.command("rollback")(cli_ops.rollback)
+app.command("vacuum")(cli_ops.vacuum)
+
+app.command("lineage")(cli_lineage.lineage)
+app.command("status")(cli_lineage.status)
 
 
 @app.command()

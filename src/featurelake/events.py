@@ -74,6 +74,8 @@ class FeatureSetPublished(BaseModel):
     suite_hash: str
     fingerprint: str | None = None
     mlflow_run_id: str | None = None
+    #: Warn-only expectations this batch failed: published, but flagged.
+    warnings: list[str] = []
 
 
 class FeatureSetValidationFailed(BaseModel):
@@ -83,6 +85,9 @@ class FeatureSetValidationFailed(BaseModel):
     feature_set_version: int
     bronze_version: int
     failed_expectations: list[str]
+    suite_hash: str | None = None
+    quarantine_uri: str | None = None
+    rows: int | None = None
 
 
 class ModelTrained(BaseModel):

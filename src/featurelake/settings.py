@@ -11,6 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
+from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -34,6 +35,14 @@ class Settings(BaseSettings):
     #: secret read through prefect-aws. Only the name is a setting; the key never is.
     pii_key_source: Literal["prefect-secret", "aws-secrets-manager"] = "prefect-secret"
     pii_key_name: str = "featurelake-pii-key"
+    #: OpenLineage run events: POSTed to ``<url>/api/v1/lineage`` (e.g. Marquez) and/or appended
+    #: to a JSON-lines file. Neither set: no lineage events are sent.
+    openlineage_url: str | None = None
+    openlineage_file: Path | None = None
+    #: Bearer token for the OpenLineage endpoint; a SecretStr so it never shows in a repr or a log.
+    openlineage_api_key: SecretStr | None = None
+    #: The job namespace of every featurelake run event (OpenLineage names jobs per scheduler).
+    openlineage_namespace: str = "featurelake"
 
     @property
     def lake_bucket(self) -> str:

@@ -40,22 +40,19 @@ def log_build(
     features: pl.DataFrame,
     table_uri: str,
     validation_result: dict[str, Any],
+    validation_metrics: dict[str, float],
 ) -> str:
-    """Record one feature build; return the MLflow run id."""
+    """Record one feature build; return the MLflow run id.
+
+    ``validation_metrics`` are the gate's own verdict (warn-only failures do not fail it), not GX's.
+    """
     import mlflow
     from mlflow.data.polars_dataset import from_polars
 
     with _start(settings, f"build {tags['featurelake.feature_set']}", tags) as run:
         mlflow.log_params(params)
         mlflow.log_dict(validation_result, "validation/gx_result.json")
-        statistics = validation_result.get("statistics", {})
-        mlflow.log_metrics(
-            {
-                "validation_success": float(bool(validation_result.get("success"))),
-                "expectations_evaluated": float(statistics.get("evaluated_expectations", 0)),
-                "expectations_failed": float(statistics.get("unsuccessful_expectations", 0)),
-            }
-        )
+        mlflow.log_metrics(validation_metrics)
         dataset = from_polars(features.head(1000), source=table_uri, name=table_uri)
         mlflow.log_input(dataset, context="output")
         mlflow.log_metric("feature_rows", features.height)
@@ -144,3 +141,141 @@ def model_versions_of_run(settings: Settings, run_id: str) -> list[str]:
     client = mlflow.MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
     found = client.search_model_versions(f"run_id = '{run_id}'")
     return [str(v.version) for v in found]
+
+
+def model_version_record(settings: Settings, name: str, version: str) -> dict[str, Any]:
+    """A registered model version and what its run recorded: tags, params and the training-set manifest.
+
+    Lineage starts here; the manifest is ``None`` when the run logged none (a model registered
+    by hand), so the caller can fall back on the version's tags.
+
+    Raises:
+        KeyError: naming the model, the version and the registry when the version does not exist.
+    """
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    client = mlflow.MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
+    try:
+        found = client.get_model_version(name, version)
+    except MlflowException as error:
+        raise KeyError(
+            f"model {name!r} has no version {version!r} in the registry at {settings.mlflow_tracking_uri}; "
+            "check the name and version (the MLflow UI lists them under Models)"
+        ) from error
+    run = client.get_run(found.run_id)
+    return {
+        "name": name,
+        "version": str(found.version),
+        "run_id": str(found.run_id),
+        "run_name": run.info.run_name,
+        "created_at_ms": found.creation_timestamp,
+        "tags": dict(found.tags),
+        "run_tags": dict(run.data.tags),
+        "params": dict(run.data.params),
+        "manifest": _logged_dict(settings, str(found.run_id), "training_set/manifest.json"),
+    }
+
+
+def _logged_dict(settings: Settings, run_id: str, artifact_path: str) -> dict[str, Any] | None:
+    """A JSON artifact of a run, or None when the run has no such artifact."""
+    import json
+    import tempfile
+    from pathlib import Path
+
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    with tempfile.TemporaryDirectory() as directory:
+        try:
+            local = mlflow.artifacts.download_artifacts(
+                run_id=run_id,
+                artifact_path=artifact_path,
+                dst_path=directory,
+                tracking_uri=settings.mlflow_tracking_uri,
+            )
+        except (MlflowException, OSError):
+            return None
+        loaded = json.loads(Path(local).read_text())
+    return loaded if isinstance(loaded, dict) else None
+
+
+def build_runs(
+    settings: Settings, feature_set_ref: str, delta_version: int | None = None, max_results: int = 50
+) -> list[dict[str, Any]]:
+    """Build runs of one feature set version (optionally of one publish), newest first.
+
+    Retrain runs carry the same ``featurelake.feature_set`` and ``featurelake.delta_version``
+    tags (they name what they trained on), so build runs are told apart by their run name.
+    Each run comes with its tags, params, metrics and start time (ms since the epoch).
+    """
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
+    experiment = client.get_experiment_by_name(settings.mlflow_experiment)
+    if experiment is None:  # nothing was ever tracked
+        return []
+    filters = [
+        f"tags.`featurelake.feature_set` = '{feature_set_ref}'",
+        f"attributes.run_name = 'build {feature_set_ref}'",
+    ]
+    if delta_version is not None:
+        filters.append(f"tags.`featurelake.delta_version` = '{delta_version}'")
+    runs = client.search_runs(
+        [experiment.experiment_id],
+        filter_string=" and ".join(filters),
+        order_by=["attributes.start_time DESC"],
+        max_results=max_results,
+    )
+    return [
+        {
+            "run_id": r.info.run_id,
+            "name": r.info.run_name,
+            "status": r.info.status,
+            "start_time_ms": r.info.start_time,
+            "tags": dict(r.data.tags),
+            "params": dict(r.data.params),
+            "metrics": dict(r.data.metrics),
+        }
+        for r in runs
+    ]
+
+
+@dataclass(frozen=True)
+class ModelVersionTags:
+    """One registered model version and its tags (the feature versions it was trained on)."""
+
+    name: str
+    version: str
+    tags: dict[str, str]
+
+
+def model_versions_naming(settings: Settings, feature_set_ref: str) -> list[ModelVersionTags]:
+    """Registered model versions whose tags name ``feature_set_ref``, in any registered model.
+
+    Retrain tags the feature set that triggered it (``featurelake.feature_set``) and every set it
+    read, pinned, in ``featurelake.feature_sets`` (``ref@delta_version,...``); both are searched,
+    so a set a model only joined in is found too. LIKE treats ``_`` as a wildcard and may match
+    more than meant: callers parse the tags exactly. Deleted versions are gone from the registry
+    and not returned; archived ones are.
+    """
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
+    filters = [
+        f"tags.`featurelake.feature_set` = '{feature_set_ref}'",
+        f"tags.`featurelake.feature_sets` LIKE '%{feature_set_ref}@%'",
+    ]
+    found: dict[tuple[str, str], ModelVersionTags] = {}
+    for filter_string in filters:
+        token = None
+        while True:
+            page = client.search_model_versions(filter_string, max_results=1000, page_token=token)
+            for version in page:
+                found[(version.name, str(version.version))] = ModelVersionTags(
+                    version.name, str(version.version), dict(version.tags)
+                )
+            token = page.token
+            if not token:
+                break
+    return sorted(found.values(), key=lambda v: (v.name, int(v.version)))

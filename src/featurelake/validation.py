@@ -1,6 +1,9 @@
 """Great Expectations gate: the only module that imports great_expectations.
 
-Suites are derived from the FeatureSet spec, so a contract change is a validation change.
+Suites are derived from the FeatureSet spec, so a contract change is a validation change, plus
+the user expectations kept in a file beside the feature set (see :func:`load_user_expectations`).
+Each expectation is blocking (``error``, GX severity critical) or warn-only (``warn``, GX
+severity warning): a batch that fails only warn-only expectations is published and flagged.
 GX is imported lazily because it costs seconds to import and most commands never validate.
 """
 
@@ -9,9 +12,11 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
 
 import polars as pl
+import yaml
 
 from featurelake.core.featureset import FeatureSet
 
@@ -19,24 +24,95 @@ if TYPE_CHECKING:
     from great_expectations.core import ExpectationSuite
     from great_expectations.data_context import AbstractDataContext
 
+Severity = Literal["error", "warn"]
+_GX_SEVERITY: dict[Severity, str] = {"error": "critical", "warn": "warning"}
+_EXAMPLES = 5
+
 
 class ValidationFailedError(RuntimeError):
-    """A batch failed its suite; nothing was published."""
+    """A batch failed a blocking expectation; nothing was published."""
+
+
+@dataclass(frozen=True)
+class CheckFailure:
+    """One failed expectation: what, how serious, and a few offending values (features, never raw PII)."""
+
+    expectation: str
+    severity: Severity
+    examples: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class ValidationOutcome:
-    """What the gate decided and why, in GX's own result format."""
+    """What the gate decided and why, with GX's own result for the record."""
 
-    success: bool
     evaluated: int
-    failed: tuple[str, ...]
+    failures: tuple[CheckFailure, ...]
     suite_hash: str
     result: dict[str, Any]
 
+    @property
+    def success(self) -> bool:
+        """True when no blocking expectation failed (warn-only failures do not block)."""
+        return not self.failed
 
-def build_suite(spec: FeatureSet, input_rows: int, context: AbstractDataContext | None = None) -> ExpectationSuite:
-    """The expectation suite a batch of ``spec`` must pass before it is published."""
+    @property
+    def failed(self) -> tuple[str, ...]:
+        """The blocking failures."""
+        return tuple(f.expectation for f in self.failures if f.severity == "error")
+
+    def metrics(self) -> dict[str, float]:
+        """The gate's verdict as MLflow metrics (what `featurelake status` and the demo read back)."""
+        return {
+            "validation_success": float(self.success),
+            "expectations_evaluated": float(self.evaluated),
+            "expectations_failed": float(len(self.failed)),
+            "expectations_warned": float(len(self.warnings)),
+        }
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """The warn-only failures: published, but flagged."""
+        return tuple(f.expectation for f in self.failures if f.severity == "warn")
+
+
+def load_user_expectations(path: Path) -> list[dict[str, Any]]:
+    """The expectations a feature set's owner keeps beside it (``<name>.v<version>.expectations.yaml``).
+
+    The file holds ``expectations:``, a list of ``{type, kwargs, severity (error|warn), notes}``,
+    where ``type`` is a GX expectation type such as ``expect_column_mean_to_be_between``. No file
+    means no user expectations.
+
+    Raises:
+        ValueError: naming the file and the entry that is malformed.
+    """
+    if not path.exists():
+        return []
+    document = yaml.safe_load(path.read_text()) or {}
+    entries = document.get("expectations", []) if isinstance(document, dict) else None
+    if not isinstance(entries, list):
+        raise ValueError(f"{path}: expected a mapping with an 'expectations' list")
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, dict) or not isinstance(entry.get("type"), str):
+            raise ValueError(f"{path}: expectation #{index + 1} needs a 'type' (a GX expectation type)")
+        if entry.get("severity", "error") not in _GX_SEVERITY:
+            raise ValueError(
+                f"{path}: expectation #{index + 1} has severity {entry.get('severity')!r}; use error or warn"
+            )
+    return entries
+
+
+def build_suite(
+    spec: FeatureSet,
+    input_rows: int,
+    user_expectations: list[dict[str, Any]] | None = None,
+    context: AbstractDataContext | None = None,
+) -> ExpectationSuite:
+    """The expectation suite a batch of ``spec`` must pass before it is published.
+
+    Raises:
+        ValueError: for a user expectation GX does not know, naming its type.
+    """
     import great_expectations as gx
     import great_expectations.expectations as gxe
 
@@ -56,37 +132,76 @@ def build_suite(spec: FeatureSet, input_rows: int, context: AbstractDataContext 
                     column=feature.name, min_value=feature.min_value, max_value=feature.max_value
                 )
             )
+    for entry in user_expectations or []:
+        suite.add_expectation(_user_expectation(entry))
     return suite
 
 
+def _user_expectation(entry: dict[str, Any]) -> Any:
+    from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
+
+    severity: Severity = entry.get("severity", "error")
+    meta = {"featurelake.source": "user", **({"notes": entry["notes"]} if entry.get("notes") else {})}
+    try:
+        expectation = ExpectationConfiguration(
+            type=entry["type"], kwargs=dict(entry.get("kwargs", {})), meta=meta
+        ).to_domain_obj()
+    except Exception as error:  # GX raises several types for an unknown or misconfigured expectation
+        raise ValueError(f"user expectation {entry['type']!r} is not valid: {error}") from error
+    expectation.severity = _GX_SEVERITY[severity]
+    return expectation
+
+
 def suite_hash(suite: ExpectationSuite) -> str:
-    """A content hash of the suite's expectations, recorded with every publish."""
+    """A content hash of the suite's expectations (severity and notes included), recorded with every publish."""
     configs = sorted(
-        json.dumps(e.configuration.to_json_dict(), sort_keys=True, default=str) for e in suite.expectations
+        json.dumps({**e.configuration.to_json_dict(), "severity": str(e.severity)}, sort_keys=True, default=str)
+        for e in suite.expectations
     )
     return hashlib.sha256("\n".join(configs).encode()).hexdigest()[:16]
 
 
-def validate_batch(spec: FeatureSet, batch: pl.DataFrame, input_rows: int) -> ValidationOutcome:
-    """Run the spec's suite on a feature batch (SUMMARY results: bounded size)."""
+def schema_failures(spec: FeatureSet, batch: pl.DataFrame) -> list[CheckFailure]:
+    """Columns whose polars type differs from the spec: checked here, since GX sees pandas types only."""
+    expected = spec.output_schema()
+    return [
+        CheckFailure(f"column {name} has type {batch.schema[name]}, the spec says {dtype}", "error")
+        for name, dtype in expected.items()
+        if name in batch.columns and batch.schema[name] != dtype
+    ]
+
+
+def validate_batch(
+    spec: FeatureSet, batch: pl.DataFrame, input_rows: int, user_expectations: list[dict[str, Any]] | None = None
+) -> ValidationOutcome:
+    """Run the spec's suite (and the schema check) on a feature batch (SUMMARY results: bounded size)."""
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)  # logs and CLIs, not terminals
-    suite = build_suite(spec, input_rows, context)
+    suite = build_suite(spec, input_rows, user_expectations, context)
     asset = context.data_sources.add_pandas(name=spec.name).add_dataframe_asset(name="batch")
     definition = asset.add_batch_definition_whole_dataframe(name="whole")
     gx_batch = definition.get_batch(batch_parameters={"dataframe": batch.to_pandas()})
     result = gx_batch.validate(suite, result_format="SUMMARY")
-    failed = tuple(_describe(r.expectation_config.to_json_dict()) for r in result.results if not r.success)
+    failures = schema_failures(spec, batch) + [_failure(r) for r in result.results if not r.success]
     return ValidationOutcome(
-        success=bool(result.success),
-        evaluated=len(result.results),
-        failed=failed,
+        evaluated=len(result.results) + len(spec.output_schema()),
+        failures=tuple(failures),
         suite_hash=suite_hash(suite),
         result=result.to_json_dict(),
     )
+
+
+def _failure(result: Any) -> CheckFailure:
+    config = result.expectation_config
+    severity: Severity = "error" if str(config.severity).lower().endswith("critical") else "warn"
+    details = result.result or {}
+    unexpected = details.get("partial_unexpected_list") or []
+    observed = details.get("observed_value")
+    examples = [str(v) for v in unexpected[:_EXAMPLES]] or ([] if observed is None else [f"observed {observed}"])
+    return CheckFailure(_describe(config.to_json_dict()), severity, tuple(examples))
 
 
 def _describe(config: dict[str, Any]) -> str:

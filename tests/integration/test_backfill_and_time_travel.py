@@ -45,17 +45,17 @@ def _sorted(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.sort("customer_id", "event_time")
 
 
-def _published(settings: Settings) -> tuple[DeltaStore, pl.DataFrame]:
-    """The demo data ingested and customer_txn:v1 built once: the store and the table's rows."""
+def _published(settings: Settings) -> tuple[DeltaStore, pl.DataFrame, int]:
+    """The demo data ingested and customer_txn:v1 built once: the store, the table's rows, the publish's version."""
     upload(settings, demo_objects())
     ingest()
-    build_features("customer_txn", 1)
+    delta_version = int(build_features("customer_txn", 1)["delta_version"])
     store = DeltaStore(settings)
-    return store, read_feature_table(store, CUSTOMER_TXN).frame
+    return store, read_feature_table(store, CUSTOMER_TXN).frame, delta_version
 
 
 def test_backfill_replaces_only_its_days_and_equals_a_full_build(settings: Settings) -> None:
-    store, full = _published(settings)
+    store, full, first_publish = _published(settings)
     before = _files_by_day(store)
 
     result = RUNNER.invoke(app, ["backfill", "customer_txn:v1", "--start", "2026-11-03", "--end", "2026-11-04"])
@@ -73,7 +73,7 @@ def test_backfill_replaces_only_its_days_and_equals_a_full_build(settings: Setti
     assert commit["featurelake.fingerprint"] == fingerprint(CUSTOMER_TXN)
     published = published_commit(store, CUSTOMER_TXN, int(commit["featurelake.source_bronze_version"]))
     assert published is not None
-    assert published["version"] == 0  # a retried build re-announces the publish, not the backfill
+    assert published["version"] == first_publish  # a retried build re-announces the publish, not the backfill
 
     again = backfill(store, CUSTOMER_TXN, date(2026, 11, 3), date(2026, 11, 4), AUDIT)
     assert again.delta_version == commit["version"] + 1
@@ -85,7 +85,7 @@ def test_backfill_replaces_only_its_days_and_equals_a_full_build(settings: Setti
 
 
 def test_time_travel_by_version_and_timestamp(settings: Settings) -> None:
-    store, _ = _published(settings)
+    store, _, first_publish = _published(settings)
     between = dt.datetime.now(dt.UTC)
     time.sleep(0.05)
     source, _ = read_source(store, CUSTOMER_TXN)
@@ -101,20 +101,26 @@ def test_time_travel_by_version_and_timestamp(settings: Settings) -> None:
     )
     api = FeatureStore(store, [CUSTOMER_TXN])
 
-    by_version = api.read("customer_txn:v1", delta_version=0)
+    by_version = api.read("customer_txn:v1", delta_version=first_publish)
     by_time = api.read("customer_txn:v1", as_of=between)
     latest = api.read("customer_txn:v1")
 
-    assert (by_version.delta_version, by_time.delta_version, latest.delta_version) == (0, 0, backfill_version)
+    assert (by_version.delta_version, by_time.delta_version, latest.delta_version) == (
+        first_publish,
+        first_publish,
+        backfill_version,
+    )
     assert _sorted(by_time.frame).equals(_sorted(by_version.frame))
     assert not _sorted(latest.frame).equals(_sorted(by_version.frame))
     cli = RUNNER.invoke(app, ["read", "customer_txn:v1", "--as-of", between.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]])
-    assert "at Delta version 0" in cli.output, cli.output
+    assert f"at Delta version {first_publish}" in cli.output, cli.output
     with pytest.raises(ValueError, match="did not exist at 2020-01-01"):
         api.read("customer_txn:v1", as_of=dt.datetime(2020, 1, 1, tzinfo=dt.UTC))
     with pytest.raises(ValueError, match="has no time zone"):
         api.read("customer_txn:v1", as_of=dt.datetime(2026, 1, 1))
-    lookup = RUNNER.invoke(app, ["lookup", "customer_txn:v1", "--id", "c00001", "--id", "nobody", "--version", "0"])
+    lookup = RUNNER.invoke(
+        app, ["lookup", "customer_txn:v1", "--id", "c00001", "--id", "nobody", "--version", str(first_publish)]
+    )
     assert lookup.exit_code == 0, lookup.output
     assert "customer_txn__v1__event_time" in lookup.output
 
@@ -139,7 +145,7 @@ def _concurrently(*actions: Callable[[], object]) -> list[BaseException]:
 
 
 def test_concurrent_registrations_and_backfills_of_disjoint_days_all_land(settings: Settings) -> None:
-    store, full = _published(settings)
+    store, full, _ = _published(settings)
     registry = FeatureRegistry(store)
 
     errors = _concurrently(

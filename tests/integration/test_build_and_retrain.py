@@ -35,23 +35,24 @@ def test_build_publishes_validated_features_with_lineage_and_is_idempotent(setti
     store = DeltaStore(settings)
     table = store.read(CUSTOMER_TXN.table_path)
     expected_rows = DATA.transactions.select("customer_id", "event_time").unique().height
-    assert summary["delta_version"] == 0
+    published = summary["delta_version"]
+    assert published == store.version(CUSTOMER_TXN.table_path)  # the publish is the latest commit
     assert table.height == expected_rows == summary["row_count"]
     assert summary["validation"] == "passed"
     run = mlflow.MlflowClient(settings.mlflow_tracking_uri).get_run(str(summary["mlflow_run_id"]))
     assert run.data.params["bronze_version"] == str(summary["bronze_version"])
-    assert run.data.tags["featurelake.delta_version"] == "0"
+    assert run.data.tags["featurelake.delta_version"] == str(published)
     assert "day=2026-11-01/part-0.parquet" in run.data.params["source_objects"]
     gx_result = json.loads(mlflow.artifacts.load_text(run.info.artifact_uri + "/validation/gx_result.json"))
     assert gx_result["success"] is True
     assert gx_result["statistics"]["evaluated_expectations"] >= 30
 
     again = build_features("customer_txn", 1)
-    assert again["delta_version"] == 0
+    assert again["delta_version"] == published
     assert again["mlflow_run_id"] == summary["mlflow_run_id"]
     assert again["row_count"] == summary["row_count"]
     assert again["suite_hash"] == summary["suite_hash"]
-    assert store.version(CUSTOMER_TXN.table_path) == 0
+    assert store.version(CUSTOMER_TXN.table_path) == published
     builds = mlflow.MlflowClient(settings.mlflow_tracking_uri).search_runs(
         [run.info.experiment_id], "tags.`featurelake.feature_set` = 'customer_txn:v1'"
     )
@@ -78,17 +79,18 @@ def test_retrain_uses_the_pinned_delta_version_and_registers_lineage(settings: S
     upload(settings, late)
     ingest()
     second = build_features("customer_txn", 1)
-    assert (first["delta_version"], second["delta_version"]) == (0, 1)
+    old = first["delta_version"]
+    assert second["delta_version"] == old + 1  # the first publish is preceded by the table's create and constraints
 
-    result = retrain("customer_txn", 1, delta_version=0)
+    result = retrain("customer_txn", 1, delta_version=old)
 
     client = mlflow.MlflowClient(settings.mlflow_tracking_uri)
     version = client.get_model_version(settings.registered_model_name, str(result["model_version"]))
-    assert version.tags["featurelake.delta_version"] == "0"
+    assert version.tags["featurelake.delta_version"] == str(old)
     assert version.tags["featurelake.feature_set"] == "customer_txn:v1"
     run = client.get_run(version.run_id)
     manifest = json.loads(mlflow.artifacts.load_text(run.info.artifact_uri + "/training_set/manifest.json"))
-    assert manifest["feature_sets"][0]["delta_version"] == 0
+    assert manifest["feature_sets"][0]["delta_version"] == old
     assert manifest["spine"]["rows"] == DATA.labels.height
     assert (
         version.tags["featurelake.fingerprint"]

@@ -34,7 +34,7 @@ def test_plan_refuses_an_unbumped_change_and_v2_is_built_beside_v1(
 ) -> None:
     upload(settings, demo_objects())
     ingest()
-    build_features("customer_txn", 1)  # the first build registers customer_txn:v1
+    v1_version = build_features("customer_txn", 1)["delta_version"]  # the first build registers customer_txn:v1
 
     pending = RUNNER.invoke(app, ["plan"])
     assert pending.exit_code == 0, pending.output
@@ -66,7 +66,7 @@ def test_plan_refuses_an_unbumped_change_and_v2_is_built_beside_v1(
 
     store = DeltaStore(settings)
     assert v2["table_uri"] == store.uri("features/customer_txn/v2")
-    assert store.version(CUSTOMER_TXN.table_path) == 0  # v1 untouched
+    assert store.version(CUSTOMER_TXN.table_path) == v1_version  # v1 untouched
     records = {r.ref: r for r in FeatureRegistry(store).records()}
     assert set(records) == {"customer_txn:v1", "customer_txn:v2", "merchant_txn:v1"}
     assert records["customer_txn:v1"].fingerprint != records["customer_txn:v2"].fingerprint
@@ -97,16 +97,17 @@ def test_training_pinned_to_an_old_delta_version_ignores_newer_publishes(setting
     upload(settings, {k: objects[k] for k in txn_keys[3:]})
     ingest()
     second = build_features("customer_txn", 1)
-    assert (first["delta_version"], second["delta_version"]) == (0, 1)
+    old, new = first["delta_version"], second["delta_version"]
+    assert new == old + 1
 
     api = FeatureStore(DeltaStore(settings), [CUSTOMER_TXN])
     spine = DATA.labels.select("customer_id", "event_time", "is_fraud")
-    pinned = api.get_training_set(spine, ["customer_txn:v1"], pins={"customer_txn:v1": 0})
+    pinned = api.get_training_set(spine, ["customer_txn:v1"], pins={"customer_txn:v1": old})
     latest = api.get_training_set(spine, ["customer_txn:v1"])
 
-    assert pinned.manifest["feature_sets"][0]["delta_version"] == 0
-    assert latest.manifest["feature_sets"][0]["delta_version"] == 1
-    late = spine["event_time"].dt.day() >= 4  # transactions of days 4-6 were published only in version 1
+    assert pinned.manifest["feature_sets"][0]["delta_version"] == old
+    assert latest.manifest["feature_sets"][0]["delta_version"] == new
+    late = spine["event_time"].dt.day() >= 4  # transactions of days 4-6 were published only in the newer version
     assert latest.frame.filter(late)["amount_count_1h"].min() == 1  # each labelled txn is in its own window
     assert not pinned.frame.filter(late).equals(latest.frame.filter(late))
     assert pinned.frame.filter(~late).equals(latest.frame.filter(~late))  # history did not move

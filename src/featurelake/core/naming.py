@@ -26,6 +26,11 @@ def feature_table_path(name: str, version: int) -> str:
     return f"features/{name}/v{version}"
 
 
+def feature_quarantine_path(name: str, version: int) -> str:
+    """Where feature batches that failed their gate are kept for inspection, relative to the lake root."""
+    return f"{QUARANTINE_PREFIX}/features/{name}/v{version}"
+
+
 def feature_set_resource_id(spec: FeatureSet) -> str:
     """The Prefect event resource id of a feature set version."""
     return f"featurelake.feature-set.{spec.name}.v{spec.version}"

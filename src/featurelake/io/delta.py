@@ -187,7 +187,7 @@ class DeltaStore:
         partition_by: list[str] | None,
     ) -> int:
         """One predicate overwrite on the latest snapshot; returns the version it committed."""
-        table = self._existing_or_created_empty(path, frame, partition_by)
+        table = self.existing_or_created_empty(path, frame, partition_by)
         write_deltalake(
             table,
             frame.to_arrow(),
@@ -199,7 +199,7 @@ class DeltaStore:
         )
         return table.version()  # the write moved this snapshot to the version it committed
 
-    def _existing_or_created_empty(self, path: str, frame: pl.DataFrame, partition_by: list[str] | None) -> DeltaTable:
+    def existing_or_created_empty(self, path: str, frame: pl.DataFrame, partition_by: list[str] | None) -> DeltaTable:
         """The table, created with the frame's schema and no rows if it is missing.
 
         Creating it with the rows instead is not safe: when two writers create a table at once,

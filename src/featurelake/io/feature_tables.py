@@ -16,6 +16,7 @@ from typing import Any
 import polars as pl
 import pyarrow as pa
 import pyarrow.dataset as ds
+from deltalake import CommitProperties
 
 from featurelake.core.featureset import PARTITION_COLUMN, FeatureSet, with_partition
 from featurelake.io.delta import AppTransaction, DeltaStore
@@ -103,3 +104,28 @@ def write_feature_table(
         app_transaction=app_transaction,
         partition_by=[PARTITION_COLUMN],
     )
+
+
+def ensure_check_constraints(
+    store: DeltaStore, spec: FeatureSet, constraints: Mapping[str, str], schema_of: pl.DataFrame
+) -> list[str]:
+    """Add the CHECK constraints the table lacks (one ALTER commit, only when some are missing).
+
+    Called before a publish, so that the publish stays the table's latest commit; a missing
+    table is created empty first (with ``schema_of``'s columns and the day partitioning).
+    delta-rs checks the existing rows when a constraint is added and every later write against
+    all of them. Returns the names added.
+    """
+    table = store.existing_or_created_empty(spec.table_path, with_partition(spec, schema_of), [PARTITION_COLUMN])
+    present = {
+        k.removeprefix("delta.constraints.")
+        for k in table.metadata().configuration
+        if k.startswith("delta.constraints.")
+    }
+    missing = {name: expression for name, expression in constraints.items() if name.lower() not in present}
+    if missing:
+        properties = CommitProperties(
+            custom_metadata={"featurelake.operation": "add-constraints", "featurelake.feature_set": spec.ref}
+        )
+        table.alter.add_constraint(missing, commit_properties=properties)
+    return sorted(missing)

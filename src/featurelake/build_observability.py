@@ -1,0 +1,94 @@
+"""What a feature build reports besides its table: drift against the last publish, and lineage.
+
+Kept out of the flow so the flow stays a readable list of steps; the statistics themselves are
+pure (:mod:`featurelake.core.drift`) and the transport is :mod:`featurelake.openlineage`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from typing import Any
+
+import polars as pl
+
+from featurelake import events, openlineage
+from featurelake.core.drift import DriftReport, drift_report
+from featurelake.core.featureset import FeatureSet
+from featurelake.core.naming import bronze_path, feature_set_resource_id
+from featurelake.io.delta import DeltaStore
+from featurelake.io.feature_tables import read_feature_table
+from featurelake.settings import Settings
+
+
+def measure_drift(store: DeltaStore, spec: FeatureSet, batch: pl.DataFrame) -> tuple[DriftReport, int] | None:
+    """Drift of the new batch against the table as last published, or None for a first publish."""
+    previous = store.version(spec.table_path)
+    if previous is None or store.existing(spec.table_path).count() == 0:  # nothing published yet (maybe just created)
+        return None
+    reference = read_feature_table(store, spec, columns=list(spec.feature_names)).frame
+    return drift_report(spec.drift, reference, batch, list(spec.feature_names)), previous
+
+
+def drift_metrics(report: DriftReport) -> dict[str, float]:
+    """MLflow metrics: ``drift_psi.<feature>``, ``drift_ks.<feature>`` and ``drift_breached_features``."""
+    metrics: dict[str, float] = {"drift_breached_features": float(len(report.breached))}
+    for result in report.features:
+        if result.psi is not None:
+            metrics[f"drift_psi.{result.name}"] = result.psi
+        if result.ks is not None:
+            metrics[f"drift_ks.{result.name}"] = result.ks
+    return metrics
+
+
+def announce_drift(spec: FeatureSet, report: DriftReport, delta_version: int, reference_version: int) -> None:
+    """Emit ``featurelake.feature-set.drifted`` for a publish that breached the thresholds."""
+    payload = events.FeatureSetDrifted(
+        feature_set=spec.name,
+        feature_set_version=spec.version,
+        delta_version=delta_version,
+        reference_delta_version=reference_version,
+        psi_threshold=report.policy.psi_threshold,
+        ks_threshold=report.policy.ks_threshold,
+        features=[events.FeatureDrift.model_validate(f) for f in report.as_event_features()],
+    )
+    events.emit(events.FEATURE_SET_DRIFTED, feature_set_resource_id(spec), payload, str(delta_version))
+
+
+def build_job_name(spec: FeatureSet) -> str:
+    """The OpenLineage job of a feature set version's builds."""
+    return f"build_features.{spec.name}.v{spec.version}"
+
+
+def build_lineage(
+    settings: Settings,
+    event_type: openlineage.EventType,
+    spec: FeatureSet,
+    flow_run_id: str,
+    bronze_version: int | None,
+    output: tuple[int, pl.DataFrame] | None = None,
+    error: BaseException | None = None,
+) -> bool:
+    """Send one OpenLineage event for a build: bronze (at its version) in, the feature table out."""
+    store = DeltaStore(settings)
+    inputs = [openlineage.s3_dataset(store.uri(bronze_path(spec.source.name)), bronze_version)]
+    outputs = []
+    if output is not None:
+        delta_version, frame = output
+        schema = {name: str(dtype) for name, dtype in frame.schema.items()}
+        dataset = openlineage.s3_dataset(store.uri(spec.table_path), delta_version, schema)
+        outputs.append(_with_rows(dataset, frame.height))
+    event: dict[str, Any] = openlineage.run_event(
+        event_type,
+        flow_run_id,
+        build_job_name(spec),
+        inputs,
+        outputs,
+        now=dt.datetime.now(dt.UTC),
+        error=error,
+    )
+    return openlineage.emit_lineage(settings, event)
+
+
+def _with_rows(dataset: openlineage.LineageDataset, rows: int) -> openlineage.LineageDataset:
+    return dataclasses.replace(dataset, row_count=rows)
