@@ -8,7 +8,8 @@ from typing import Any
 import polars as pl
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
-from prefect.runtime import flow_run
+from prefect.runtime import deployment, flow_run
+from prefect.transactions import Transaction, get_transaction, transaction
 
 from featurelake import catalog, events, tracking
 from featurelake.build_observability import announce_drift, build_lineage, drift_metrics, measure_drift
@@ -20,6 +21,7 @@ from featurelake.ingestion import SOURCE_KEY
 from featurelake.io.delta import DeltaStore
 from featurelake.io.feature_tables import ensure_check_constraints
 from featurelake.io.registry import FeatureRegistry
+from featurelake.operations import announce_rollback, rollback
 from featurelake.publishing import publish, published_commit, read_source
 from featurelake.revision import code_revision
 from featurelake.settings import get_settings
@@ -151,7 +153,7 @@ def build_and_publish(
     spec: FeatureSet, store: DeltaStore, source: pl.DataFrame, bronze_version: int, fingerprint: str, revision: str
 ) -> dict[str, object]:
     """Compute → gate → (drift, constraints) → publish → record → announce."""
-    settings, logger = get_settings(), get_run_logger()
+    logger = get_run_logger()
     features = compute(spec, source)
     outcome = validate(spec, features, source.height)
     if not outcome.success:
@@ -163,6 +165,7 @@ def build_and_publish(
     drift = measure_drift(store, spec, features)
     audit = {
         "featurelake.flow_run_id": str(flow_run.id),
+        "featurelake.deployment": str(deployment.name or "(none: run directly)"),
         "featurelake.suite_hash": outcome.suite_hash,
         "featurelake.fingerprint": fingerprint,
         "featurelake.code_revision": revision,
@@ -170,7 +173,55 @@ def build_and_publish(
     added = ensure_check_constraints(store, spec, check_constraints(spec), features)
     if added:
         logger.info("added Delta CHECK constraints %s to %s", added, store.uri(spec.table_path))
-    delta_version = publish(store, spec, features, bronze_version, audit)
+    with transaction():  # a failure from here to the announcement restores the table (publish_batch.on_rollback)
+        delta_version = publish_batch(spec, features, bronze_version, audit)
+        return record_and_announce(spec, store, source, features, outcome, drift, bronze_version, delta_version, audit)
+
+
+@task
+def publish_batch(spec: FeatureSet, features: pl.DataFrame, bronze_version: int, audit: dict[str, str]) -> int:
+    """Publish in one commit; remember the version before it, for the rollback hook."""
+    store, txn = DeltaStore(get_settings()), get_transaction()
+    if txn is not None:
+        txn.set("featurelake.spec", spec)
+        txn.set("featurelake.previous_version", store.version(spec.table_path))
+    return publish(store, spec, features, bronze_version, audit)
+
+
+@publish_batch.on_rollback
+def restore_before_publish(txn: Transaction) -> None:
+    """The flow failed after publishing: put the table back as it was and say so (audit, event)."""
+    spec: FeatureSet = txn.get("featurelake.spec")
+    previous: int | None = txn.get("featurelake.previous_version")
+    settings, logger = get_settings(), get_run_logger()
+    if previous is None:  # the publish created the table: there is no earlier state to go back to
+        logger.error("%s: the build failed after its first publish; nothing to restore to", spec.ref)
+        return
+    result = rollback(
+        DeltaStore(settings),
+        spec,
+        previous,
+        actor=f"flow-run/{flow_run.id}",
+        reason="the build failed after publishing; its batch is withdrawn",
+        extra_metadata={"featurelake.flow_run_id": str(flow_run.id)},
+    )
+    logger.warning("%s restored to Delta version %d after a failure", spec.ref, previous)
+    announce_rollback(settings, spec, result)
+
+
+def record_and_announce(
+    spec: FeatureSet,
+    store: DeltaStore,
+    source: pl.DataFrame,
+    features: pl.DataFrame,
+    outcome: ValidationOutcome,
+    drift: tuple[DriftReport, int] | None,
+    bronze_version: int,
+    delta_version: int,
+    audit: dict[str, str],
+) -> dict[str, object]:
+    """After the publish: MLflow lineage, drift report, OpenLineage COMPLETE, the published event."""
+    settings = get_settings()
     table_uri = store.uri(spec.table_path)
     keys = sorted(source[SOURCE_KEY].unique().to_list())
     run_id = tracking.log_build(
@@ -199,7 +250,7 @@ def build_and_publish(
         bronze_version=bronze_version,
         row_count=features.height,
         suite_hash=outcome.suite_hash,
-        fingerprint=fingerprint,
+        fingerprint=audit["featurelake.fingerprint"],
         mlflow_run_id=run_id,
         warnings=list(outcome.warnings),
     )

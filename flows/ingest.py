@@ -8,7 +8,7 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_progress_artifact, create_table_artifact, update_progress_artifact
 from prefect.client.schemas.objects import State
-from prefect.runtime import flow_run
+from prefect.runtime import deployment, flow_run
 from prefect.tasks import exponential_backoff
 
 from featurelake import catalog, events
@@ -29,6 +29,7 @@ from featurelake.io.delta import DeltaStore
 from featurelake.io.raw import RawObject, list_raw_objects
 from featurelake.io.s3 import ObjectChangedError, PermanentS3Error
 from featurelake.io.secrets import read_pii_key
+from featurelake.revision import code_revision
 from featurelake.settings import Settings, get_settings
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -67,7 +68,12 @@ def ingest_source(contract: SourceContract, objects_per_commit: int = 100) -> In
     logger.info("source %s: %d new object(s), %d already ingested", contract.name, len(pending), len(done))
     if not pending:
         return None
-    tags = {"featurelake.flow_run_id": str(flow_run.id), "featurelake.flow": "ingest"}
+    tags = {
+        "featurelake.flow_run_id": str(flow_run.id),
+        "featurelake.flow": "ingest",
+        "featurelake.deployment": str(deployment.name or "(none: run directly)"),
+        "featurelake.code_revision": code_revision(),
+    }
     pii_key = read_pii_key(settings) if "hash" in contract.pii.values() else None
     if pii_key is not None:
         tags["featurelake.pii_key_id"] = key_id(pii_key)  # which key hashed this batch, for audits and rotation

@@ -44,7 +44,25 @@ def published_commit(store: DeltaStore, spec: FeatureSet, bronze_version: int) -
     applied = store.app_version(spec.table_path, build_app_id(spec))
     if applied is None or applied < bronze_version:
         return None
-    return store.find_commit(spec.table_path, BRONZE_VERSION_KEY, str(bronze_version))
+    commit = store.find_commit(spec.table_path, BRONZE_VERSION_KEY, str(bronze_version))
+    if commit is None or undone_by_rollback(store.history(spec.table_path), int(commit["version"])):
+        return None  # rolled back: announcing it again would retrain on data someone withdrew
+    return commit
+
+
+def undone_by_rollback(history: list[dict[str, Any]], version: int) -> bool:
+    """True when a commit newer than ``version`` restored the table to a version before it.
+
+    A Delta restore keeps app transactions, so the idempotency marker alone would still call a
+    rolled-back input published; the rollback commits' ``featurelake.restored_to`` says otherwise.
+    """
+    for commit in history:  # newest first
+        if int(commit["version"]) <= version:
+            return False
+        restored_to = commit.get("featurelake.restored_to")
+        if commit.get("featurelake.operation") == "rollback" and restored_to is not None and int(restored_to) < version:
+            return True
+    return False
 
 
 def publish(
