@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import polars as pl
 from prefect import flow, get_run_logger
-from prefect.artifacts import create_table_artifact
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.runtime import flow_run
 
 from featurelake import catalog, events, tracking
 from featurelake.core.naming import bronze_path
 from featurelake.featurestore import FeatureStore
 from featurelake.io.delta import DeltaStore
+from featurelake.lineage import model_lineage
 from featurelake.settings import get_settings
 from featurelake.training import TRUSTED_MODEL_TYPES, train_classifier
 from features.sources import FRAUD_LABELS
@@ -90,6 +91,12 @@ def retrain(
         **trained.metrics,
     }
     create_table_artifact(table=[summary], key="retrain-summary", description="Model trained on pinned features")
+    chain = model_lineage(settings, registered.name, registered.version)
+    create_markdown_artifact(
+        markdown=f"# Lineage of {registered.name} version {registered.version}\n\n```\n{chain.render_text()}\n```",
+        key="model-lineage",
+        description="model → training set → feature versions → bronze versions → raw objects",
+    )
     events.emit(
         events.MODEL_TRAINED,
         f"featurelake.model.{registered.name}",

@@ -105,6 +105,13 @@ def feature_set_status(settings: Settings, catalog: Catalog, now: datetime) -> l
     return [_status(settings, store, spec, now) for spec in specs]
 
 
+def last_publish(store: DeltaStore, spec: FeatureSet) -> tuple[int, datetime] | None:
+    """The Delta version and commit time of the latest publish (table creation, constraints and restores are not)."""
+    publish = next((c for c in store.history(spec.table_path) if is_publish(c)), None)
+    published_at = _commit_time(publish)
+    return None if publish is None or published_at is None else (int(publish["version"]), published_at)
+
+
 def _status(settings: Settings, store: DeltaStore, spec: FeatureSet, now: datetime) -> StatusRow:
     history = store.history(spec.table_path)
     publish = next((c for c in history if is_publish(c)), None)

@@ -130,3 +130,66 @@ def test_no_raw_pii_anywhere_the_chain_left_data(chain: dict[str, Any], stack: L
     assert file_findings(stack.state_dir, needles) == []
     assert (stack.state_dir / "mlartifacts").is_dir()
     assert (stack.state_dir / "prefect" / "prefect.db").is_file()
+
+
+def test_a_feature_set_without_a_publish_in_time_is_announced_stale(chain: dict[str, Any]) -> None:
+    """The served freshness flow, started by a proactive automation (10 s here instead of 24 h)."""
+    import datetime as dt
+    import time
+
+    from prefect.automations import Automation
+    from prefect.client.orchestration import get_client
+    from prefect.events.actions import RunDeployment
+    from prefect.events.filters import EventFilter, EventNameFilter, EventResourceFilter
+    from prefect.events.schemas.automations import EventTrigger, Posture
+
+    resource = "featurelake.feature-set.merchant_txn.v1"
+    with get_client(sync_client=True) as client:
+        deployment = client.read_deployment_by_name("feature-set-stale/merchant-txn-v1-stale")
+    Automation(
+        name="e2e: merchant_txn v1 stale after 10 s",
+        trigger=EventTrigger(
+            match={"prefect.resource.id": resource},
+            expect={"featurelake.feature-set.published"},
+            posture=Posture.Proactive,
+            threshold=1,
+            within=dt.timedelta(seconds=10),
+        ),
+        actions=[
+            RunDeployment(
+                source="selected",
+                deployment_id=deployment.id,
+                parameters={"feature_set": "merchant_txn", "version": 1},
+            )
+        ],
+    ).create()
+
+    stale_filter = EventFilter(
+        event=EventNameFilter(name=["featurelake.feature-set.stale"]), resource=EventResourceFilter(id=[resource])
+    )
+    deadline, found = time.monotonic() + 180, []
+    with get_client(sync_client=True) as client:
+        while not found and time.monotonic() < deadline:
+            found = client.read_events(filter=stale_filter, limit=5).events
+            time.sleep(2)
+    assert found, "no featurelake.feature-set.stale event within 180 s"
+    published = DeltaStore(Settings()).version(feature_table_path("merchant_txn", 1))
+    assert found[0].payload["last_delta_version"] == published
+    assert found[0].payload["max_staleness_seconds"] == 86_400
+
+
+def test_the_run_shows_validation_counts_and_lineage_as_artifacts(chain: dict[str, Any]) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    keys = ["ingest-summary", "validation-customer-txn", "model-lineage"]
+    with get_client(sync_client=True) as client:
+        found = {
+            a.key: str(a.data)
+            for a in client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=keys)))
+        }
+    assert set(found) == set(keys)
+    assert "validation passed" in found["validation-customer-txn"]
+    assert "rows_quarantined" in found["ingest-summary"]
+    assert "customer_txn:v1" in found["model-lineage"]
+    assert "transactions/day=" in found["model-lineage"]  # down to the raw objects

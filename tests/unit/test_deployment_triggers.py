@@ -51,3 +51,22 @@ def test_triggered_runs_get_every_required_parameter(deployment: dict[str, Any],
     supplied = set(trigger.get("parameters", {})) | set(deployment.get("parameters", {}))
     assert required <= supplied
     assert supplied <= set(parameters), f"unknown parameter(s) {supplied - set(parameters)}"
+
+
+def test_every_feature_set_with_a_staleness_limit_is_watched_by_a_proactive_trigger() -> None:
+    from featurelake.catalog import discover
+
+    watched = {
+        (d["parameters"]["feature_set"], d["parameters"]["version"]): t
+        for d in SPECS
+        if d["entrypoint"] == "flows/freshness.py:announce_stale"
+        for t in d.get("triggers", [])
+    }
+    limited = [s for s in discover("features").feature_sets.values() if s.max_staleness is not None]
+    assert limited
+    for spec in limited:
+        trigger = watched[(spec.name, spec.version)]
+        assert trigger["posture"] == "Proactive"
+        assert trigger["expect"] == ["featurelake.feature-set.published"]
+        assert trigger["match"]["prefect.resource.id"] == f"featurelake.feature-set.{spec.name}.v{spec.version}"
+        assert trigger["within"] == spec.max_staleness.total_seconds()
