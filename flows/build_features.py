@@ -16,8 +16,8 @@ from featurelake.build_observability import announce_drift, build_lineage, drift
 from featurelake.core.constraints import check_constraints
 from featurelake.core.drift import DriftReport
 from featurelake.core.featureset import FeatureSet, compute_features
-from featurelake.core.naming import feature_quarantine_path, feature_set_resource_id
-from featurelake.ingestion import SOURCE_KEY
+from featurelake.core.naming import bronze_path, feature_quarantine_path, feature_set_resource_id
+from featurelake.ingestion import SOURCE_ETAG, SOURCE_KEY
 from featurelake.io.delta import DeltaStore
 from featurelake.io.feature_tables import ensure_check_constraints
 from featurelake.io.registry import FeatureRegistry
@@ -166,6 +166,7 @@ def build_and_publish(
     audit = {
         "featurelake.flow_run_id": str(flow_run.id),
         "featurelake.deployment": str(deployment.name or "(none: run directly)"),
+        "featurelake.flow_run_url": str(flow_run.ui_url or ""),
         "featurelake.suite_hash": outcome.suite_hash,
         "featurelake.fingerprint": fingerprint,
         "featurelake.code_revision": revision,
@@ -238,6 +239,11 @@ def record_and_announce(
         table_uri=table_uri,
         validation_result=outcome.result,
         validation_metrics={**outcome.metrics(), **(drift_metrics(drift[0]) if drift else {})},
+        sources={
+            "bronze_table": store.uri(bronze_path(spec.source.name)),
+            "bronze_version": bronze_version,
+            "raw_objects": source.select(SOURCE_KEY, SOURCE_ETAG).unique().sort(SOURCE_KEY).to_dicts(),
+        },
     )
     if drift is not None:
         report_drift(spec, drift[0], delta_version, drift[1])

@@ -41,10 +41,14 @@ def log_build(
     table_uri: str,
     validation_result: dict[str, Any],
     validation_metrics: dict[str, float],
+    sources: dict[str, Any],
 ) -> str:
     """Record one feature build; return the MLflow run id.
 
     ``validation_metrics`` are the gate's own verdict (warn-only failures do not fail it), not GX's.
+    ``sources`` names what the batch was built from (bronze table and version, the raw objects
+    with their ETags); it is logged whole as ``lineage/sources.json`` and the bronze table as an
+    input dataset, so the run links both ways.
     """
     import mlflow
     from mlflow.data.polars_dataset import from_polars
@@ -52,7 +56,10 @@ def log_build(
     with _start(settings, f"build {tags['featurelake.feature_set']}", tags) as run:
         mlflow.log_params(params)
         mlflow.log_dict(validation_result, "validation/gx_result.json")
+        mlflow.log_dict(sources, "lineage/sources.json")
         mlflow.log_metrics(validation_metrics)
+        bronze = f"{sources['bronze_table']}@{sources['bronze_version']}"
+        mlflow.log_input(from_polars(pl.DataFrame({"source": [bronze]}), source=bronze, name=bronze), context="input")
         dataset = from_polars(features.head(1000), source=table_uri, name=table_uri)
         mlflow.log_input(dataset, context="output")
         mlflow.log_metric("feature_rows", features.height)

@@ -9,6 +9,7 @@ import pytest
 
 from featurelake.core.fingerprint import fingerprint
 from featurelake.io.delta import DeltaStore
+from featurelake.io.s3 import s3_client
 from featurelake.settings import Settings, get_settings
 from featurelake.validation import ValidationFailedError
 from features.customer_txn import CUSTOMER_TXN
@@ -43,6 +44,18 @@ def test_build_publishes_validated_features_with_lineage_and_is_idempotent(setti
     assert run.data.params["bronze_version"] == str(summary["bronze_version"])
     assert run.data.tags["featurelake.delta_version"] == str(published)
     assert "day=2026-11-01/part-0.parquet" in run.data.params["source_objects"]
+    sources = json.loads(mlflow.artifacts.load_text(run.info.artifact_uri + "/lineage/sources.json"))
+    assert sources["bronze_version"] == summary["bronze_version"]
+    raw = {
+        o["Key"]: o["ETag"].strip('"')
+        for o in s3_client(settings).list_objects_v2(Bucket=settings.raw_bucket, Prefix="transactions/")["Contents"]
+    }
+    assert {o["_source_key"]: o["_source_etag"] for o in sources["raw_objects"]}.items() <= raw.items()
+    assert run.data.tags["featurelake.flow_run_url"].startswith("http")
+    assert run.data.tags["featurelake.code_revision"]
+    assert {i.dataset.name for i in run.inputs.dataset_inputs} >= {
+        f"{sources['bronze_table']}@{sources['bronze_version']}"
+    }
     gx_result = json.loads(mlflow.artifacts.load_text(run.info.artifact_uri + "/validation/gx_result.json"))
     assert gx_result["success"] is True
     assert gx_result["statistics"]["evaluated_expectations"] >= 30
