@@ -85,7 +85,8 @@ def reject(
         quarantine_uri=store.uri(quarantine),
         rows=features.height,
     )
-    events.emit(events.FEATURE_SET_VALIDATION_FAILED, feature_set_resource_id(spec), payload, str(bronze_version))
+    discriminator = events.at(store.uri(spec.table_path), f"bronze-{bronze_version}")
+    events.emit(events.FEATURE_SET_VALIDATION_FAILED, feature_set_resource_id(spec), payload, discriminator)
     raise ValidationFailedError(f"{spec.ref}: {len(outcome.failed)} expectation(s) failed: {list(outcome.failed)}")
 
 
@@ -99,7 +100,7 @@ def announce(spec: FeatureSet, payload: events.FeatureSetPublished, expectations
         events.FEATURE_SET_PUBLISHED,
         feature_set_resource_id(spec),
         payload,
-        str(payload.delta_version),
+        events.at(payload.table_uri, payload.delta_version),
         labels={"featurelake.table-uri": payload.table_uri, "featurelake.delta-version": str(payload.delta_version)},
     )
     return summary

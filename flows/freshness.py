@@ -34,6 +34,7 @@ def announce_stale(feature_set: str, version: int) -> dict[str, object]:
         last_delta_version=None if last is None else last[0],
     )
     # One stale event per stale stretch: the id follows the last publish, so repeats collapse.
-    events.emit(events.FEATURE_SET_STALE, feature_set_resource_id(spec), payload, f"after-{payload.last_delta_version}")
+    discriminator = events.at(settings.table_uri(spec.table_path), f"stale-after-{payload.last_delta_version}")
+    events.emit(events.FEATURE_SET_STALE, feature_set_resource_id(spec), payload, discriminator)
     get_run_logger().warning("%s is stale: no publish within %s (last: %s)", spec.ref, spec.max_staleness, last)
     return payload.model_dump()

@@ -131,7 +131,7 @@ def announce(result: IngestResult) -> None:
         events.BRONZE_APPENDED,
         bronze_resource_id(result.source),
         payload,
-        discriminator=str(result.bronze_version),
+        discriminator=events.at(payload.table_uri, result.bronze_version),
         labels={"featurelake.delta-version": str(result.bronze_version)},
     )
 

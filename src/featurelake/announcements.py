@@ -11,8 +11,11 @@ recording repeats the same event id, which Prefect and the idempotent builds abs
 from __future__ import annotations
 
 import json
+import random
+import time
 
 import polars as pl
+from deltalake.exceptions import CommitFailedError
 
 from featurelake.core.naming import bronze_path
 from featurelake.ingestion import LOG_SCHEMA, SOURCE_KEY, IngestResult, ingest_log_path
@@ -48,8 +51,25 @@ def unannounced_landing(store: DeltaStore, source: str) -> IngestResult | None:
     return landing if needs_announcement(store, landing) else None
 
 
-def record_announced(store: DeltaStore, result: IngestResult, run_tags: dict[str, str]) -> None:
-    """Record (an empty commit carrying an app transaction) that ``result``'s bronze version was announced."""
+def record_announced(store: DeltaStore, result: IngestResult, run_tags: dict[str, str], attempts: int = 6) -> None:
+    """Record (an empty commit carrying an app transaction) that ``result``'s bronze version was announced.
+
+    A concurrent ingest's log commit can make this commit lose its race; recording is idempotent
+    (the highest version wins), so it is retried, and skipped once the record is already there.
+    """
+    for attempt in range(attempts):
+        if not needs_announcement(store, result):
+            return  # another run recorded it meanwhile
+        try:
+            _append_record(store, result, run_tags)
+            return
+        except CommitFailedError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(random.uniform(0, 0.2 * 2**attempt))
+
+
+def _append_record(store: DeltaStore, result: IngestResult, run_tags: dict[str, str]) -> None:
     assert result.bronze_version is not None
     store.write(
         ingest_log_path(result.source),

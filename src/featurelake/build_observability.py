@@ -18,7 +18,7 @@ from featurelake.core.featureset import FeatureSet
 from featurelake.core.naming import bronze_path, feature_set_resource_id
 from featurelake.io.delta import DeltaStore
 from featurelake.io.feature_tables import read_feature_table
-from featurelake.settings import Settings
+from featurelake.settings import Settings, get_settings
 
 
 def measure_drift(store: DeltaStore, spec: FeatureSet, batch: pl.DataFrame) -> tuple[DriftReport, int] | None:
@@ -52,7 +52,8 @@ def announce_drift(spec: FeatureSet, report: DriftReport, delta_version: int, re
         ks_threshold=report.policy.ks_threshold,
         features=[events.FeatureDrift.model_validate(f) for f in report.as_event_features()],
     )
-    events.emit(events.FEATURE_SET_DRIFTED, feature_set_resource_id(spec), payload, str(delta_version))
+    table_uri = get_settings().table_uri(spec.table_path)
+    events.emit(events.FEATURE_SET_DRIFTED, feature_set_resource_id(spec), payload, events.at(table_uri, delta_version))
 
 
 def build_job_name(spec: FeatureSet) -> str:

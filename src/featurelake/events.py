@@ -156,6 +156,16 @@ PAYLOADS: dict[str, type[BaseModel]] = {
 }
 
 
+def at(table_uri: str, version: int | str | None) -> str:
+    """The discriminator of an event about one table version: ``<table uri>@<version>``.
+
+    Resource ids name the feature set or source, not the lake; two lakes (staging and
+    production, or two test runs) reporting to one Prefect server would otherwise produce the
+    same ids for different happenings, and Prefect would drop all but the first.
+    """
+    return f"{table_uri}@{version}"
+
+
 def event_id(name: str, resource_id: str, discriminator: str) -> uuid.UUID:
     """The deterministic id of an event: the same happening always gets the same id."""
     return uuid.uuid5(_NAMESPACE, f"{name}|{resource_id}|{discriminator}")

@@ -217,7 +217,7 @@ def announce_rollback(settings: Settings, spec: FeatureSet, result: RollbackResu
         events.FEATURE_SET_ROLLED_BACK,
         feature_set_resource_id(spec),
         payload,
-        f"{table_uri}@{result.new_version}",
+        events.at(table_uri, result.new_version),
         labels={"featurelake.table-uri": table_uri, "featurelake.delta-version": str(result.new_version)},
     )
     return str(emitted)

@@ -284,7 +284,7 @@ def test_a_crash_before_announcing_is_announced_by_the_next_run(settings: Settin
     """Killed after its last write, ingest told nobody; the next run (nothing new to ingest) does."""
     from featurelake.announcements import ANNOUNCED_APP_ID
     from featurelake.core.naming import bronze_resource_id
-    from featurelake.events import BRONZE_APPENDED, event_id
+    from featurelake.events import BRONZE_APPENDED, at, event_id
     from tests.integration.test_forwarder import by_id, wait_for_events
 
     upload(settings, objects_with_bad_input())
@@ -298,7 +298,8 @@ def test_a_crash_before_announcing_is_announced_by_the_next_run(settings: Settin
     assert ingest() == []  # nothing new to ingest ...
 
     assert store.app_version(ingest_log_path("transactions"), ANNOUNCED_APP_ID) == version  # ... but announced
-    (event,) = wait_for_events(by_id(event_id(BRONZE_APPENDED, bronze_resource_id("transactions"), str(version))))
+    discriminator = at(store.uri(bronze_path("transactions")), version)
+    (event,) = wait_for_events(by_id(event_id(BRONZE_APPENDED, bronze_resource_id("transactions"), discriminator)))
     assert event.payload["delta_version"] == version
     assert event.payload["rows_accepted"] == GOOD_ROWS
     assert event.payload["rows_quarantined"] == BAD_ROWS

@@ -15,7 +15,7 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
 from featurelake.core.naming import feature_quarantine_path, feature_set_resource_id
-from featurelake.events import FEATURE_SET_DRIFTED, FEATURE_SET_VALIDATION_FAILED, event_id
+from featurelake.events import FEATURE_SET_DRIFTED, FEATURE_SET_VALIDATION_FAILED, at, event_id
 from featurelake.io.delta import DeltaStore
 from featurelake.settings import Settings, get_settings
 from featurelake.validation import ValidationFailedError
@@ -69,7 +69,8 @@ def test_a_bad_batch_is_blocked_kept_in_quarantine_and_explained(
     assert "not published" in report
     assert "| error | `expect_column_values_to_be_between(column=amount_max_1h" in report
     resource = feature_set_resource_id(STRICT)
-    (event,) = wait_for_events(by_id(event_id(FEATURE_SET_VALIDATION_FAILED, resource, str(bronze_version))))
+    discriminator = at(store.uri(STRICT.table_path), f"bronze-{bronze_version}")
+    (event,) = wait_for_events(by_id(event_id(FEATURE_SET_VALIDATION_FAILED, resource, discriminator)))
     assert event.payload["quarantine_uri"] == store.uri(feature_quarantine_path(STRICT.name, STRICT.version))
     assert event.payload["rows"] == kept.height
     assert [json.loads(line)["eventType"] for line in lineage.read_text().splitlines()] == ["START", "FAIL"]
@@ -121,7 +122,8 @@ def test_drift_against_the_last_publish_is_measured_and_a_breach_announced(
     assert run.data.metrics["drift_psi.amount_sum_24h"] > 0.25
     assert run.data.metrics["drift_breached_features"] >= 1
     resource = feature_set_resource_id(CUSTOMER_TXN)
-    (event,) = wait_for_events(by_id(event_id(FEATURE_SET_DRIFTED, resource, str(second["delta_version"]))))
+    discriminator = at(DeltaStore(settings).uri(CUSTOMER_TXN.table_path), second["delta_version"])
+    (event,) = wait_for_events(by_id(event_id(FEATURE_SET_DRIFTED, resource, discriminator)))
     assert event.payload["reference_delta_version"] == first["delta_version"]
     assert "amount_sum_24h" in {f["feature"] for f in event.payload["features"] if f["breached"]}
     assert "**drifted**" in _artifact("drift-customer-txn")
