@@ -13,11 +13,14 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.runtime import flow_run
 
-from featurelake import catalog, events, tracking
+from featurelake import catalog, events, openlineage, tracking
+from featurelake.build_observability import model_dataset, send_lineage
+from featurelake.core.featureset import FeatureSet
 from featurelake.core.naming import bronze_path
 from featurelake.featurestore import FeatureStore
 from featurelake.io.delta import DeltaStore
 from featurelake.lineage import model_lineage
+from featurelake.revision import code_revision
 from featurelake.settings import get_settings
 from featurelake.training import TRUSTED_MODEL_TYPES, train_classifier
 from features.sources import FRAUD_LABELS
@@ -35,7 +38,7 @@ def retrain(
     ``features`` lists the references the model uses (default: the whole published feature set);
     the published one is pinned to ``delta_version``.
     """
-    settings, logger = get_settings(), get_run_logger()
+    settings = get_settings()
     store = DeltaStore(settings)
     features_store = FeatureStore(store, catalog.load(settings.features_module).feature_sets.values())
     trigger = features_store.spec(f"{feature_set}:v{feature_set_version}")
@@ -43,6 +46,32 @@ def retrain(
     labels_version = store.version(bronze_path(FRAUD_LABELS.name))
     if labels_version is None:
         raise FileNotFoundError(f"no labels: bronze table for source {FRAUD_LABELS.name!r} does not exist yet")
+    job = f"retrain.{settings.registered_model_name}"
+    inputs = [
+        openlineage.s3_dataset(store.uri(trigger.table_path), delta_version),
+        openlineage.s3_dataset(store.uri(bronze_path(FRAUD_LABELS.name)), labels_version),
+    ]
+    send_lineage(settings, "START", job, str(flow_run.id), inputs, [])
+    try:
+        summary = train_and_register(features_store, store, trigger, references, delta_version, labels_version)
+    except BaseException as error:
+        send_lineage(settings, "FAIL", job, str(flow_run.id), inputs, [], error)
+        raise
+    model = model_dataset(settings, str(summary["model"]), str(summary["model_version"]))
+    send_lineage(settings, "COMPLETE", job, str(flow_run.id), inputs, [model])
+    return summary
+
+
+def train_and_register(
+    features_store: FeatureStore,
+    store: DeltaStore,
+    trigger: FeatureSet,
+    references: list[str],
+    delta_version: int,
+    labels_version: int,
+) -> dict[str, object]:
+    """Spine from the labels, point-in-time training set, train, register with lineage, announce."""
+    settings, logger = get_settings(), get_run_logger()
     keys = sorted({k for ref in references for k in features_store.spec(ref).entity_keys})
     labels = store.read(bronze_path(FRAUD_LABELS.name), labels_version)
     spine = labels.select(*keys, SPINE_TIME, LABEL).drop_nulls()
@@ -55,6 +84,8 @@ def retrain(
     pinned = {entry["ref"]: entry for entry in training.manifest["feature_sets"]}
     tags = {
         "featurelake.flow_run_id": str(flow_run.id),
+        "featurelake.flow_run_url": str(flow_run.ui_url or ""),
+        "featurelake.code_revision": code_revision(),
         "featurelake.feature_set": trigger.ref,
         "featurelake.feature_table": pinned[trigger.ref]["table_uri"],
         "featurelake.delta_version": str(delta_version),

@@ -79,16 +79,28 @@ def build_lineage(
         schema = {name: str(dtype) for name, dtype in frame.schema.items()}
         dataset = openlineage.s3_dataset(store.uri(spec.table_path), delta_version, schema)
         outputs.append(_with_rows(dataset, frame.height))
+    return send_lineage(settings, event_type, build_job_name(spec), flow_run_id, inputs, outputs, error)
+
+
+def send_lineage(
+    settings: Settings,
+    event_type: openlineage.EventType,
+    job_name: str,
+    flow_run_id: str,
+    inputs: list[openlineage.LineageDataset],
+    outputs: list[openlineage.LineageDataset],
+    error: BaseException | None = None,
+) -> bool:
+    """One OpenLineage event for a flow run, stamped now, through the configured transport."""
     event: dict[str, Any] = openlineage.run_event(
-        event_type,
-        flow_run_id,
-        build_job_name(spec),
-        inputs,
-        outputs,
-        now=dt.datetime.now(dt.UTC),
-        error=error,
+        event_type, flow_run_id, job_name, inputs, outputs, now=dt.datetime.now(dt.UTC), error=error
     )
     return openlineage.emit_lineage(settings, event)
+
+
+def model_dataset(settings: Settings, name: str, version: str | None) -> openlineage.LineageDataset:
+    """A registered model as an OpenLineage dataset: namespace the MLflow registry, name ``models/<name>``."""
+    return openlineage.LineageDataset(namespace=settings.mlflow_tracking_uri, name=f"models/{name}", version=version)
 
 
 def _with_rows(dataset: openlineage.LineageDataset, rows: int) -> openlineage.LineageDataset:

@@ -164,12 +164,13 @@ def test_a_feature_set_without_a_publish_in_time_is_announced_stale(chain: dict[
         ],
     ).create()
 
-    stale_filter = EventFilter(
-        event=EventNameFilter(name=["featurelake.feature-set.stale"]), resource=EventResourceFilter(id=[resource])
-    )
     deadline, found = time.monotonic() + 180, []
     with get_client(sync_client=True) as client:
         while not found and time.monotonic() < deadline:
+            stale_filter = EventFilter(  # built each time: its default time window ends when it is built
+                event=EventNameFilter(name=["featurelake.feature-set.stale"]),
+                resource=EventResourceFilter(id=[resource]),
+            )
             found = client.read_events(filter=stale_filter, limit=5).events
             time.sleep(2)
     assert found, "no featurelake.feature-set.stale event within 180 s"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import mlflow
 import pytest
@@ -84,7 +85,12 @@ def test_a_failing_batch_is_not_published(settings: Settings, monkeypatch: pytes
     assert DeltaStore(settings).version(STRICT.table_path) is None
 
 
-def test_retrain_uses_the_pinned_delta_version_and_registers_lineage(settings: Settings) -> None:
+def test_retrain_uses_the_pinned_delta_version_and_registers_lineage(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    lineage = tmp_path / "openlineage.ndjson"
+    monkeypatch.setenv("FEATURELAKE_OPENLINEAGE_FILE", str(lineage))
+    get_settings.cache_clear()
     early, late = _split_by_day(demo_objects(), days=4)
     upload(settings, early)
     ingest()
@@ -112,3 +118,11 @@ def test_retrain_uses_the_pinned_delta_version_and_registers_lineage(settings: S
     )
     assert {i.dataset.name for i in run.inputs.dataset_inputs} == {DeltaStore(settings).uri(CUSTOMER_TXN.table_path)}
     assert 0.5 < run.data.metrics["holdout_roc_auc"] <= 1.0
+    retrain_events = [
+        e for e in map(json.loads, lineage.read_text().splitlines()) if e["job"]["name"].startswith("retrain.")
+    ]
+    assert [e["eventType"] for e in retrain_events] == ["START", "COMPLETE"]
+    inputs = {(i["name"], i["facets"]["version"]["datasetVersion"]) for i in retrain_events[-1]["inputs"]}
+    assert (CUSTOMER_TXN.table_path, str(old)) in inputs
+    assert retrain_events[-1]["outputs"][0]["name"] == f"models/{settings.registered_model_name}"
+    assert retrain_events[-1]["outputs"][0]["facets"]["version"]["datasetVersion"] == str(result["model_version"])
