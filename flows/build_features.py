@@ -12,7 +12,6 @@ from prefect.runtime import deployment, flow_run
 from prefect.transactions import Transaction, get_transaction, transaction
 
 from featurelake import catalog, events, tracking
-from featurelake.build_observability import announce_drift, build_lineage, drift_metrics, measure_drift
 from featurelake.core.constraints import check_constraints
 from featurelake.core.drift import DriftReport
 from featurelake.core.featureset import FeatureSet, compute_features
@@ -21,6 +20,7 @@ from featurelake.ingestion import SOURCE_ETAG, SOURCE_KEY
 from featurelake.io.delta import DeltaStore
 from featurelake.io.feature_tables import ensure_check_constraints
 from featurelake.io.registry import FeatureRegistry
+from featurelake.observability import announce_drift, build_lineage, drift_metrics, measure_drift
 from featurelake.operations import announce_rollback, rollback
 from featurelake.publishing import publish, published_commit, read_source
 from featurelake.revision import code_revision

@@ -11,7 +11,7 @@ from prefect.client.schemas.objects import State
 from prefect.runtime import deployment, flow_run
 from prefect.tasks import exponential_backoff
 
-from featurelake import catalog, events
+from featurelake import catalog, events, openlineage
 from featurelake.announcements import needs_announcement, record_announced, unannounced_landing
 from featurelake.core.contracts import SourceContract
 from featurelake.core.naming import bronze_path, bronze_resource_id
@@ -29,6 +29,7 @@ from featurelake.io.delta import DeltaStore
 from featurelake.io.raw import RawObject, list_raw_objects
 from featurelake.io.s3 import ObjectChangedError, PermanentS3Error
 from featurelake.io.secrets import read_pii_key
+from featurelake.observability import send_lineage
 from featurelake.revision import code_revision
 from featurelake.settings import Settings, get_settings
 
@@ -139,7 +140,10 @@ def announce(result: IngestResult) -> None:
 @flow(name="ingest", log_prints=True)
 def ingest(sources: list[str] | None = None, objects_per_commit: int = 100) -> list[dict[str, object]]:
     """Ingest every source the features package declares (or the named ones) and announce what landed."""
-    chosen = catalog.load(get_settings().features_module).select_sources(sources)
+    settings = get_settings()
+    chosen = catalog.load(settings.features_module).select_sources(sources)
+    raw = [openlineage.LineageDataset(f"s3://{settings.raw_bucket}", c.raw_prefix) for c in chosen]
+    send_lineage(settings, "START", "ingest", str(flow_run.id), raw, [])
     states = {c.name: ingest_source(c, objects_per_commit, return_state=True) for c in chosen}
     failed = {name: state for name, state in states.items() if not state.is_completed()}
     results = [r for state in states.values() if state.is_completed() and (r := state.result()) is not None]
@@ -149,7 +153,7 @@ def ingest(sources: list[str] | None = None, objects_per_commit: int = 100) -> l
             table=rows, key="ingest-summary", description="Rows read = accepted + quarantined, per source"
         )
     store, tags = (
-        DeltaStore(get_settings()),
+        DeltaStore(settings),
         {"featurelake.flow_run_id": str(flow_run.id), "featurelake.flow": "ingest"},
     )
     landed = {r.source: r for r in results}
@@ -160,9 +164,13 @@ def ingest(sources: list[str] | None = None, objects_per_commit: int = 100) -> l
         if result is not None and needs_announcement(store, result):
             announce(result)
             record_announced(store, result, tags)
+    bronze = [openlineage.s3_dataset(store.uri(bronze_path(r.source)), r.bronze_version) for r in results]
     if failed:  # the other sources landed and were announced; now fail the run with the first cause
+        cause = RuntimeError(f"source(s) {sorted(failed)} failed: {[s.message for s in failed.values()]}")
+        send_lineage(settings, "FAIL", "ingest", str(flow_run.id), raw, bronze, cause)
         for name, state in failed.items():
             get_run_logger().error("source %s failed: %s", name, state.message)
         first = next(iter(failed.values()))
         first.result()  # re-raises that source's exception, whose message names bucket and key
+    send_lineage(settings, "COMPLETE", "ingest", str(flow_run.id), raw, bronze)
     return rows

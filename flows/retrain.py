@@ -14,12 +14,12 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.runtime import flow_run
 
 from featurelake import catalog, events, openlineage, tracking
-from featurelake.build_observability import model_dataset, send_lineage
 from featurelake.core.featureset import FeatureSet
 from featurelake.core.naming import bronze_path
 from featurelake.featurestore import FeatureStore
 from featurelake.io.delta import DeltaStore
 from featurelake.lineage import model_lineage
+from featurelake.observability import model_dataset, send_lineage
 from featurelake.revision import code_revision
 from featurelake.settings import get_settings
 from featurelake.training import TRUSTED_MODEL_TYPES, train_classifier

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+import pytest
+
 from featurelake.core.naming import bronze_path, quarantine_path
 from featurelake.ingestion import SOURCE_KEY, ingest_log_path
 from featurelake.io.delta import DeltaStore
 from featurelake.io.s3 import s3_client
-from featurelake.settings import Settings
+from featurelake.settings import Settings, get_settings
 from flows.ingest import ingest
 from tests.integration.helpers import DATA, demo_objects, upload
 
@@ -115,3 +120,28 @@ def test_a_backlog_is_committed_in_bounded_chunks_that_add_up(settings: Settings
     assert result["objects_new"] == len(objects)
     assert result["rows_accepted"] == DATA.transactions.height == store.read(bronze_path("transactions")).height
     assert result["reconciled"] is True
+
+
+def test_ingest_reports_openlineage_raw_prefixes_in_bronze_versions_out(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lineage = tmp_path / "ol.ndjson"
+    monkeypatch.setenv("FEATURELAKE_OPENLINEAGE_FILE", str(lineage))
+    get_settings.cache_clear()
+    upload(settings, demo_objects())
+
+    ingest()
+
+    start, complete = (json.loads(line) for line in lineage.read_text().splitlines())
+    assert (start["eventType"], complete["eventType"]) == ("START", "COMPLETE")
+    assert start["job"]["name"] == "ingest"
+    assert {(i["namespace"], i["name"]) for i in start["inputs"]} == {
+        (f"s3://{settings.raw_bucket}", "fraud_labels/"),
+        (f"s3://{settings.raw_bucket}", "transactions/"),
+    }
+    store = DeltaStore(settings)
+    outputs = {o["name"]: o["facets"]["version"]["datasetVersion"] for o in complete["outputs"]}
+    assert outputs == {
+        bronze_path("fraud_labels"): str(store.version(bronze_path("fraud_labels"))),
+        bronze_path("transactions"): str(store.version(bronze_path("transactions"))),
+    }

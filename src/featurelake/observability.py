@@ -1,4 +1,4 @@
-"""What a feature build reports besides its table: drift against the last publish, and lineage.
+"""What flows report besides their tables: drift against the last publish, and OpenLineage events.
 
 Kept out of the flow so the flow stays a readable list of steps; the statistics themselves are
 pure (:mod:`featurelake.core.drift`) and the transport is :mod:`featurelake.openlineage`.
