@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from featurelake.core.naming import feature_set_resource_id
-from featurelake.events import FEATURE_SET_ROLLED_BACK
+from featurelake.events import FEATURE_SET_ROLLED_BACK, at, event_id
 from featurelake.io.delta import DeltaStore
 from featurelake.io.feature_tables import read_feature_table
 from featurelake.settings import Settings, get_settings
@@ -14,14 +14,12 @@ from features.customer_txn import CUSTOMER_TXN
 from flows.build_features import build_features
 from flows.ingest import ingest
 from tests.integration.helpers import demo_objects, upload
-from tests.integration.test_forwarder import wait_for_events
+from tests.integration.test_forwarder import by_id, wait_for_events
 
 
 def test_a_failure_after_the_publish_restores_the_table_and_a_rerun_publishes(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from prefect.events.filters import EventFilter, EventNameFilter, EventResourceFilter
-
     objects = demo_objects()
     txn_keys = sorted(k for k in objects if k.startswith("transactions/"))
     upload(settings, {k: v for k, v in objects.items() if k not in txn_keys[3:]})
@@ -46,8 +44,9 @@ def test_a_failure_after_the_publish_restores_the_table_and_a_rerun_publishes(
     assert int(rollback["featurelake.restored_to"]) == first["delta_version"]
     assert rollback["featurelake.actor"].startswith("flow-run/")
     assert read_feature_table(store, CUSTOMER_TXN).frame.equals(before)
-    resource = EventResourceFilter(id=[feature_set_resource_id(CUSTOMER_TXN)])
-    (event,) = wait_for_events(EventFilter(event=EventNameFilter(name=[FEATURE_SET_ROLLED_BACK]), resource=resource))
+    discriminator = at(store.uri(CUSTOMER_TXN.table_path), rollback["version"])  # this lake's rollback, no other test's
+    expected = event_id(FEATURE_SET_ROLLED_BACK, feature_set_resource_id(CUSTOMER_TXN), discriminator)
+    (event,) = wait_for_events(by_id(expected))
     assert event.payload["restored_to_version"] == first["delta_version"]
     assert event.payload["new_delta_version"] == rollback["version"]
 
