@@ -110,9 +110,7 @@ def reannounce(spec: FeatureSet, store: DeltaStore, commit: dict[str, Any], bron
     """A retried build of an input that is already published: announce it again, change nothing."""
     settings, delta_version = get_settings(), int(commit["version"])
     table_uri = store.uri(spec.table_path)
-    builds = tracking.search_runs(
-        settings, {"featurelake.feature_set": spec.ref, "featurelake.delta_version": str(delta_version)}
-    )
+    builds = tracking.build_runs(settings, spec.ref, delta_version)  # not the retrains that trained on it
     payload = events.FeatureSetPublished(
         feature_set=spec.name,
         feature_set_version=spec.version,

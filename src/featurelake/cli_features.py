@@ -44,7 +44,7 @@ def _feature_store(features_module: str | None) -> tuple[DeltaStore, FeatureStor
     return store, FeatureStore(store, found.feature_sets.values())
 
 
-def _guarded(action: Callable[[], T]) -> T:
+def guarded(action: Callable[[], T]) -> T:
     """Run a command body; turn the errors users cause into a message and exit code 1."""
     try:
         return action()
@@ -68,7 +68,7 @@ def render_plan(plan: Plan) -> str:
 def plan(features_module: str | None = FEATURES_MODULE, as_json: bool = typer.Option(False, "--json")) -> None:
     """Compare feature sets in code with the registry; exit 1 on a change without a version bump."""
     store, found = _context(features_module)
-    result = _guarded(lambda: FeatureRegistry(store).plan(list(found.feature_sets.values()), code_revision()))
+    result = guarded(lambda: FeatureRegistry(store).plan(list(found.feature_sets.values()), code_revision()))
     if as_json:
         typer.echo(json.dumps([{"ref": c.ref, "kind": c.kind.value, "detail": c.detail} for c in result.changes]))
     else:
@@ -80,9 +80,9 @@ def apply(features_module: str | None = FEATURES_MODULE) -> None:
     """Record the plan in the registry (refused, with nothing written, when the plan has errors)."""
     store, found = _context(features_module)
     registry, revision = FeatureRegistry(store), code_revision()
-    result = _guarded(lambda: registry.plan(list(found.feature_sets.values()), revision))
+    result = guarded(lambda: registry.plan(list(found.feature_sets.values()), revision))
     typer.echo(render_plan(result))
-    written = _guarded(lambda: registry.apply(result, revision, actor=_actor()))
+    written = guarded(lambda: registry.apply(result, revision, actor=_actor()))
     typer.echo(f"recorded {written} change(s) in {registry.uri}")
 
 
@@ -108,9 +108,9 @@ def backfill(
     from featurelake.backfill import backfill as run_backfill
 
     store, api = _feature_store(features_module)
-    spec = _guarded(lambda: api.spec(ref))
+    spec = guarded(lambda: api.spec(ref))
     audit = {"featurelake.actor": _actor(), "featurelake.code_revision": code_revision()}
-    result = _guarded(lambda: run_backfill(store, spec, start.date(), end.date(), audit))
+    result = guarded(lambda: run_backfill(store, spec, start.date(), end.date(), audit))
     typer.echo(
         f"{result.feature_set}: rebuilt {result.start}..{result.end} ({result.rows} rows from {result.source_rows} "
         f"source rows at bronze version {result.bronze_version}) as Delta version {result.delta_version}"
@@ -128,7 +128,7 @@ def read(
     """Read a feature table at a Delta version or a point in time (time travel)."""
     _, api = _feature_store(features_module)
     when = _utc(as_of)
-    table = _guarded(lambda: api.read(ref, delta_version=version, as_of=when))
+    table = guarded(lambda: api.read(ref, delta_version=version, as_of=when))
     typer.echo(
         f"{table.spec.ref} at Delta version {table.delta_version} ({table.table_uri}): {table.frame.height} rows"
     )
@@ -149,9 +149,9 @@ def training_set(
 ) -> None:
     """Build a point-in-time correct training set; write it and its manifest (<out>.manifest.json)."""
     _, api = _feature_store(features_module)
-    pins = _guarded(lambda: _parse_pins(pin))
+    pins = guarded(lambda: _parse_pins(pin))
     frame = pl.read_parquet(spine)
-    result = _guarded(
+    result = guarded(
         lambda: api.get_training_set(frame, feature, spine_time=spine_time, pins=pins, full_names=full_names)
     )
     result.frame.write_parquet(out)
@@ -173,7 +173,7 @@ def lookup(
 ) -> None:
     """The latest feature values of some entities at a pinned (default: latest) Delta version."""
     _, api = _feature_store(features_module)
-    spec = _guarded(lambda: api.spec(ref))
+    spec = guarded(lambda: api.spec(ref))
     if len(spec.entity_keys) != 1:
         typer.secho(f"error: {spec.ref} has keys {list(spec.entity_keys)}; use the Python API", err=True)
         raise typer.Exit(1)
@@ -183,7 +183,7 @@ def lookup(
     )
     pins = {spec.ref: version} if version is not None else None
     when = _utc(as_of)
-    found_values = _guarded(lambda: api.lookup(entities, [ref], pins=pins, as_of=when))
+    found_values = guarded(lambda: api.lookup(entities, [ref], pins=pins, as_of=when))
     by_entity = (
         found_values.drop(spec.entity_keys[0])
         .cast(pl.String)

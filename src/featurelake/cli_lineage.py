@@ -8,21 +8,10 @@ can meet (an unknown model version, a table outside the lake) exit 1 with the me
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from typing import TypeVar
 
 import typer
 
-T = TypeVar("T")
-
-
-def _guarded(action: Callable[[], T]) -> T:
-    """Run a command body; turn the errors users cause into a message and exit code 1."""
-    try:
-        return action()
-    except (KeyError, ValueError, FileNotFoundError) as error:
-        typer.secho(f"error: {error.args[0] if error.args else error}", err=True, fg=typer.colors.RED)
-        raise typer.Exit(1) from error
+from featurelake.cli_features import guarded
 
 
 def lineage(
@@ -34,7 +23,7 @@ def lineage(
     from featurelake.lineage import model_lineage
     from featurelake.settings import get_settings
 
-    chain = _guarded(lambda: model_lineage(get_settings(), model, version))
+    chain = guarded(lambda: model_lineage(get_settings(), model, version))
     typer.echo(json.dumps(chain.as_dict(), indent=2) if json_output else chain.render_text())
 
 
@@ -47,6 +36,6 @@ def status(json_output: bool = typer.Option(False, "--json", help="Print the sta
     from featurelake.status import feature_set_status, render_status
 
     settings = get_settings()
-    found = _guarded(lambda: catalog.load(settings.features_module))
-    rows = _guarded(lambda: feature_set_status(settings, found, datetime.now(UTC)))
+    found = guarded(lambda: catalog.load(settings.features_module))
+    rows = guarded(lambda: feature_set_status(settings, found, datetime.now(UTC)))
     typer.echo(json.dumps([r.as_dict() for r in rows], indent=2) if json_output else render_status(rows))

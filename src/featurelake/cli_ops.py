@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-from featurelake.cli_features import FEATURES_MODULE
+from featurelake.cli_features import FEATURES_MODULE, guarded
 
 if TYPE_CHECKING:
     from featurelake.core.featureset import FeatureSet
@@ -22,7 +21,6 @@ if TYPE_CHECKING:
     from featurelake.operations import RollbackResult, VacuumResult
     from featurelake.settings import Settings
 
-T = TypeVar("T")
 REF = typer.Argument(..., help="Feature set, e.g. customer_txn:v1.")
 #: History columns: (header, row key, width); long hashes are cut to their first characters.
 _COLUMNS = (
@@ -40,15 +38,6 @@ _COLUMNS = (
 )
 
 
-def _guarded(action: Callable[[], T]) -> T:
-    """Run a command body; turn the errors users cause into a message and exit code 1."""
-    try:
-        return action()
-    except (KeyError, ValueError, FileNotFoundError) as error:
-        typer.secho(f"error: {error.args[0] if error.args else error}", err=True, fg=typer.colors.RED)
-        raise typer.Exit(1) from error
-
-
 def _context(ref: str, features_module: str | None) -> tuple[Settings, DeltaStore, FeatureSet]:
     from featurelake import catalog
     from featurelake.core.refs import FeatureRef
@@ -56,9 +45,9 @@ def _context(ref: str, features_module: str | None) -> tuple[Settings, DeltaStor
     from featurelake.settings import get_settings
 
     settings = get_settings()
-    parsed = _guarded(lambda: FeatureRef.parse(ref))
+    parsed = guarded(lambda: FeatureRef.parse(ref))
     found = catalog.load(features_module or settings.features_module)
-    spec = _guarded(lambda: found.get(parsed.name, parsed.version))
+    spec = guarded(lambda: found.get(parsed.name, parsed.version))
     return settings, DeltaStore(settings), spec
 
 
@@ -135,7 +124,7 @@ def rollback(
     from featurelake.operations import rollback as run_rollback
 
     settings, store, spec = _context(ref, features_module)
-    result = _guarded(lambda: run_rollback(store, spec, to_version, actor=actor(), reason=reason))
+    result = guarded(lambda: run_rollback(store, spec, to_version, actor=actor(), reason=reason))
     typer.echo(
         f"{result.feature_set}: version {result.previous_version} → {result.new_version} "
         f"(content of version {result.restored_to}; {result.files_restored} file(s) restored, "
@@ -180,7 +169,7 @@ def vacuum(
 
     settings, store, spec = _context(ref, features_module)
     retention, short, who = timedelta(hours=retain_hours), allow_short_retention, actor()
-    result = _guarded(
+    result = guarded(
         lambda: run_vacuum(store, settings, spec, retention, dry_run=dry_run, allow_short_retention=short, actor=who)
     )
     typer.echo(render_vacuum(result))
