@@ -7,6 +7,7 @@ as dataset inputs, the manifest, metrics and the registered model.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,11 +60,31 @@ def log_build(
         mlflow.log_dict(sources, "lineage/sources.json")
         mlflow.log_metrics(validation_metrics)
         bronze = f"{sources['bronze_table']}@{sources['bronze_version']}"
-        mlflow.log_input(from_polars(pl.DataFrame({"source": [bronze]}), source=bronze, name=bronze), context="input")
+        reference = pl.DataFrame({"source": [bronze], "read_by": [tags["featurelake.feature_set"]]})
+        _log_input_retrying(from_polars(reference, source=bronze, name=bronze), context="input")
         dataset = from_polars(features.head(1000), source=table_uri, name=table_uri)
         mlflow.log_input(dataset, context="output")
         mlflow.log_metric("feature_rows", features.height)
         return str(run.info.run_id)
+
+
+def _log_input_retrying(dataset: Any, context: str, attempts: int = 3) -> None:
+    """``mlflow.log_input``, retried: builds of several feature sets log the same bronze version at
+    once, and the tracking server can lose the race to insert the shared dataset row
+    (``UNIQUE constraint failed: datasets``); on the next try the row exists and is reused.
+    The digest also differs per feature set (``read_by``), which makes the race rare.
+    """
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    for attempt in range(attempts):
+        try:
+            mlflow.log_input(dataset, context=context)
+            return
+        except MlflowException:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.2 * 2**attempt)
 
 
 def log_retrain(
