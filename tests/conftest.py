@@ -44,27 +44,34 @@ def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             os.environ[key] = value
 
 
-@pytest.fixture
-def settings(s3_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
-    """Settings with fresh buckets and a fresh MLflow SQLite store for one test.
+def isolated_settings(s3_endpoint: str, state_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Settings with fresh buckets and a fresh MLflow SQLite store, also in the environment.
 
-    The environment carries them too, so flows (which read ``get_settings()``) see the same.
+    The environment carries them so that flows and the CLI (which read ``get_settings()``) see the same.
     """
+    from featurelake.settings import get_settings
+
     suffix = uuid.uuid4().hex[:8]
     values = {
         "raw_bucket": f"raw-{suffix}",
         "lake_uri": f"s3://lake-{suffix}",
         "s3_endpoint_url": s3_endpoint,
-        "mlflow_tracking_uri": f"sqlite:///{tmp_path / 'mlflow.db'}",
-        "state_dir": str(tmp_path),
+        "mlflow_tracking_uri": f"sqlite:///{state_dir / 'mlflow.db'}",
+        "state_dir": str(state_dir),
     }
     for key, value in values.items():
         monkeypatch.setenv(f"FEATURELAKE_{key.upper()}", value)
-    from featurelake.settings import get_settings
-
     get_settings.cache_clear()
     current = Settings()
     ensure_bucket(current, current.raw_bucket)
-    ensure_bucket(current, current.lake_uri.removeprefix("s3://"))
-    yield current
+    ensure_bucket(current, current.lake_bucket)
+    return current
+
+
+@pytest.fixture
+def settings(s3_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    """Settings with fresh buckets and a fresh MLflow SQLite store for one test."""
+    from featurelake.settings import get_settings
+
+    yield isolated_settings(s3_endpoint, tmp_path, monkeypatch)
     get_settings.cache_clear()

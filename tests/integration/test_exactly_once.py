@@ -285,7 +285,7 @@ def test_a_crash_before_announcing_is_announced_by_the_next_run(settings: Settin
     from featurelake.announcements import ANNOUNCED_APP_ID
     from featurelake.core.naming import bronze_resource_id
     from featurelake.events import BRONZE_APPENDED, at, event_id
-    from tests.integration.test_forwarder import by_id, wait_for_events
+    from tests.integration.helpers import by_id, wait_for_events
 
     upload(settings, objects_with_bad_input())
     log = tmp_path / "child.log"

@@ -23,11 +23,11 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from prefect.client.orchestration import get_client
 from prefect.events.filters import EventFilter, EventIDFilter, EventResourceFilter
 from prefect.settings import PREFECT_API_URL
 
 from featurelake.events import RAW_OBJECT_LANDED, RawObjectLanded, raw_object_event_id, raw_object_resource_id
+from tests.integration.helpers import by_id, wait_for_events
 
 HANDLER_PATH = Path(__file__).resolve().parents[2] / "infra" / "forwarder" / "handler.py"
 AUTH_VARS = ("PREFECT_API_KEY", "PREFECT_API_AUTH_STRING", "PREFECT_API_KEY_SECRET_ID", "FORWARDER_S3_KEY_ENCODING")
@@ -114,21 +114,6 @@ def sqs_batch(*bodies: Any) -> dict[str, Any]:
 def unique_object(source: str = "transactions") -> tuple[str, str, str]:
     """A bucket, key and ETag no other test uses (the server is shared by the whole integration package)."""
     return "featurelake-raw", f"{source}/{uuid.uuid4().hex}.csv", uuid.uuid4().hex
-
-
-def wait_for_events(event_filter: EventFilter, count: int = 1, timeout: float = 30.0) -> list[Any]:
-    """Events matching the filter, polled until ``count`` are stored (persistence is asynchronous)."""
-    deadline = time.monotonic() + timeout
-    with get_client(sync_client=True) as client:
-        while True:
-            events = client.read_events(filter=event_filter, limit=50).events
-            if len(events) >= count or time.monotonic() > deadline:
-                return events
-            time.sleep(0.2)
-
-
-def by_id(event_id: uuid.UUID | str) -> EventFilter:
-    return EventFilter(id=EventIDFilter(id=[uuid.UUID(str(event_id))]))
 
 
 def test_object_created_is_forwarded_as_the_watcher_event(forwarder: ModuleType, api_url: str) -> None:

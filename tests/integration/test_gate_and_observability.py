@@ -24,8 +24,7 @@ from features.customer_txn import CUSTOMER_TXN
 from flows.build_features import build_features
 from flows.ingest import ingest
 from tests.catalogs.strict import STRICT
-from tests.integration.helpers import demo_objects, upload
-from tests.integration.test_forwarder import by_id, wait_for_events
+from tests.integration.helpers import by_id, demo_objects, upload, wait_for_events
 
 
 def _use_features(monkeypatch: pytest.MonkeyPatch, module: str) -> None:

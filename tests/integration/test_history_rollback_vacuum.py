@@ -7,15 +7,12 @@ through the Python API and through the ``featurelake`` CLI.
 
 from __future__ import annotations
 
-import time
 import uuid
 from datetime import timedelta
 from typing import Any
 
 import polars as pl
 import pytest
-from prefect.client.orchestration import get_client
-from prefect.events.filters import EventFilter, EventIDFilter
 from prefect.settings import PREFECT_API_URL, temporary_settings
 from typer.testing import CliRunner
 
@@ -32,7 +29,7 @@ from features.customer_txn import CUSTOMER_TXN
 from flows.build_features import build_features
 from flows.ingest import ingest
 from flows.retrain import retrain
-from tests.integration.helpers import demo_objects, upload
+from tests.integration.helpers import by_id, demo_objects, upload, wait_for_events
 
 REF = CUSTOMER_TXN.ref
 PATH = CUSTOMER_TXN.table_path
@@ -58,17 +55,9 @@ def rows_at(store: DeltaStore, version: int | None = None) -> pl.DataFrame:
     return store.read(PATH, version).sort(KEYS)
 
 
-def wait_for_event(event_id: str, timeout: float = 30.0) -> Any:
-    """The stored event with this id, polled until the server has persisted it."""
-    event_filter = EventFilter(id=EventIDFilter(id=[uuid.UUID(event_id)]))
-    deadline = time.monotonic() + timeout
-    with get_client(sync_client=True) as client:
-        while True:
-            found = client.read_events(filter=event_filter, limit=5).events
-            if found or time.monotonic() > deadline:
-                assert found, f"event {event_id} was not stored within {timeout}s"
-                return found[0]
-            time.sleep(0.2)
+def _one_event(event_id: Any) -> Any:
+    (event,) = wait_for_events(by_id(event_id))
+    return event
 
 
 def test_history_shows_the_audit_trail_and_rollback_restores_a_version_exactly(
@@ -108,7 +97,7 @@ def test_history_shows_the_audit_trail_and_rollback_restores_a_version_exactly(
     assert (newest["reason"], newest["restored_to"]) == ("day 3 had a bad feed", str(first))
     assert rows_at(store, current).height > expected.height  # the rolled-back version stays readable
 
-    event = wait_for_event(announce_rollback(settings, CUSTOMER_TXN, result))
+    event = _one_event(announce_rollback(settings, CUSTOMER_TXN, result))
     assert event.event == events.FEATURE_SET_ROLLED_BACK
     assert event.resource.id == feature_set_resource_id(CUSTOMER_TXN)
     assert events.FeatureSetRolledBack.model_validate(event.payload) == events.FeatureSetRolledBack(
@@ -162,7 +151,7 @@ def test_cli_history_and_rollback(
         events.FEATURE_SET_ROLLED_BACK, feature_set_resource_id(CUSTOMER_TXN), f"{store.uri(PATH)}@{current + 1}"
     )
     assert f"event id {expected_id}" in rolled.output
-    assert wait_for_event(str(expected_id)).payload["actor"] == "ci/release-bot"
+    assert _one_event(expected_id).payload["actor"] == "ci/release-bot"
     after = runner.invoke(app, ["history", REF, "--limit", "1"])
     assert "ci/release-bot" in after.output
     assert after.output.rstrip().endswith(f"restored to {first}; reason: bad feed")

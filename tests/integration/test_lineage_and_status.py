@@ -9,11 +9,9 @@ only the first four days' objects, although bronze has moved on since.
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -21,7 +19,6 @@ from typer.testing import CliRunner
 from featurelake import catalog
 from featurelake.cli import app
 from featurelake.io.raw import list_raw_objects
-from featurelake.io.s3 import ensure_bucket
 from featurelake.lineage import LineageChain, model_lineage
 from featurelake.settings import Settings, get_settings
 from featurelake.status import FRESH, NEVER_PUBLISHED, STALE, StatusRow, drift_from_run, feature_set_status
@@ -30,6 +27,7 @@ from features.customer_txn import CUSTOMER_TXN
 from flows.build_features import build_features
 from flows.ingest import ingest
 from flows.retrain import retrain
+from tests.conftest import isolated_settings
 from tests.integration.helpers import demo_objects, upload
 
 pytestmark = pytest.mark.integration
@@ -46,25 +44,6 @@ class Chain:
     early: dict[str, bytes]
 
 
-def _isolated_settings(s3_endpoint: str, state: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    """Fresh buckets and MLflow store, also in the environment the flows and the CLI read."""
-    suffix = uuid.uuid4().hex[:8]
-    values = {
-        "raw_bucket": f"raw-{suffix}",
-        "lake_uri": f"s3://lake-{suffix}",
-        "s3_endpoint_url": s3_endpoint,
-        "mlflow_tracking_uri": f"sqlite:///{state / 'mlflow.db'}",
-        "state_dir": str(state),
-    }
-    for key, value in values.items():
-        monkeypatch.setenv(f"FEATURELAKE_{key.upper()}", value)
-    get_settings.cache_clear()
-    current = Settings()
-    ensure_bucket(current, current.raw_bucket)
-    ensure_bucket(current, current.lake_bucket)
-    return current
-
-
 @pytest.fixture(scope="module")
 def chain(prefect_api: None, s3_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chain]:
     """upload → ingest (chunked) → build → upload more → ingest → build → retrain pinned to the first publish."""
@@ -72,7 +51,7 @@ def chain(prefect_api: None, s3_endpoint: str, tmp_path_factory: pytest.TempPath
     days = sorted(k for k in objects if k.startswith("transactions/"))
     early = {k: v for k, v in objects.items() if k not in days[4:]}
     with pytest.MonkeyPatch.context() as monkeypatch:
-        settings = _isolated_settings(s3_endpoint, tmp_path_factory.mktemp("lineage"), monkeypatch)
+        settings = isolated_settings(s3_endpoint, tmp_path_factory.mktemp("lineage"), monkeypatch)
         upload(settings, early)
         ingest(objects_per_commit=2)  # several bronze commits: lineage must read rows, not one commit
         first = build_features("customer_txn", 1)

@@ -13,8 +13,7 @@ from featurelake.settings import Settings, get_settings
 from features.customer_txn import CUSTOMER_TXN
 from flows.build_features import build_features
 from flows.ingest import ingest
-from tests.integration.helpers import demo_objects, upload
-from tests.integration.test_forwarder import by_id, wait_for_events
+from tests.integration.helpers import by_id, demo_objects, upload, wait_for_events
 
 
 def test_a_failure_after_the_publish_restores_the_table_and_a_rerun_publishes(

@@ -14,8 +14,8 @@ from featurelake.watcher import announce_landed, pending_objects
 from features.sources import SOURCES
 from flows.ingest import ingest
 from flows.watch import watch_raw
-from tests.integration.helpers import demo_objects, upload
-from tests.integration.test_forwarder import api_url, by_id, forwarder, s3_event, wait_for_events
+from tests.integration.helpers import by_id, demo_objects, upload, wait_for_events
+from tests.integration.test_forwarder import api_url, forwarder, s3_event
 
 __all__ = ["api_url", "forwarder"]  # fixtures shared with the forwarder tests
 
