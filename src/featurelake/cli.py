@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from featurelake import cli_features, cli_lineage, cli_ops
+from featurelake import cli_check, cli_features, cli_lineage, cli_ops
 
 app = typer.Typer(
     help="featurelake: versioned, validated features on Delta Lake, orchestrated by Prefect.", no_args_is_help=True
@@ -24,6 +24,7 @@ app.command("vacuum")(cli_ops.vacuum)
 
 app.command("lineage")(cli_lineage.lineage)
 app.command("status")(cli_lineage.status)
+app.command("check")(cli_check.check)
 
 
 @app.command()

@@ -94,13 +94,20 @@ def ingested_objects(store: DeltaStore, source: str) -> set[tuple[str, str]]:
 def split_object(
     settings: Settings, contract: SourceContract, obj: RawObject, now: dt.datetime, pii_key: bytes | None = None
 ) -> ObjectBatch:
-    """Read one object, split it by the contract and protect its personal data.
+    """Read one object, split it by the contract and protect its personal data (:func:`split_bytes`)."""
+    return split_bytes(contract, obj, fetch_raw_bytes(settings, obj), now, pii_key)
+
+
+def split_bytes(
+    contract: SourceContract, obj: RawObject, data: bytes, now: dt.datetime, pii_key: bytes | None = None
+) -> ObjectBatch:
+    """Split one object's bytes by the contract and protect its personal data; pure (no I/O).
 
     A file that cannot be read, or breaks the contract as a whole, is quarantined whole as one
     record. Accepted rows and quarantined raw content both go through the PII policies, so
-    neither bronze nor quarantine holds a raw personal value.
+    neither bronze nor quarantine holds a raw personal value. ``featurelake check`` runs sample
+    files through this same function.
     """
-    data = fetch_raw_bytes(settings, obj)
     try:
         raw = parse_raw_bytes(obj.key, data)
     except UnreadableObjectError as error:
@@ -157,8 +164,19 @@ def quarantine_known_keys(store: DeltaStore, contract: SourceContract, batches: 
     came from the same object are not duplicates of themselves: a re-run after a crash replaces
     them (the writes overwrite by object key), so bronze rows of these objects are ignored here.
     """
+    return quarantine_repeated_keys(contract, batches, _bronze_keys(store, contract, [b.obj.key for b in batches]))
+
+
+def quarantine_repeated_keys(
+    contract: SourceContract, batches: list[ObjectBatch], seen: pl.DataFrame | None = None
+) -> list[ObjectBatch]:
+    """Move accepted rows whose primary key ``seen`` or an earlier object of ``batches`` holds to quarantine; pure.
+
+    ``seen`` holds the primary keys already in bronze with the object each came from
+    (``_first_seen_in``); None means bronze is empty (as for ``featurelake check``).
+    """
     keys = list(contract.primary_key)
-    seen = _bronze_keys(store, contract, [b.obj.key for b in batches])
+    seen = _no_keys(contract) if seen is None else seen
     checked = []
     for batch in batches:
         if batch.accepted.height == 0:  # nothing accepted (a file rejected whole has no key columns)
@@ -189,15 +207,18 @@ def quarantine_known_keys(store: DeltaStore, contract: SourceContract, batches: 
 def _bronze_keys(store: DeltaStore, contract: SourceContract, excluded_objects: list[str]) -> pl.DataFrame:
     """Primary keys already in bronze, with the object each came from, leaving out the given objects."""
     keys = list(contract.primary_key)
-    empty = pl.DataFrame(schema={**{k: contract.columns[k] for k in keys}, "_first_seen_in": pl.String})
     if store.version(bronze_path(contract.name)) is None:
-        return empty
+        return _no_keys(contract)
     bronze = store.read(bronze_path(contract.name), columns=[*keys, SOURCE_KEY])
     return (
         bronze.filter(~pl.col(SOURCE_KEY).is_in(excluded_objects))
         .select(*keys, pl.col(SOURCE_KEY).alias("_first_seen_in"))
         .unique(subset=keys, keep="first")
     )
+
+
+def _no_keys(contract: SourceContract) -> pl.DataFrame:
+    return pl.DataFrame(schema={**{k: contract.columns[k] for k in contract.primary_key}, "_first_seen_in": pl.String})
 
 
 def write_batches(
