@@ -1,28 +1,34 @@
 """Retrain: point-in-time training set pinned to the published Delta version → model → registry.
 
-Started by the automation on ``featurelake.feature-set.published``; the event names the exact
-feature table version, so the model is trained on what was validated, not on whatever is latest.
-Other feature sets the model uses are pinned to their latest version when the run starts, and
-the manifest logged with the model names every version read.
+Started by the automation on ``featurelake.feature-set.published``, debounced: a burst of
+publishes starts one run, pinned to the version the last event of the burst names, so the model
+is trained on what was validated, not on whatever is latest. Other feature sets the model uses
+are pinned to their latest version when the run starts, and the manifest logged with the model
+names every version read. The new version becomes ``champion`` only if it beats the current
+champion on the same holdout.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
 
 import polars as pl
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.runtime import flow_run
 
-from featurelake import catalog, events, openlineage, tracking
+from featurelake import catalog, champion, events, openlineage, tracking
 from featurelake.core.featureset import FeatureSet
 from featurelake.core.naming import bronze_path
 from featurelake.featurestore import FeatureStore
 from featurelake.io.delta import DeltaStore
 from featurelake.lineage import model_lineage
 from featurelake.observability import model_dataset, send_lineage
+from featurelake.promotion import PromotionDecision, PromotionPolicy
 from featurelake.revision import code_revision
 from featurelake.settings import get_settings
-from featurelake.training import TRUSTED_MODEL_TYPES, train_classifier
+from featurelake.training import TrainedModel, resolve_trainer, train_classifier
 from features.sources import FRAUD_LABELS
 
 LABEL = "is_fraud"
@@ -31,13 +37,24 @@ SPINE_TIME = "event_time"
 
 @flow(name="retrain", log_prints=True)
 def retrain(
-    feature_set: str, feature_set_version: int, delta_version: int, features: list[str] | None = None
+    feature_set: str,
+    feature_set_version: int,
+    delta_version: int,
+    features: list[str] | None = None,
+    trainer: str | None = None,
+    promotion_metric: str = "holdout_roc_auc",
+    min_improvement: float = 0.0,
 ) -> dict[str, object]:
     """Train the fraud classifier on labels joined as of each transaction to pinned features.
 
     ``features`` lists the references the model uses (default: the whole published feature set);
-    the published one is pinned to ``delta_version``.
+    the published one is pinned to ``delta_version``. ``trainer`` is an import path to an
+    estimator or training callable (default: scikit-learn gradient boosting). The champion moves
+    when ``promotion_metric`` (higher is better, except log loss) improves by more than
+    ``min_improvement``.
     """
+    policy = PromotionPolicy(promotion_metric, "log_loss" not in promotion_metric, min_improvement)
+    fit = resolve_trainer(trainer)  # fail before reading anything when the path is wrong
     settings = get_settings()
     store = DeltaStore(settings)
     features_store = FeatureStore(store, catalog.load(settings.features_module).feature_sets.values())
@@ -53,7 +70,9 @@ def retrain(
     ]
     send_lineage(settings, "START", job, str(flow_run.id), inputs, [])
     try:
-        summary = train_and_register(features_store, store, trigger, references, delta_version, labels_version)
+        summary = train_and_register(
+            features_store, store, trigger, references, (delta_version, labels_version), fit, policy
+        )
     except BaseException as error:
         send_lineage(settings, "FAIL", job, str(flow_run.id), inputs, [], error)
         raise
@@ -67,11 +86,13 @@ def train_and_register(
     store: DeltaStore,
     trigger: FeatureSet,
     references: list[str],
-    delta_version: int,
-    labels_version: int,
+    versions: tuple[int, int],
+    fit: Callable[[Any, Any], Any],
+    policy: PromotionPolicy,
 ) -> dict[str, object]:
-    """Spine from the labels, point-in-time training set, train, register with lineage, announce."""
+    """Spine from the labels, point-in-time training set, train, register with lineage, gate, announce."""
     settings, logger = get_settings(), get_run_logger()
+    delta_version, labels_version = versions
     keys = sorted({k for ref in references for k in features_store.spec(ref).entity_keys})
     labels = store.read(bronze_path(FRAUD_LABELS.name), labels_version)
     spine = labels.select(*keys, SPINE_TIME, LABEL).drop_nulls()
@@ -79,7 +100,7 @@ def train_and_register(
     training = features_store.get_training_set(
         spine, references, spine_time=SPINE_TIME, pins={trigger.ref: delta_version}
     )
-    trained = train_classifier(training, LABEL, SPINE_TIME)
+    trained = train_classifier(training, LABEL, SPINE_TIME, fit=fit)
     logger.info("trained on %d rows, holdout %d rows: %s", trained.train_rows, trained.test_rows, trained.metrics)
     pinned = {entry["ref"]: entry for entry in training.manifest["feature_sets"]}
     tags = {
@@ -108,17 +129,22 @@ def train_and_register(
             "holdout_start": trained.holdout_start.isoformat(),
             "delta_version": delta_version,
             "features": ",".join(references),
+            "model_class": f"{type(trained.model).__module__}.{type(trained.model).__qualname__}",
         },
         example=training.frame.select(pl.col(training.feature_columns).cast(pl.Float64)).head(50),
         inputs=[(e["table_uri"], training.frame.select(e["columns"].values()).head(1000)) for e in pinned.values()],
-        trusted_types=TRUSTED_MODEL_TYPES,
     )
+    decision = champion.challenge(settings, registered.name, trained, policy)
+    champion.record(settings, registered.name, registered.version, decision)
+    logger.info("promotion: %s", decision.reason)
     summary: dict[str, object] = {
         "model": registered.name,
         "model_version": registered.version,
         "mlflow_run_id": registered.run_id,
         "feature_set": trigger.ref,
         "delta_version": delta_version,
+        "promoted": decision.promote,
+        "promotion": decision.reason,
         **trained.metrics,
     }
     create_table_artifact(table=[summary], key="retrain-summary", description="Model trained on pinned features")
@@ -128,9 +154,25 @@ def train_and_register(
         key="model-lineage",
         description="model → training set → feature versions → bronze versions → raw objects",
     )
+    announce(registered, trigger, delta_version, trained, decision)
+    return summary
+
+
+def announce(
+    registered: tracking.RegisteredModel,
+    trigger: FeatureSet,
+    delta_version: int,
+    trained: TrainedModel,
+    decision: PromotionDecision,
+) -> None:
+    """``featurelake.model.trained`` always; ``featurelake.model.promoted`` when the alias moved.
+
+    Ids come from the MLflow run, which is unique across registries sharing one Prefect server.
+    """
+    resource = f"featurelake.model.{registered.name}"
     events.emit(
         events.MODEL_TRAINED,
-        f"featurelake.model.{registered.name}",
+        resource,
         events.ModelTrained(
             model_name=registered.name,
             model_version=registered.version,
@@ -138,7 +180,26 @@ def train_and_register(
             feature_set_version=trigger.version,
             delta_version=delta_version,
             metrics=trained.metrics,
+            promoted=decision.promote,
+            mlflow_run_id=registered.run_id,
         ),
-        discriminator=registered.version,
+        discriminator=registered.run_id,
     )
-    return summary
+    if decision.promote:
+        events.emit(
+            events.MODEL_PROMOTED,
+            resource,
+            events.ModelPromoted(
+                model_name=registered.name,
+                model_version=registered.version,
+                previous_version=decision.champion_version,
+                metric=decision.metric,
+                score=decision.challenger_score,
+                previous_score=decision.champion_score,
+                compared_on=decision.compared_on,
+                feature_set=trigger.name,
+                feature_set_version=trigger.version,
+                delta_version=delta_version,
+            ),
+            discriminator=registered.run_id,
+        )

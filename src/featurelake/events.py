@@ -15,6 +15,7 @@ BRONZE_APPENDED = "featurelake.bronze-table.appended"
 FEATURE_SET_PUBLISHED = "featurelake.feature-set.published"
 FEATURE_SET_VALIDATION_FAILED = "featurelake.feature-set.validation-failed"
 MODEL_TRAINED = "featurelake.model.trained"
+MODEL_PROMOTED = "featurelake.model.promoted"
 FEATURE_SET_DRIFTED = "featurelake.feature-set.drifted"
 FEATURE_SET_STALE = "featurelake.feature-set.stale"
 FEATURE_SET_ROLLED_BACK = "featurelake.feature-set.rolled-back"
@@ -99,6 +100,25 @@ class ModelTrained(BaseModel):
     feature_set_version: int
     delta_version: int
     metrics: dict[str, float]
+    #: Whether this version became the champion (see :class:`ModelPromoted` for the comparison).
+    promoted: bool = False
+    mlflow_run_id: str | None = None
+
+
+class ModelPromoted(BaseModel):
+    """The ``champion`` alias moved to a model version that beat the previous champion."""
+
+    model_name: str
+    model_version: str
+    previous_version: str | None
+    metric: str
+    score: float
+    previous_score: float | None
+    #: "same holdout" (the old champion re-scored on the new holdout), "logged metric" or "no champion".
+    compared_on: str
+    feature_set: str
+    feature_set_version: int
+    delta_version: int
 
 
 class FeatureDrift(BaseModel):
@@ -150,6 +170,7 @@ PAYLOADS: dict[str, type[BaseModel]] = {
     FEATURE_SET_PUBLISHED: FeatureSetPublished,
     FEATURE_SET_VALIDATION_FAILED: FeatureSetValidationFailed,
     MODEL_TRAINED: ModelTrained,
+    MODEL_PROMOTED: ModelPromoted,
     FEATURE_SET_DRIFTED: FeatureSetDrifted,
     FEATURE_SET_STALE: FeatureSetStale,
     FEATURE_SET_ROLLED_BACK: FeatureSetRolledBack,

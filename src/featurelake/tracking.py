@@ -101,12 +101,17 @@ def log_retrain(
 ) -> RegisteredModel:
     """Record one retrain, log and register its model tagged with the feature versions.
 
-    ``trusted_types`` names the estimator internals that skops may load back; the model was
-    fitted by this process, so they are ours to vouch for.
+    ``trusted_types`` names the estimator internals that skops may load back (default: every
+    type in the model); the model was fitted by this process, so they are ours to vouch for.
+    The pyfunc flavour predicts probabilities: a fraud score is what serving wants.
     """
     import mlflow
+    import skops.io
     from mlflow.data.polars_dataset import from_polars
     from mlflow.models import infer_signature
+
+    if trusted_types is None:
+        trusted_types = skops.io.get_untrusted_types(data=skops.io.dumps(model))
 
     with _start(settings, "retrain", tags) as run:
         mlflow.log_params(params)
@@ -124,12 +129,67 @@ def log_retrain(
             input_example=x_example.head(5),
             registered_model_name=settings.registered_model_name,
             skops_trusted_types=trusted_types,
+            pyfunc_predict_fn="predict_proba",
         )
         version = str(info.registered_model_version)
         client = mlflow.MlflowClient()
         for key, value in tags.items():
             client.set_model_version_tag(settings.registered_model_name, version, key, value)
         return RegisteredModel(str(run.info.run_id), settings.registered_model_name, version)
+
+
+CHAMPION_ALIAS = "champion"
+
+
+@dataclass(frozen=True)
+class Champion:
+    """The registered version the ``champion`` alias points at, with what it was judged by."""
+
+    version: str
+    model: Any
+    input_columns: list[str] | None
+    metrics: dict[str, float]
+
+
+def champion(settings: Settings, name: str) -> Champion | None:
+    """The current champion of a registered model, loaded, or None when no version holds the alias."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    client = mlflow.MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
+    try:
+        found = client.get_model_version_by_alias(name, CHAMPION_ALIAS)
+    except MlflowException:
+        return None
+    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
+    uri = f"models:/{name}/{found.version}"
+    signature = mlflow.models.get_model_info(uri).signature
+    columns = signature.inputs.input_names() if signature is not None else None
+    metrics = dict(client.get_run(found.run_id).data.metrics)
+    return Champion(str(found.version), mlflow.sklearn.load_model(uri), columns, metrics)
+
+
+def record_promotion(settings: Settings, name: str, version: str, promote: bool, tags: dict[str, str]) -> None:
+    """Tag the challenger with the decision and, when it won, point the ``champion`` alias at it."""
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
+    for key, value in tags.items():
+        client.set_model_version_tag(name, version, key, value)
+    if promote:
+        client.set_registered_model_alias(name, CHAMPION_ALIAS, version)
+
+
+def champion_version(settings: Settings, name: str) -> str | None:
+    """The version the ``champion`` alias points at, without loading the model."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    client = mlflow.MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
+    try:
+        return str(client.get_model_version_by_alias(name, CHAMPION_ALIAS).version)
+    except MlflowException:
+        return None
 
 
 def runs_of_flow_run(settings: Settings, flow_run_id: str) -> list[dict[str, Any]]:

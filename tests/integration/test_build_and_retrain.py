@@ -8,6 +8,7 @@ from pathlib import Path
 import mlflow
 import pytest
 
+from featurelake import events
 from featurelake.core.fingerprint import fingerprint
 from featurelake.io.delta import DeltaStore
 from featurelake.io.s3 import s3_client
@@ -18,7 +19,7 @@ from flows.build_features import build_features
 from flows.ingest import ingest
 from flows.retrain import retrain
 from tests.catalogs.strict import STRICT
-from tests.integration.helpers import DATA, demo_objects, upload
+from tests.integration.helpers import DATA, by_id, demo_objects, upload, wait_for_events
 
 
 def _split_by_day(objects: dict[str, bytes], days: int) -> tuple[dict[str, bytes], dict[str, bytes]]:
@@ -126,3 +127,53 @@ def test_retrain_uses_the_pinned_delta_version_and_registers_lineage(
     assert (CUSTOMER_TXN.table_path, str(old)) in inputs
     assert retrain_events[-1]["outputs"][0]["name"] == f"models/{settings.registered_model_name}"
     assert retrain_events[-1]["outputs"][0]["facets"]["version"]["datasetVersion"] == str(result["model_version"])
+
+
+def test_the_champion_alias_moves_only_to_a_model_that_beats_it_on_the_same_holdout(settings: Settings) -> None:
+    upload(settings, demo_objects())
+    ingest()
+    published = build_features("customer_txn", 1)["delta_version"]
+    client = mlflow.MlflowClient(settings.mlflow_tracking_uri)
+    name = settings.registered_model_name
+
+    weak = retrain("customer_txn", 1, delta_version=published, trainer="tests.trainers:constant")
+    assert weak["promoted"] is True  # the first model has nobody to beat
+    assert str(client.get_model_version_by_alias(name, "champion").version) == weak["model_version"]
+
+    strong = retrain("customer_txn", 1, delta_version=published)
+    assert strong["promoted"] is True
+    assert str(client.get_model_version_by_alias(name, "champion").version) == strong["model_version"]
+    tags = client.get_model_version(name, str(strong["model_version"])).tags
+    assert tags["featurelake.previous_champion"] == weak["model_version"]
+    assert tags["featurelake.promotion_compared_on"] == "same holdout"
+    assert "beats champion v1 at 0.5000" in tags["featurelake.promotion_reason"]
+
+    again = retrain("customer_txn", 1, delta_version=published, trainer="tests.trainers:constant")
+    assert again["promoted"] is False
+    assert str(client.get_model_version_by_alias(name, "champion").version) == strong["model_version"]
+    assert client.get_model_version(name, str(again["model_version"])).tags["featurelake.promotion"] == "kept champion"
+
+    resource = f"featurelake.model.{name}"
+    for summary, was_promoted in ((strong, True), (again, False)):
+        run_id = str(summary["mlflow_run_id"])
+        (trained,) = wait_for_events(by_id(events.event_id(events.MODEL_TRAINED, resource, run_id)))
+        assert trained.payload["promoted"] is was_promoted
+        found = wait_for_events(
+            by_id(events.event_id(events.MODEL_PROMOTED, resource, run_id)), timeout=3 * was_promoted
+        )
+        assert len(found) == was_promoted
+    (promotion,) = wait_for_events(
+        by_id(events.event_id(events.MODEL_PROMOTED, resource, str(strong["mlflow_run_id"])))
+    )
+    assert promotion.payload == {
+        "model_name": name,
+        "model_version": strong["model_version"],
+        "previous_version": weak["model_version"],
+        "metric": "holdout_roc_auc",
+        "score": strong["holdout_roc_auc"],
+        "previous_score": 0.5,
+        "compared_on": "same holdout",
+        "feature_set": "customer_txn",
+        "feature_set_version": 1,
+        "delta_version": published,
+    }

@@ -1,0 +1,46 @@
+"""Challenge the registered champion with a freshly trained model and record the verdict.
+
+The decision itself is pure (:mod:`featurelake.promotion`); this module fetches the champion from
+the registry, re-scores it on the challenger's holdout and writes the outcome back as model
+version tags and the ``champion`` alias.
+"""
+
+from __future__ import annotations
+
+from featurelake import tracking
+from featurelake.promotion import PromotionDecision, PromotionPolicy, decide
+from featurelake.settings import Settings
+from featurelake.training import TrainedModel, holdout_metrics, positive_scores
+
+
+def challenge(settings: Settings, name: str, trained: TrainedModel, policy: PromotionPolicy) -> PromotionDecision:
+    """Judge ``trained`` against the current champion of ``name`` by ``policy``.
+
+    Raises:
+        ValueError: when the policy names a metric the retrain does not compute.
+    """
+    if policy.metric not in trained.metrics:
+        raise ValueError(f"promotion metric {policy.metric!r} is not one of {sorted(trained.metrics)}")
+    challenger_score = trained.metrics[policy.metric]
+    current = tracking.champion(settings, name)
+    if current is None:
+        return decide(policy, challenger_score, None, None, "no champion")
+    columns = current.input_columns
+    if columns is not None and set(columns) <= set(trained.holdout_features.columns):
+        scores = positive_scores(current.model, trained.holdout_features[columns])
+        score = holdout_metrics(trained.holdout_labels, scores)[policy.metric]
+        return decide(policy, challenger_score, current.version, score, "same holdout")
+    return decide(policy, challenger_score, current.version, current.metrics.get(policy.metric), "logged metric")
+
+
+def record(settings: Settings, name: str, version: str, decision: PromotionDecision) -> None:
+    """Tag the challenger with the verdict (promoted or not, and why); move the alias if it won."""
+    tags = {
+        "featurelake.promotion": "promoted" if decision.promote else "kept champion",
+        "featurelake.promotion_reason": decision.reason,
+        "featurelake.promotion_metric": decision.metric,
+        "featurelake.promotion_compared_on": decision.compared_on,
+    }
+    if decision.champion_version is not None:
+        tags["featurelake.previous_champion"] = decision.champion_version
+    tracking.record_promotion(settings, name, version, decision.promote, tags)
