@@ -102,11 +102,41 @@ def pii_key(
 
 
 @app.command()
-def serve(prefect_file: Path = typer.Option(Path("deployments/prefect.yaml"))) -> None:
-    """Serve every deployment of prefect.yaml (needs PREFECT_API_URL)."""
+def serve(
+    prefect_file: Path = typer.Option(Path("deployments/prefect.yaml")),
+    env: str = typer.Option("dev", help="Whose values fill the file's placeholders (deployments/environments)."),
+) -> None:
+    """Serve every deployment of prefect.yaml from this process (needs PREFECT_API_URL)."""
     from featurelake.serving import serve_all
 
-    serve_all(prefect_file)
+    serve_all(prefect_file, env)
+
+
+@app.command()
+def deploy(
+    env: str = typer.Option(..., help="dev, staging or prod: the file in deployments/environments."),
+    stack: str | None = typer.Option(None, help="CloudFormation stack whose outputs give the task roles."),
+    prefect_file: Path = typer.Option(Path("deployments/prefect.yaml")),
+) -> None:
+    """Run `prefect deploy --all` against PREFECT_API_URL with one environment's values, refusing missing ones."""
+    from featurelake.cli_features import guarded
+    from featurelake.deploying import (
+        LOCAL_ENVIRONMENT,
+        deploy_environment,
+        ensure_process_pool,
+        prefect_deploy,
+        stack_values,
+    )
+    from featurelake.settings import get_settings
+
+    extra = guarded(lambda: stack_values(get_settings(), stack)) if stack else {}
+    values = guarded(lambda: deploy_environment(env, extra, prefect_file))
+    pool = values["FEATURELAKE_WORK_POOL"]
+    if env == LOCAL_ENVIRONMENT and ensure_process_pool(pool):
+        typer.echo(f"created process work pool {pool!r}; start a worker: prefect worker start --pool {pool}")
+    result = prefect_deploy(values, prefect_file)
+    typer.echo(result.stdout + result.stderr)
+    raise typer.Exit(result.returncode)
 
 
 if __name__ == "__main__":

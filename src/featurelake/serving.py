@@ -1,25 +1,118 @@
-"""Serve the deployments declared in ``deployments/prefect.yaml`` from one process.
+"""Serve or deploy the deployments declared in ``deployments/prefect.yaml``.
 
-The YAML stays the single source of truth: the same entrypoints, parameters and triggers
-are served locally (demo, tests) and deployed to work pools with ``prefect deploy``. Flows
-are loaded by entrypoint, so the library never imports the ``flows`` package.
+The YAML stays the single source of truth: the same entrypoints, parameters and triggers are
+served locally (demo, tests) and deployed to work pools with ``prefect deploy``. Flows are
+loaded by entrypoint, so the library never imports the ``flows`` package.
+
+Per-environment values are ``{{ $NAME }}`` placeholders filled from the environment, with the
+defaults in ``deployments/environments/<env>.env``. A placeholder left unset would reach Prefect
+as literal text (a work pool named ``{{ $FEATURELAKE_WORK_POOL }}``), so both paths refuse it.
 """
 
 from __future__ import annotations
 
+import os
+import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 DEFAULT_PREFECT_FILE = Path("deployments/prefect.yaml")
+ENVIRONMENTS_DIR = Path("deployments/environments")
+#: Placeholders resolved where the flow runs (pull steps), not when deploying.
+RUNTIME_PLACEHOLDERS = frozenset({"FEATURELAKE_PROJECT_DIR"})
+_PLACEHOLDER = re.compile(r"\{\{\s*\$([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+#: CloudFormation stack outputs (infra/cloudformation) → the placeholders they fill.
+STACK_OUTPUTS = {
+    "IngestTaskRoleArn": "FEATURELAKE_INGEST_TASK_ROLE_ARN",
+    "BuildTaskRoleArn": "FEATURELAKE_BUILD_TASK_ROLE_ARN",
+    "RetrainTaskRoleArn": "FEATURELAKE_RETRAIN_TASK_ROLE_ARN",
+    "WatchTaskRoleArn": "FEATURELAKE_WATCH_TASK_ROLE_ARN",
+    "MaintenanceTaskRoleArn": "FEATURELAKE_MAINTENANCE_TASK_ROLE_ARN",
+}
 
 
-def load_deployment_specs(prefect_file: Path = DEFAULT_PREFECT_FILE) -> list[dict[str, Any]]:
-    """The ``deployments`` entries of a prefect.yaml file."""
+def read_env_file(path: Path) -> dict[str, str]:
+    """``NAME=value`` lines of an environment file; comments and blank lines are skipped.
+
+    Raises:
+        ValueError: naming the file and line when a line is not ``NAME=value``.
+    """
+    values: dict[str, str] = {}
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        text = line.strip()
+        if not text or text.startswith("#"):
+            continue
+        name, separator, value = text.partition("=")
+        if not separator or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            raise ValueError(f"{path}:{number}: expected NAME=value, got {text!r}")
+        values[name] = value
+    return values
+
+
+def environment_values(environment: str, overrides: Mapping[str, str] | None = None) -> dict[str, str]:
+    """An environment's values: its file's defaults, overridden by the process environment.
+
+    Raises:
+        FileNotFoundError: listing the environments that exist.
+    """
+    path = ENVIRONMENTS_DIR / f"{environment}.env"
+    if not path.exists():
+        known = sorted(p.stem for p in ENVIRONMENTS_DIR.glob("*.env"))
+        raise FileNotFoundError(f"no environment {environment!r}: {path} does not exist (known: {known})")
+    merged = read_env_file(path)
+    merged.update({k: v for k, v in (overrides if overrides is not None else os.environ).items() if k in merged})
+    return merged
+
+
+def placeholders(prefect_file: Path = DEFAULT_PREFECT_FILE) -> set[str]:
+    """Every deploy-time ``{{ $NAME }}`` the file's values use (comments do not count)."""
+    found: set[str] = set()
+    _collect(yaml.safe_load(prefect_file.read_text()), found)
+    return found - RUNTIME_PLACEHOLDERS
+
+
+def _collect(node: Any, found: set[str]) -> None:
+    if isinstance(node, dict):
+        for value in node.values():
+            _collect(value, found)
+    elif isinstance(node, list):
+        for value in node:
+            _collect(value, found)
+    elif isinstance(node, str):
+        found.update(_PLACEHOLDER.findall(node))
+
+
+def missing_values(values: Mapping[str, str], prefect_file: Path, required: bool) -> list[str]:
+    """Placeholders with no value (or, when ``required``, an empty one) in ``values``."""
+    return sorted(n for n in placeholders(prefect_file) if n not in values or (required and not values[n]))
+
+
+def load_deployment_specs(
+    prefect_file: Path = DEFAULT_PREFECT_FILE, values: Mapping[str, str] | None = None
+) -> list[dict[str, Any]]:
+    """The ``deployments`` entries of a prefect.yaml, with ``{{ $NAME }}`` filled from ``values``.
+
+    Without ``values`` the placeholders stay as written (for tests that read the file's shape).
+    """
     document = yaml.safe_load(prefect_file.read_text())
     specs: list[dict[str, Any]] = document.get("deployments", [])
-    return specs
+    if values is None:
+        return specs
+    filled: list[dict[str, Any]] = _fill(specs, values)
+    return filled
+
+
+def _fill(node: Any, values: Mapping[str, str]) -> Any:
+    if isinstance(node, dict):
+        return {k: _fill(v, values) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_fill(v, values) for v in node]
+    if isinstance(node, str):
+        return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), node)
+    return node
 
 
 def build_runner_deployments(specs: list[dict[str, Any]]) -> list[Any]:
@@ -41,9 +134,18 @@ def build_runner_deployments(specs: list[dict[str, Any]]) -> list[Any]:
                 triggers=triggers,
                 tags=spec.get("tags", []),
                 description=spec.get("description"),
+                concurrency_limit=_concurrency_limit(spec.get("concurrency_limit")),
             )
         )
     return deployments
+
+
+def _concurrency_limit(entry: int | dict[str, Any] | None) -> Any:
+    from prefect.client.schemas.objects import ConcurrencyLimitConfig
+
+    if entry is None or isinstance(entry, int):
+        return entry
+    return ConcurrencyLimitConfig(**entry)
 
 
 def _schedule(entry: dict[str, Any]) -> Any:
@@ -57,11 +159,19 @@ def _schedule(entry: dict[str, Any]) -> Any:
     raise ValueError(f"unsupported schedule {entry}; use interval (seconds) or cron")
 
 
-def serve_all(prefect_file: Path = DEFAULT_PREFECT_FILE) -> None:
-    """Serve every deployment of the file until interrupted."""
+def serve_all(prefect_file: Path = DEFAULT_PREFECT_FILE, environment: str = "dev") -> None:
+    """Serve every deployment of the file, with ``environment``'s values, until interrupted.
+
+    Raises:
+        ValueError: naming placeholders that have no value.
+    """
     from prefect import serve
 
-    serve(*build_runner_deployments(load_deployment_specs(prefect_file)))
+    values = environment_values(environment)
+    missing = missing_values(values, prefect_file, required=False)
+    if missing:
+        raise ValueError(f"{prefect_file} uses {missing}, which {environment}.env does not set")
+    serve(*build_runner_deployments(load_deployment_specs(prefect_file, values)))
 
 
 if __name__ == "__main__":
