@@ -32,9 +32,10 @@ def check(
 ) -> None:
     """Run the source contracts and the feature sets' quality gate on sample files (no S3, Prefect or MLflow).
 
-    Files under <source>/bad/ must be quarantined (at least one row, with a reason); every other
-    file must be accepted whole. Exits 1 otherwise, or when a feature set fails an error-severity
-    expectation. PII columns are hashed with a published throwaway key, never a real one.
+    Files under <source>/bad/ must be quarantined (a row or the whole file).
+    Every other file must be accepted whole.
+    Exits 1 otherwise, or when a feature set fails an error-severity expectation.
+    PII columns are hashed with a published throwaway key, never a real one.
     """
     from featurelake.checking import check_samples, read_samples, select_feature_sets  # ingestion: a second to import
     from featurelake.validation import load_user_expectations

@@ -274,3 +274,13 @@ def test_the_verify_jobs_sample_check_passes_on_this_repository(monkeypatch: pyt
     assert "check passed" in result.output
     assert "ok    customer_txn:v1" in result.output
     assert "(expected bad)" in result.output
+
+
+def test_the_how_to_documents_every_variable_secret_and_required_check() -> None:
+    guide = (ROOT / "docs" / "how-to" / "ci-cd.md").read_text()
+    text = WORKFLOW_PATH.read_text()
+    names = set(re.findall(r"\$\{\{\s*(?:vars|secrets)\.([A-Z_]+)\s*\}\}", text)) - {"GITHUB_TOKEN"}
+    assert names
+    assert sorted(n for n in names if f"`{n}`" not in guide) == []
+    assert [job for job, spec in JOBS.items() if spec["name"] not in guide and job in {"verify", "security"}] == []
+    assert "infra/ci/github/featurelake.yml" in guide
