@@ -1,4 +1,4 @@
-"""The whole chain through a real Prefect server, a serving process, real automations.
+"""The whole chain through a real Prefect server, `prefect deploy --all`, a process worker, real automations.
 
 Nothing is started by the test: it drops good, bad and duplicate objects into the raw bucket.
 The scheduled watcher announces them, the automation on ``featurelake.raw-object.landed``
@@ -25,6 +25,7 @@ from featurelake.local import synthetic
 from featurelake.local.demo import INGEST, RETRAIN, run_chain
 from featurelake.local.stack import LocalStack
 from featurelake.settings import Settings, get_settings
+from tests.integration.helpers import by_id, wait_for_events
 from tests.pii_scan import file_findings, lake_findings, pii_needles
 
 pytestmark = pytest.mark.e2e
@@ -33,7 +34,7 @@ DATA = synthetic.generate()
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    """The embedded stack on free ports, serving deployments/prefect.yaml."""
+    """The embedded stack on free ports, deployments/prefect.yaml deployed to it, and a process worker."""
     local = LocalStack(tmp_path_factory.mktemp("stack"), project_dir=Path.cwd(), prefect_port=None, mlflow_port=None)
     monkeypatch = pytest.MonkeyPatch()
     try:
@@ -42,7 +43,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
             if key.startswith(("FEATURELAKE_", "AWS_", "PREFECT_")):
                 monkeypatch.setenv(key, value)
         get_settings.cache_clear()
-        local.serve_deployments()
+        local.deploy_and_start_worker(print)
         yield local
     finally:
         local.stop()
@@ -194,3 +195,33 @@ def test_the_run_shows_validation_counts_and_lineage_as_artifacts(chain: dict[st
     assert "rows_quarantined" in found["ingest-summary"]
     assert "customer_txn:v1" in found["model-lineage"]
     assert "transactions/day=" in found["model-lineage"]  # down to the raw objects
+
+
+def test_the_deployed_retrain_ran_on_the_worker_became_champion_and_traces_back_to_raw(chain: dict[str, Any]) -> None:
+    from prefect.client.orchestration import get_client
+
+    from featurelake import events
+    from featurelake.lineage import model_lineage
+    from featurelake.local.synthetic import raw_objects
+
+    settings = Settings()
+    with get_client(sync_client=True) as client:
+        retrain_run = client.read_flow_run(chain["retrain_run_id"])
+        deployment = client.read_deployment(retrain_run.deployment_id)
+    assert deployment.work_pool_name == "featurelake-local"  # registered by prefect deploy, not served
+    assert retrain_run.work_pool_name == "featurelake-local"
+
+    registry = mlflow.MlflowClient(settings.mlflow_tracking_uri)
+    champion = registry.get_model_version_by_alias(settings.registered_model_name, "champion")
+    assert champion.tags["featurelake.flow_run_id"] == str(retrain_run.id)
+    assert champion.tags["featurelake.promotion"] == "promoted"
+    resource = f"featurelake.model.{settings.registered_model_name}"
+    promoted = wait_for_events(by_id(events.event_id(events.MODEL_PROMOTED, resource, champion.run_id)))
+    assert [e.payload["model_version"] for e in promoted] == [str(champion.version)]
+
+    lineage = model_lineage(settings, settings.registered_model_name, str(champion.version))
+    keys = {key for key, _ in lineage.raw_objects()}
+    for key in (k for k in raw_objects(DATA) if k.startswith(("transactions/", "fraud_labels/"))):
+        # the first day was also sent again under another name: whichever copy kept its rows
+        assert {key, key.replace("part-0", "part-0-resent")} & keys, key
+    assert lineage.flow_run_id == str(retrain_run.id)

@@ -35,13 +35,23 @@ def test_every_deployment_has_a_loadable_entrypoint() -> None:
         assert _flow_parameters(spec["entrypoint"]) is not None
 
 
-@pytest.mark.parametrize(("deployment", "trigger"), TRIGGERED, ids=[d["name"] for d, _ in TRIGGERED])
-def test_trigger_templates_name_existing_payload_fields(deployment: dict[str, Any], trigger: dict[str, Any]) -> None:
+def _missing_payload_fields(trigger: dict[str, Any]) -> list[str]:
+    """Payload fields the trigger's parameter templates name that its event's model lacks."""
     (event_name,) = trigger["expect"]
     model = PAYLOADS[event_name]
-    for value in trigger.get("parameters", {}).values():
-        for field in PAYLOAD_FIELD.findall(str(value)):
-            assert field in model.model_fields, f"{deployment['name']}: {event_name} has no payload field {field!r}"
+    named = [f for value in trigger.get("parameters", {}).values() for f in PAYLOAD_FIELD.findall(str(value))]
+    return [f for f in named if f not in model.model_fields]
+
+
+@pytest.mark.parametrize(("deployment", "trigger"), TRIGGERED, ids=[d["name"] for d, _ in TRIGGERED])
+def test_trigger_templates_name_existing_payload_fields(deployment: dict[str, Any], trigger: dict[str, Any]) -> None:
+    assert _missing_payload_fields(trigger) == [], deployment["name"]
+
+
+def test_the_guard_catches_a_template_naming_a_missing_field() -> None:
+    retrain = next(t for d, t in TRIGGERED if d["name"] == "fraud-model")
+    broken = {**retrain, "parameters": {**retrain["parameters"], "delta_version": "{{ event.payload.version }}"}}
+    assert _missing_payload_fields(broken) == ["version"]
 
 
 @pytest.mark.parametrize(("deployment", "trigger"), TRIGGERED, ids=[d["name"] for d, _ in TRIGGERED])

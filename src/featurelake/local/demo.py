@@ -1,7 +1,8 @@
 """``featurelake demo``: the whole chain on the embedded stack, from raw objects to a model.
 
-Only the ingest run is started here. The build is started by an automation on the bronze
-event and the retrain by an automation on the publish event, exactly as in production.
+The deployments are registered with ``prefect deploy --all`` and run by a process worker, as
+on a team's server. Nothing is started by hand: the scheduled watcher announces the uploaded
+objects, and automations start ingest, the builds and the (debounced, champion-gated) retrain.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ def run_demo(state_dir: Path, keep_running: bool, stage_timeout: float, say: Cal
     stack, completed = LocalStack(state_dir), False
     try:
         os.environ.update(stack.start(say))
-        stack.serve_deployments()
+        stack.deploy_and_start_worker(say)
         summary = run_chain(stack, stage_timeout, say)
         print_summary(summary, stack, say)
         completed = True

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from featurelake.local.processes import Service, free_port, start_service
+from featurelake.local.processes import Service, StackError, free_port, start_service
 
 LOCAL_AWS_KEY = "featurelake-local"
 _STACK_VARIABLES = ("FEATURELAKE_", "AWS_", "PREFECT_", "MLFLOW_")
@@ -71,6 +71,40 @@ class LocalStack:
         exported = {k: v for k, v in self.env.items() if k.startswith(_STACK_VARIABLES)}
         lines = [f"export {k}={shlex.quote(v)}" for k, v in sorted(exported.items())]
         self.env_file.write_text("# source this file to point the CLIs at the local stack\n" + "\n".join(lines) + "\n")
+
+    def deploy_and_start_worker(self, say: Callable[[str], None] = print) -> Service:
+        """Register every deployment as production does, then start a process worker to run them.
+
+        ``featurelake deploy --env dev`` creates the process pool and runs ``prefect deploy --all``
+        on ``deployments/prefect.yaml``; the worker runs each flow run in its own process from
+        this checkout (the file's pull step changes into ``FEATURELAKE_PROJECT_DIR``).
+        """
+        import subprocess
+
+        say("registering deployments: featurelake deploy --env dev (prefect deploy --all)")
+        log = self.state_dir / "logs" / "deploy.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("wb") as out:
+            done = subprocess.run(
+                [_bin("featurelake"), "deploy", "--env", "dev"],
+                env=self.env,
+                cwd=self.project_dir,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                check=False,
+            )
+        if done.returncode != 0:
+            raise StackError(f"featurelake deploy --env dev failed (exit {done.returncode}); see {log}")
+        port = free_port(None)
+        say(f"starting a process worker on pool {self.env.get('FEATURELAKE_WORK_POOL', 'featurelake-local')}")
+        worker_env = {**self.env, "PREFECT_WORKER_WEBSERVER_PORT": str(port), "PYTHONUNBUFFERED": "1"}
+        command = [_bin("prefect"), "worker", "start", "--pool", "featurelake-local", "--type", "process"]
+        command += ["--with-healthcheck", "--no-create-pool-if-not-found"]
+        service = start_service(
+            "worker", command, worker_env, self.state_dir / "logs", f"http://127.0.0.1:{port}", "/health", 60
+        )
+        self.services.append(service)
+        return service
 
     def serve_deployments(self) -> Service:
         """Start the process that serves every deployment of ``deployments/prefect.yaml``."""
@@ -137,6 +171,7 @@ class LocalStack:
             "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{prefect_home / 'prefect.db'}",
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             "PREFECT_RUNNER_POLL_FREQUENCY": "2",
+            "PREFECT_WORKER_QUERY_SECONDS": "2",
             "PREFECT_LOGGING_TO_API_BATCH_INTERVAL": "0.5",
             "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
             "GIT_PYTHON_REFRESH": "quiet",
