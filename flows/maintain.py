@@ -19,8 +19,14 @@ from featurelake.settings import get_settings
 
 
 @flow(name="maintain", log_prints=True)
-def maintain(retain_hours: float = 168.0, dry_run: bool = False) -> list[dict[str, object]]:
-    """Vacuum each published feature table, keeping removed files younger than ``retain_hours``."""
+def maintain(
+    retain_hours: float = 168.0, dry_run: bool = False, allow_short_retention: bool = False
+) -> list[dict[str, object]]:
+    """Vacuum each published feature table, keeping removed files younger than ``retain_hours``.
+
+    ``allow_short_retention`` permits less than the table's minimum (7 days): only when no job
+    is reading an older snapshot, since its files may go.
+    """
     settings, logger = get_settings(), get_run_logger()
     store = DeltaStore(settings)
     rows: list[dict[str, object]] = []
@@ -29,7 +35,15 @@ def maintain(retain_hours: float = 168.0, dry_run: bool = False) -> list[dict[st
         if store.version(spec.table_path) is None:
             continue
         try:
-            result = operations.vacuum(store, settings, spec, timedelta(hours=retain_hours), dry_run=dry_run)
+            result = operations.vacuum(
+                store,
+                settings,
+                spec,
+                timedelta(hours=retain_hours),
+                dry_run=dry_run,
+                allow_short_retention=allow_short_retention,
+                actor="maintain",
+            )
         except (ValueError, RuntimeError) as error:
             logger.error("vacuum of %s refused: %s", spec.ref, error)
             failed.append(spec.ref)

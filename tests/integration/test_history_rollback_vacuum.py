@@ -215,3 +215,33 @@ def lake_objects(settings: Settings) -> set[str]:
     for page in client.get_paginator("list_objects_v2").paginate(Bucket=settings.lake_bucket, Prefix=f"{PATH}/"):
         keys |= {o["Key"] for o in page.get("Contents", [])}
     return keys
+
+
+def test_the_nightly_maintenance_flow_vacuums_every_table_but_keeps_model_versions(
+    settings: Settings, published: list[dict[str, Any]]
+) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    from flows.maintain import maintain
+
+    store = DeltaStore(settings)
+    first = int(published[0]["delta_version"])
+    retrain("customer_txn", 1, delta_version=first)
+    trained_on = rows_at(store, first)
+
+    with pytest.raises(RuntimeError, match=r"vacuum refused for \['customer_txn:v1'\]"):
+        maintain(retain_hours=0)  # below the table's minimum retention without saying so: refused, nothing deleted
+    assert rows_at(store, int(published[1]["delta_version"])).height > 0
+
+    rows = maintain(retain_hours=0, allow_short_retention=True)
+
+    (row,) = rows  # merchant_txn was never published here: skipped
+    assert row["feature_set"] == REF
+    assert row["removed"] > 0
+    assert row["kept_for_models"] > 0
+    assert row["protected_versions"] == str(first)
+    assert rows_at(store, first).equals(trained_on)
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["maintenance"])))
+    assert any(REF in str(a.data) and '"error": ""' in str(a.data) for a in found)  # the run that succeeded
