@@ -5,7 +5,7 @@ PYTHON ?= python3
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 RUN := $(UV) run --frozen
 
-.PHONY: bootstrap demo test check unit integration e2e lint typecheck imports infra-check bench bench-parsing clean
+.PHONY: bootstrap demo test check unit integration e2e lint typecheck imports security infra-check bench bench-parsing clean
 
 .tools/bin/uv:
 	$(PYTHON) -m venv .tools
@@ -20,7 +20,7 @@ demo: bootstrap
 test: bootstrap check
 	$(RUN) pytest
 
-check: lint typecheck imports infra-check
+check: lint typecheck imports security infra-check
 
 lint:
 	$(RUN) ruff check .
@@ -37,6 +37,10 @@ imports:
 # and the Dockerfile, each with a reason (tests/unit/test_infra_templates.py checks that).
 # --skip-download: no calls to the Prisma Cloud API (CI has no account and may have no network).
 # Two checkov runs: given -d and -f together, checkov 3.3 drops the -f file's failures.
+# The same bandit gate the feature-repo workflow (infra/ci/github) applies: medium and above.
+security:
+	$(RUN) bandit -q -r src features flows --severity-level medium --confidence-level medium
+
 infra-check:
 	$(RUN) cfn-lint infra/cloudformation/*.yaml
 	$(UV) run --frozen --project infra/scan checkov --quiet --compact --skip-download \
