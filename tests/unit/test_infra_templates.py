@@ -543,4 +543,5 @@ def test_cfn_lint_ignores_are_explained_and_nothing_is_suppressed_outside_the_fi
     target = makefile.split("\ninfra-check:", 1)[1].split("\n\n", 1)[0]
     for flag in ("--skip-check", "--soft-fail", "--check ", "--ignore-checks", "--ignore-templates", "|| true"):
         assert flag not in target, flag
-    assert "check: lint typecheck imports infra-check" in makefile
+    (check_line,) = [line for line in makefile.splitlines() if line.startswith("check:")]
+    assert "infra-check" in check_line.split(":", 1)[1].split()  # make test runs check, CI runs make test
