@@ -32,15 +32,15 @@ typecheck:
 imports:
 	$(RUN) lint-imports
 
+# The same bandit gate the feature-repo workflow (infra/ci/github) applies: medium and above.
+security:
+	$(RUN) bandit -q -r src features flows --severity-level medium --confidence-level medium
+
 # CloudFormation lint (main dev env) and checkov (its own locked env: it pins packages below what
 # prefect and mlflow need). Both fail on any finding; suppressions live inline in the templates
 # and the Dockerfile, each with a reason (tests/unit/test_infra_templates.py checks that).
 # --skip-download: no calls to the Prisma Cloud API (CI has no account and may have no network).
 # Two checkov runs: given -d and -f together, checkov 3.3 drops the -f file's failures.
-# The same bandit gate the feature-repo workflow (infra/ci/github) applies: medium and above.
-security:
-	$(RUN) bandit -q -r src features flows --severity-level medium --confidence-level medium
-
 infra-check:
 	$(RUN) cfn-lint infra/cloudformation/*.yaml
 	$(UV) run --frozen --project infra/scan checkov --quiet --compact --skip-download \

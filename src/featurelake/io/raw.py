@@ -51,8 +51,21 @@ def fetch_raw_bytes(settings: Settings, obj: RawObject) -> bytes:
 
 
 def put_raw_objects(settings: Settings, objects: dict[str, bytes]) -> list[str]:
-    """Put objects into the raw bucket as a producer would (the bucket's default encryption applies)."""
+    """Put objects into the raw bucket as a producer would, asking for the configured encryption.
+
+    The bucket's default would encrypt them anyway, but the buckets of infra/cloudformation deny
+    any PUT that does not ask for SSE-KMS explicitly, so the header is always sent.
+    """
     client = s3_client(settings)
     for key, body in objects.items():
-        client.put_object(Bucket=settings.raw_bucket, Key=key, Body=body)
+        if settings.sse == "aws:kms" and settings.kms_key_id:
+            client.put_object(
+                Bucket=settings.raw_bucket,
+                Key=key,
+                Body=body,
+                ServerSideEncryption="aws:kms",
+                SSEKMSKeyId=settings.kms_key_id,
+            )
+        else:
+            client.put_object(Bucket=settings.raw_bucket, Key=key, Body=body, ServerSideEncryption=settings.sse)
     return list(objects)
