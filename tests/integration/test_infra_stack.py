@@ -430,3 +430,48 @@ def test_forwarder_and_worker_stacks_deploy_on_the_main_stacks_exports(stack: De
         "--with-healthcheck",
     ]
     assert container["image"] == f"{stack.outputs['ImageRepositoryUri']}:test"
+
+
+def test_staging_deploys_to_an_ecs_pool_with_each_flows_task_role_from_the_stack(
+    stack: Deployed, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`featurelake deploy --env staging --stack NAME`: prefect deploy --all onto an ECS pool."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.flows import load_flow_from_entrypoint
+    from prefect_aws.workers.ecs_worker import ECSWorker
+    from typer.testing import CliRunner
+
+    from featurelake.cli import app
+    from featurelake.serving import load_deployment_specs
+
+    isolated_settings(stack.endpoint, tmp_path, monkeypatch)  # the CloudFormation endpoint
+    image = f"{stack.outputs['ImageRepositoryUri']}:0123abc"
+    monkeypatch.setenv("FEATURELAKE_IMAGE", image)
+    with get_client(sync_client=True) as client:
+        template = ECSWorker.get_default_base_job_template()
+        client.create_work_pool(WorkPoolCreate(name="featurelake-ecs-staging", type="ecs", base_job_template=template))
+
+    result = CliRunner().invoke(app, ["deploy", "--env", "staging", "--stack", stack.name])
+
+    assert result.exit_code == 0, result.output
+    roles = {
+        "watch": "WatchTaskRoleArn",
+        "ingest": "IngestTaskRoleArn",
+        "build": "BuildTaskRoleArn",
+        "retrain": "RetrainTaskRoleArn",
+        "maintenance": "MaintenanceTaskRoleArn",
+        "freshness": "BuildTaskRoleArn",  # reads feature tables' history, as builds may
+    }
+    with get_client(sync_client=True) as client:
+        for spec in load_deployment_specs():
+            flow: Any = load_flow_from_entrypoint(spec["entrypoint"])
+            deployment = client.read_deployment_by_name(f"{flow.name}/{spec['name']}")
+            assert deployment.work_pool_name == "featurelake-ecs-staging"
+            kind = next(t for t in spec["tags"] if t != "featurelake")
+            assert deployment.job_variables["task_role_arn"] == stack.outputs[roles[kind]], spec["name"]
+            assert deployment.job_variables["image"] == image
+            if kind == "retrain":
+                assert deployment.job_variables["memory"] == 8192
+            client.delete_deployment(deployment.id)
+        client.delete_work_pool("featurelake-ecs-staging")
