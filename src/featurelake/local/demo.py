@@ -123,7 +123,19 @@ def collect_summary(settings: Any, ingest: Any, build: Any, retrain: Any) -> dic
         "retrain_mlflow_runs": [r["run_id"] for r in retrain_runs],
         "metrics": retrain_runs[0]["metrics"] if retrain_runs else {},
         "model": f"{settings.registered_model_name} version {', '.join(versions) or '?'}",
+        "champion": _champion_line(settings, versions),
     }
+
+
+def _champion_line(settings: Any, versions: list[str]) -> str:
+    """Which version holds the ``champion`` alias, and the gate's reason for the retrain's version."""
+    from featurelake import tracking
+
+    name = settings.registered_model_name
+    champion = tracking.champion_version(settings, name)
+    tags = [tracking.model_version_tags(settings, name, v) for v in versions]
+    reasons = [t.get("featurelake.promotion_reason", "?") for t in tags]
+    return f"version {champion or 'none'} ({'; '.join(reasons) or 'no retrain'})"
 
 
 def print_summary(summary: dict[str, Any], stack: LocalStack, say: Callable[[str], None]) -> None:
@@ -144,7 +156,7 @@ def print_summary(summary: dict[str, Any], stack: LocalStack, say: Callable[[str
     say(f"  retrain run (started by automation): {summary['retrain_run']} with {summary['retrain_parameters']}")
     say(f"  MLflow build run(s): {summary['build_mlflow_runs']}   retrain run(s): {summary['retrain_mlflow_runs']}")
     say("  holdout metrics: " + ", ".join(f"{k}={v:.4f}" for k, v in sorted(summary["metrics"].items())))
-    say(f"  registered model: {summary['model']}")
+    say(f"  registered model: {summary['model']}   champion: {summary['champion']}")
     say(f"  Prefect UI: {stack.prefect_ui_url}    MLflow UI: {stack.mlflow_url}")
 
 
