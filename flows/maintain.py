@@ -44,10 +44,11 @@ def maintain(
                 allow_short_retention=allow_short_retention,
                 actor="maintain",
             )
-        except (ValueError, RuntimeError) as error:
+        except Exception as error:  # refused or failed: the other tables still get their vacuum
             logger.error("vacuum of %s refused: %s", spec.ref, error)
             failed.append(spec.ref)
-            rows.append({"feature_set": spec.ref, "removed": 0, "kept_for_models": 0, "error": str(error)})
+            empty = {"removed": 0, "kept_for_models": 0, "protected_versions": ""}
+            rows.append({"feature_set": spec.ref, **empty, "error": str(error)})
             continue
         rows.append(
             {

@@ -137,6 +137,7 @@ def train_and_register(
     decision = champion.challenge(settings, registered.name, trained, policy)
     champion.record(settings, registered.name, registered.version, decision)
     logger.info("promotion: %s", decision.reason)
+    announce(registered, trigger, delta_version, trained, decision)  # first: the alias may have moved
     summary: dict[str, object] = {
         "model": registered.name,
         "model_version": registered.version,
@@ -154,7 +155,6 @@ def train_and_register(
         key="model-lineage",
         description="model → training set → feature versions → bronze versions → raw objects",
     )
-    announce(registered, trigger, delta_version, trained, decision)
     return summary
 
 

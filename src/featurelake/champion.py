@@ -26,7 +26,7 @@ def challenge(settings: Settings, name: str, trained: TrainedModel, policy: Prom
     if current is None:
         return decide(policy, challenger_score, None, None, "no champion")
     columns = current.input_columns
-    if columns is not None and set(columns) <= set(trained.holdout_features.columns):
+    if current.model is not None and columns is not None and set(columns) <= set(trained.holdout_features.columns):
         scores = positive_scores(current.model, trained.holdout_features[columns])
         score = holdout_metrics(trained.holdout_labels, scores)[policy.metric]
         return decide(policy, challenger_score, current.version, score, "same holdout")

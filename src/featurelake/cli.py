@@ -132,8 +132,13 @@ def deploy(
     extra = guarded(lambda: stack_values(get_settings(), stack)) if stack else {}
     values = guarded(lambda: deploy_environment(env, extra, prefect_file))
     pool = values["FEATURELAKE_WORK_POOL"]
-    if env == LOCAL_ENVIRONMENT and ensure_process_pool(pool):
-        typer.echo(f"created process work pool {pool!r}; start a worker: prefect worker start --pool {pool}")
+    if env == LOCAL_ENVIRONMENT:
+        if ensure_process_pool(pool):
+            typer.echo(f"created process work pool {pool!r}")
+        typer.echo(
+            "flows run from this checkout, with the worker's environment (FEATURELAKE_* settings, AWS credentials);"
+            f" start one with: FEATURELAKE_PROJECT_DIR={Path.cwd()} prefect worker start --pool {pool}"
+        )
     result = prefect_deploy(values, prefect_file)
     typer.echo(result.stdout + result.stderr)
     raise typer.Exit(result.returncode)

@@ -14,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from featurelake.io.stacks import stack_outputs
 from featurelake.serving import DEFAULT_PREFECT_FILE, STACK_OUTPUTS, environment_values, missing_values
 from featurelake.settings import Settings
 
@@ -26,12 +27,9 @@ def stack_values(settings: Settings, stack_name: str) -> dict[str, str]:
 
     Raises:
         KeyError: naming the outputs the stack lacks.
+        ValueError: when the stack cannot be read.
     """
-    import boto3
-
-    client = boto3.client("cloudformation", endpoint_url=settings.s3_endpoint_url, region_name=settings.aws_region)
-    (stack,) = client.describe_stacks(StackName=stack_name)["Stacks"]
-    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+    outputs = stack_outputs(stack_name, settings.aws_region)
     missing = sorted(set(STACK_OUTPUTS) - set(outputs))
     if missing:
         raise KeyError(f"stack {stack_name!r} has no output(s) {missing}; was it created from infra/cloudformation?")
@@ -46,9 +44,7 @@ def deploy_environment(
     Raises:
         ValueError: naming every placeholder without a value (outside dev, an empty one too).
     """
-    values = environment_values(environment)
-    values.update(extra)
-    values.update({k: v for k, v in os.environ.items() if k in values and v})
+    values = environment_values(environment, extra)
     missing = missing_values(values, prefect_file, required=environment != LOCAL_ENVIRONMENT)
     if missing:
         raise ValueError(

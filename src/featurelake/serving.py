@@ -52,8 +52,13 @@ def read_env_file(path: Path) -> dict[str, str]:
     return values
 
 
-def environment_values(environment: str, overrides: Mapping[str, str] | None = None) -> dict[str, str]:
-    """An environment's values: its file's defaults, overridden by the process environment.
+def environment_values(
+    environment: str, extra: Mapping[str, str] | None = None, overrides: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """An environment's values: its file's defaults, then ``extra``, then the process environment.
+
+    Only names the file declares are taken from the environment, and an empty variable does not
+    blank the file's value.
 
     Raises:
         FileNotFoundError: listing the environments that exist.
@@ -63,7 +68,9 @@ def environment_values(environment: str, overrides: Mapping[str, str] | None = N
         known = sorted(p.stem for p in ENVIRONMENTS_DIR.glob("*.env"))
         raise FileNotFoundError(f"no environment {environment!r}: {path} does not exist (known: {known})")
     merged = read_env_file(path)
-    merged.update({k: v for k, v in (overrides if overrides is not None else os.environ).items() if k in merged})
+    merged.update(extra or {})
+    environ = os.environ if overrides is None else overrides
+    merged.update({k: v for k, v in environ.items() if k in merged and v})
     return merged
 
 
@@ -172,7 +179,3 @@ def serve_all(prefect_file: Path = DEFAULT_PREFECT_FILE, environment: str = "dev
     if missing:
         raise ValueError(f"{prefect_file} uses {missing}, which {environment}.env does not set")
     serve(*build_runner_deployments(load_deployment_specs(prefect_file, values)))
-
-
-if __name__ == "__main__":
-    serve_all()

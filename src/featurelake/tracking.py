@@ -143,7 +143,11 @@ CHAMPION_ALIAS = "champion"
 
 @dataclass(frozen=True)
 class Champion:
-    """The registered version the ``champion`` alias points at, with what it was judged by."""
+    """The registered version the ``champion`` alias points at, with what it was judged by.
+
+    ``model`` is None when it cannot be loaded any more (its trainer's code is gone, say); the
+    gate then falls back on the logged metrics rather than failing every later retrain.
+    """
 
     version: str
     model: Any
@@ -154,19 +158,20 @@ class Champion:
 def champion(settings: Settings, name: str) -> Champion | None:
     """The current champion of a registered model, loaded, or None when no version holds the alias."""
     import mlflow
-    from mlflow.exceptions import MlflowException
 
-    client = mlflow.MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
-    try:
-        found = client.get_model_version_by_alias(name, CHAMPION_ALIAS)
-    except MlflowException:
+    version = champion_version(settings, name)
+    if version is None:
         return None
+    client = mlflow.MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
+    metrics = dict(client.get_run(client.get_model_version(name, version).run_id).data.metrics)
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
-    uri = f"models:/{name}/{found.version}"
+    uri = f"models:/{name}/{version}"
+    try:
+        model = mlflow.sklearn.load_model(uri)
+    except Exception:  # any load failure: judge by the logged metric instead
+        return Champion(version, None, None, metrics)
     signature = mlflow.models.get_model_info(uri).signature
-    columns = signature.inputs.input_names() if signature is not None else None
-    metrics = dict(client.get_run(found.run_id).data.metrics)
-    return Champion(str(found.version), mlflow.sklearn.load_model(uri), columns, metrics)
+    return Champion(version, model, signature.inputs.input_names() if signature else None, metrics)
 
 
 def record_promotion(settings: Settings, name: str, version: str, promote: bool, tags: dict[str, str]) -> None:
@@ -181,15 +186,23 @@ def record_promotion(settings: Settings, name: str, version: str, promote: bool,
 
 
 def champion_version(settings: Settings, name: str) -> str | None:
-    """The version the ``champion`` alias points at, without loading the model."""
+    """The version the ``champion`` alias points at; None when the model or the alias does not exist.
+
+    Only a missing model means "no champion": any other registry error propagates, so an outage
+    cannot make the gate promote a model for want of a champion.
+    """
     import mlflow
     from mlflow.exceptions import MlflowException
 
     client = mlflow.MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
     try:
-        return str(client.get_model_version_by_alias(name, CHAMPION_ALIAS).version)
-    except MlflowException:
-        return None
+        model = client.get_registered_model(name)
+    except MlflowException as error:
+        if error.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return None
+        raise
+    version = model.aliases.get(CHAMPION_ALIAS)
+    return None if version is None else str(version)
 
 
 def runs_of_flow_run(settings: Settings, flow_run_id: str) -> list[dict[str, Any]]:

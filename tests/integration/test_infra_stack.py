@@ -445,7 +445,8 @@ def test_staging_deploys_to_an_ecs_pool_with_each_flows_task_role_from_the_stack
     from featurelake.cli import app
     from featurelake.serving import load_deployment_specs
 
-    isolated_settings(stack.endpoint, tmp_path, monkeypatch)  # the CloudFormation endpoint
+    isolated_settings(stack.endpoint, tmp_path, monkeypatch)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_CLOUDFORMATION", stack.endpoint)  # boto3's own per-service setting
     image = f"{stack.outputs['ImageRepositoryUri']}:0123abc"
     monkeypatch.setenv("FEATURELAKE_IMAGE", image)
     with get_client(sync_client=True) as client:

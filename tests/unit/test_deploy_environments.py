@@ -60,9 +60,26 @@ def test_an_unknown_environment_names_the_known_ones() -> None:
         environment_values("qa")
 
 
-def test_staging_without_roles_and_image_is_refused_naming_them(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture(autouse=True)
+def no_placeholder_values_in_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A developer's exported FEATURELAKE_* values must not change what these tests see."""
     for name in placeholders():
         monkeypatch.delenv(name, raising=False)
+
+
+def test_an_empty_variable_does_not_blank_the_files_value(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FEATURELAKE_RETRAIN_DEBOUNCE", "")
+    assert deploy_environment("dev", {})["FEATURELAKE_RETRAIN_DEBOUNCE"] == "PT20S"
+
+
+def test_the_environment_overrides_the_stack_which_overrides_the_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    role = "FEATURELAKE_INGEST_TASK_ROLE_ARN"
+    assert deploy_environment("dev", {role: "from-stack"})[role] == "from-stack"
+    monkeypatch.setenv(role, "from-env")
+    assert deploy_environment("dev", {role: "from-stack"})[role] == "from-env"
+
+
+def test_staging_without_roles_and_image_is_refused_naming_them() -> None:
     with pytest.raises(ValueError, match=r"cannot deploy 'staging': no value for \['FEATURELAKE_BUILD_TASK_ROLE_ARN'"):
         deploy_environment("staging", {})
 

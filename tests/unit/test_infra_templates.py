@@ -333,14 +333,18 @@ def test_build_reads_bronze_and_writes_features_its_quarantine_the_registry_and_
     assert not allows(s, "s3:GetObject", f"{RAW}/transactions/x.csv")
 
 
-def test_retrain_reads_features_registry_and_labels_only() -> None:
+def test_retrain_reads_what_training_and_lineage_read_and_writes_only_mlflow_artifacts() -> None:
     s = main_statements("RetrainTaskRole")
-    for key in (f"{FEATURES}/{DATA_FILE}", f"{LABELS}/{LOG_ENTRY}", f"{REGISTRY_PATH}/{LOG_ENTRY}"):
-        assert allows(s, "s3:GetObject", lake(key))
+    log = ingest_log_path("transactions")
+    read = (f"{FEATURES}/{DATA_FILE}", f"{LABELS}/{LOG_ENTRY}", f"{REGISTRY_PATH}/{LOG_ENTRY}")
+    lineage = (f"{BRONZE_TXN}/{LOG_ENTRY}", f"{BRONZE_TXN}/{DATA_FILE}", f"{log}/{LOG_ENTRY}")
+    for key in (*read, *lineage):
+        assert allows(s, "s3:GetObject", lake(key)), key
         assert not allows(s, "s3:PutObject", lake(key))
-    assert allows(s, "s3:ListBucket", LAKE, **{"s3:prefix": f"{LABELS}/_delta_log/"})
-    assert not allows(s, "s3:GetObject", lake(f"{BRONZE_TXN}/{DATA_FILE}"))  # raw transactions: not needed
-    assert not allows(s, "s3:ListBucket", LAKE, **{"s3:prefix": f"{BRONZE_TXN}/_delta_log/"})
+    for table in (LABELS, BRONZE_TXN, log):
+        assert allows(s, "s3:ListBucket", LAKE, **{"s3:prefix": f"{table}/_delta_log/"})
+    assert not allows(s, "s3:GetObject", f"{RAW}/transactions/x.csv")  # raw content: never
+    assert not allows(s, "s3:GetObject", lake(f"{quarantine_path('transactions')}/{DATA_FILE}"))
     assert allows(s, "s3:PutObject", lake("mlflow/2/run/artifacts/model/model.pkl"))
     assert not any(allows(s, a, lake(f"{FEATURES}/{LOG_ENTRY}")) for a in S3_DELETE_ACTIONS)
 

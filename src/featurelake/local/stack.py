@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from featurelake.local.processes import Service, StackError, free_port, start_service
+from featurelake.serving import environment_values
 
 LOCAL_AWS_KEY = "featurelake-local"
 _STACK_VARIABLES = ("FEATURELAKE_", "AWS_", "PREFECT_", "MLFLOW_")
@@ -95,27 +96,13 @@ class LocalStack:
             )
         if done.returncode != 0:
             raise StackError(f"featurelake deploy --env dev failed (exit {done.returncode}); see {log}")
-        port = free_port(None)
-        say(f"starting a process worker on pool {self.env.get('FEATURELAKE_WORK_POOL', 'featurelake-local')}")
+        port, pool = free_port(None), environment_values("dev", overrides=self.env)["FEATURELAKE_WORK_POOL"]
+        say(f"starting a process worker on pool {pool}")
         worker_env = {**self.env, "PREFECT_WORKER_WEBSERVER_PORT": str(port), "PYTHONUNBUFFERED": "1"}
-        command = [_bin("prefect"), "worker", "start", "--pool", "featurelake-local", "--type", "process"]
+        command = [_bin("prefect"), "worker", "start", "--pool", pool, "--type", "process"]
         command += ["--with-healthcheck", "--no-create-pool-if-not-found"]
         service = start_service(
             "worker", command, worker_env, self.state_dir / "logs", f"http://127.0.0.1:{port}", "/health", 60
-        )
-        self.services.append(service)
-        return service
-
-    def serve_deployments(self) -> Service:
-        """Start the process that serves every deployment of ``deployments/prefect.yaml``."""
-        service = start_service(
-            "serve",
-            [sys.executable, "-m", "featurelake.serving"],
-            self.env,
-            self.state_dir / "logs",
-            url=self.env["PREFECT_API_URL"],
-            health_path="/health",
-            timeout=30,
         )
         self.services.append(service)
         return service
