@@ -53,8 +53,8 @@ def retrain(
     when ``promotion_metric`` (higher is better, except log loss) improves by more than
     ``min_improvement``.
     """
-    policy = PromotionPolicy(promotion_metric, "log_loss" not in promotion_metric, min_improvement)
-    fit = resolve_trainer(trainer)  # fail before reading anything when the path is wrong
+    policy = champion.policy_for(promotion_metric, min_improvement)  # fail before reading anything
+    fit = resolve_trainer(trainer)
     settings = get_settings()
     store = DeltaStore(settings)
     features_store = FeatureStore(store, catalog.load(settings.features_module).feature_sets.values())

@@ -10,17 +10,22 @@ from __future__ import annotations
 from featurelake import tracking
 from featurelake.promotion import PromotionDecision, PromotionPolicy, decide
 from featurelake.settings import Settings
-from featurelake.training import TrainedModel, holdout_metrics, positive_scores
+from featurelake.training import RANKING_METRICS, TrainedModel, holdout_metrics, positive_scores
+
+
+def policy_for(metric: str, min_improvement: float) -> PromotionPolicy:
+    """The policy judging by ``metric`` in its own direction; checked before any training is spent.
+
+    Raises:
+        ValueError: when ``metric`` cannot rank models, naming those that can.
+    """
+    if metric not in RANKING_METRICS:
+        raise ValueError(f"promotion metric {metric!r} cannot rank models; use one of {sorted(RANKING_METRICS)}")
+    return PromotionPolicy(metric, RANKING_METRICS[metric], min_improvement)
 
 
 def challenge(settings: Settings, name: str, trained: TrainedModel, policy: PromotionPolicy) -> PromotionDecision:
-    """Judge ``trained`` against the current champion of ``name`` by ``policy``.
-
-    Raises:
-        ValueError: when the policy names a metric the retrain does not compute.
-    """
-    if policy.metric not in trained.metrics:
-        raise ValueError(f"promotion metric {policy.metric!r} is not one of {sorted(trained.metrics)}")
+    """Judge ``trained`` against the current champion of ``name`` by ``policy``."""
     challenger_score = trained.metrics[policy.metric]
     current = tracking.champion(settings, name)
     if current is None:

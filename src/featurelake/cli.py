@@ -139,9 +139,7 @@ def deploy(
             "flows run from this checkout, with the worker's environment (FEATURELAKE_* settings, AWS credentials);"
             f" start one with: FEATURELAKE_PROJECT_DIR={Path.cwd()} prefect worker start --pool {pool}"
         )
-    result = prefect_deploy(values, prefect_file)
-    typer.echo(result.stdout + result.stderr)
-    raise typer.Exit(result.returncode)
+    raise typer.Exit(prefect_deploy(values, prefect_file))
 
 
 if __name__ == "__main__":

@@ -71,12 +71,11 @@ def ensure_process_pool(name: str) -> bool:
             return True
 
 
-def prefect_deploy(
-    values: dict[str, str], prefect_file: Path = DEFAULT_PREFECT_FILE
-) -> subprocess.CompletedProcess[str]:
-    """Run ``prefect --no-prompt deploy --all`` with ``values`` in its environment; output is captured.
+def prefect_deploy(values: dict[str, str], prefect_file: Path = DEFAULT_PREFECT_FILE) -> int:
+    """Run ``prefect --no-prompt deploy --all`` with ``values`` in its environment; its exit code.
 
-    It talks to the API this process uses (``PREFECT_API_URL`` from the active Prefect settings).
+    Its output goes straight to this process's, so each deployment shows as it is created. It
+    talks to the API this process uses (``PREFECT_API_URL`` from the active Prefect settings).
     """
     from prefect.settings import PREFECT_API_KEY, PREFECT_API_URL
 
@@ -84,4 +83,4 @@ def prefect_deploy(
     command = [prefect, "--no-prompt", "deploy", "--all", "--prefect-file", str(prefect_file)]
     api = {"PREFECT_API_URL": PREFECT_API_URL.value() or "", "PREFECT_API_KEY": PREFECT_API_KEY.value() or ""}
     env = {**os.environ, **{k: v for k, v in api.items() if v}, **values}
-    return subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    return subprocess.run(command, env=env, check=False).returncode

@@ -24,6 +24,9 @@ from featurelake.featurestore import TrainingSet
 Fit = Callable[[Any, Any], Any]
 
 DEFAULT_TRAINER = "featurelake.training:default_estimator"
+#: Holdout metrics a model can be ranked by (the positive rate describes the data, not the model),
+#: with whether a higher value is better.
+RANKING_METRICS = {"holdout_roc_auc": True, "holdout_average_precision": True, "holdout_log_loss": False}
 
 
 @dataclass(frozen=True)

@@ -85,3 +85,14 @@ def test_unusable_trainers_are_refused_with_what_was_found(spec: str, message: s
 def test_a_trainer_returning_no_probabilities_is_refused() -> None:
     with pytest.raises(ValueError, match="returned a object, which has no predict_proba"):
         resolve_trainer("tests.trainers:no_proba")(X, Y)
+
+
+def test_the_policy_takes_each_ranking_metrics_direction_and_refuses_the_rest() -> None:
+    from featurelake.champion import policy_for
+
+    assert policy_for("holdout_roc_auc", 0.01) == PromotionPolicy("holdout_roc_auc", True, 0.01)
+    assert policy_for("holdout_log_loss", 0.0).greater_is_better is False
+    with pytest.raises(ValueError, match=r"'holdout_positive_rate' cannot rank models; use one of \['holdout_av"):
+        policy_for("holdout_positive_rate", 0.0)
+    with pytest.raises(ValueError, match="cannot rank models"):
+        policy_for("accuracy", 0.0)
