@@ -43,6 +43,16 @@ class Settings(BaseSettings):
     openlineage_api_key: SecretStr | None = None
     #: The job namespace of every featurelake run event (OpenLineage names jobs per scheduler).
     openlineage_namespace: str = "featurelake"
+    #: Peak memory one build process may use, in bytes (``FEATURELAKE_BUILD_MEMORY_BUDGET=2147483648``).
+    #: Unset: a build computes its changed days in one chunk. Set: it splits them into day chunks
+    #: whose input (days + lookback) fits the budget and computes them one after another.
+    build_memory_budget: int | None = None
+    #: Where build chunks run: unset or ``threads`` (this process), ``local`` (a local Dask cluster
+    #: of ``build_workers`` processes) or a Dask scheduler address (``tcp://scheduler:8786``).
+    build_executor: str = "threads"
+    build_workers: int = 2
+    #: Target rows per chunk when a build fans out (Dask or threads) without a memory budget.
+    build_chunk_rows: int | None = None
 
     @property
     def lake_bucket(self) -> str:
