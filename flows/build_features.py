@@ -2,43 +2,54 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
+from uuid import UUID
 
 import polars as pl
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.artifacts import (
+    create_markdown_artifact,
+    create_progress_artifact,
+    create_table_artifact,
+    update_progress_artifact,
+)
+from prefect.futures import as_completed
 from prefect.runtime import deployment, flow_run
 from prefect.transactions import Transaction, get_transaction, transaction
 
 from featurelake import catalog, events, tracking
+from featurelake.building import (
+    BATCH_ROWS_KEY,
+    CHUNK_OPERATION,
+    DRIFT_SAMPLE_ROWS,
+    BuildBatch,
+    BuildPlan,
+    ChunkResult,
+    build_chunk,
+    clear_quarantine,
+    combine_outcomes,
+    max_rows_for_budget,
+    plan_build,
+    publish_marker,
+    publish_metadata,
+    resident_bytes,
+)
 from featurelake.core.constraints import check_constraints
 from featurelake.core.drift import DriftReport
-from featurelake.core.featureset import FeatureSet, compute_features
-from featurelake.core.naming import bronze_path, feature_quarantine_path, feature_set_resource_id
-from featurelake.ingestion import SOURCE_ETAG, SOURCE_KEY
-from featurelake.io.delta import DeltaStore
+from featurelake.core.featureset import FeatureSet
+from featurelake.core.increments import DayChunk
+from featurelake.core.naming import bronze_path, build_app_id, feature_quarantine_path, feature_set_resource_id
+from featurelake.ingestion import SOURCE_KEY
+from featurelake.io.delta import AppTransaction, DeltaStore
 from featurelake.io.feature_tables import ensure_check_constraints
 from featurelake.io.registry import FeatureRegistry
-from featurelake.observability import announce_drift, build_lineage, drift_metrics, measure_drift
+from featurelake.observability import announce_drift, build_lineage, drift_metrics
 from featurelake.operations import announce_rollback, rollback
-from featurelake.publishing import publish, published_commit, read_source
+from featurelake.publishing import bronze_version_of, published_commit
 from featurelake.revision import code_revision
+from featurelake.runners import chunk_task_runner
 from featurelake.settings import get_settings
-from featurelake.validation import ValidationFailedError, ValidationOutcome, load_user_expectations, validate_batch
-
-
-@task
-def compute(spec: FeatureSet, source: pl.DataFrame) -> pl.DataFrame:
-    """The pure transform, timed and logged by Prefect."""
-    return compute_features(spec, source)
-
-
-@task
-def validate(spec: FeatureSet, features: pl.DataFrame, input_rows: int) -> ValidationOutcome:
-    """Run the spec's suite, plus the owner's expectations kept beside the feature set."""
-    path = catalog.load(get_settings().features_module).expectations_path(spec)
-    return validate_batch(spec, features, input_rows, load_user_expectations(path))
+from featurelake.validation import ValidationFailedError, ValidationOutcome, load_user_expectations
 
 
 def validation_report(spec: FeatureSet, outcome: ValidationOutcome, bronze_version: int, published: bool) -> str:
@@ -60,18 +71,9 @@ def validation_report(spec: FeatureSet, outcome: ValidationOutcome, bronze_versi
     return "\n".join(lines)
 
 
-def reject(
-    spec: FeatureSet, store: DeltaStore, features: pl.DataFrame, outcome: ValidationOutcome, bronze_version: int
-) -> None:
-    """Keep the failed batch in quarantine, explain it in the UI and as an event, then fail the run."""
+def reject(spec: FeatureSet, store: DeltaStore, outcome: ValidationOutcome, bronze_version: int, rows: int) -> None:
+    """Explain a failed gate in the UI and as an event, then fail the run (the chunks kept their rows in quarantine)."""
     quarantine = feature_quarantine_path(spec.name, spec.version)
-    kept = features.with_columns(
-        pl.lit(bronze_version).alias("_bronze_version"),
-        pl.lit(json.dumps(list(outcome.failed))).alias("_failed_expectations"),
-        pl.lit(str(flow_run.id)).alias("_flow_run_id"),
-    )
-    metadata = {"featurelake.flow_run_id": str(flow_run.id), "featurelake.suite_hash": outcome.suite_hash}
-    store.write(quarantine, kept, mode="overwrite", predicate=f"_bronze_version = {bronze_version}", metadata=metadata)
     create_markdown_artifact(
         markdown=validation_report(spec, outcome, bronze_version, published=False),
         key=f"validation-{spec.name.replace('_', '-')}",
@@ -83,7 +85,7 @@ def reject(
         failed_expectations=list(outcome.failed),
         suite_hash=outcome.suite_hash,
         quarantine_uri=store.uri(quarantine),
-        rows=features.height,
+        rows=rows,
     )
     discriminator = events.at(store.uri(spec.table_path), f"bronze-{bronze_version}")
     events.emit(events.FEATURE_SET_VALIDATION_FAILED, feature_set_resource_id(spec), payload, discriminator)
@@ -117,7 +119,7 @@ def reannounce(spec: FeatureSet, store: DeltaStore, commit: dict[str, Any], bron
         table_uri=table_uri,
         delta_version=delta_version,
         bronze_version=bronze_version,
-        row_count=store.existing(spec.table_path, delta_version).count(),  # from the log, without reading rows
+        row_count=int(commit.get(BATCH_ROWS_KEY) or store.existing(spec.table_path, delta_version).count()),
         suite_hash=str(commit.get("featurelake.suite_hash", "")),
         fingerprint=commit.get("featurelake.fingerprint"),
         mlflow_run_id=builds[0]["run_id"] if builds else None,
@@ -126,14 +128,14 @@ def reannounce(spec: FeatureSet, store: DeltaStore, commit: dict[str, Any], bron
     return announce(spec, payload, expectations)
 
 
-@flow(name="build-features", log_prints=True)
+@flow(name="build-features", log_prints=True, task_runner=chunk_task_runner(get_settings()))
 def build_features(feature_set: str = "customer_txn", version: int = 1) -> dict[str, object]:
     """Build, validate and publish one feature set version from its bronze source."""
     settings, logger = get_settings(), get_run_logger()
     spec, store = catalog.load(settings.features_module).get(feature_set, version), DeltaStore(settings)
     revision = code_revision()
     record = FeatureRegistry(store).ensure_registered(spec, revision, actor=f"flow-run/{flow_run.id}")
-    source, bronze_version = read_source(store, spec)
+    bronze_version = bronze_version_of(store, spec)
     existing = published_commit(store, spec, bronze_version)
     if existing is not None:
         logger.info(
@@ -142,53 +144,146 @@ def build_features(feature_set: str = "customer_txn", version: int = 1) -> dict[
         return reannounce(spec, store, existing, bronze_version)
     build_lineage(settings, "START", spec, str(flow_run.id), bronze_version)
     try:
-        return build_and_publish(spec, store, source, bronze_version, record.fingerprint, revision)
+        return build_and_publish(spec, store, bronze_version, record.fingerprint, revision)
     except BaseException as error:
         build_lineage(settings, "FAIL", spec, str(flow_run.id), bronze_version, error=error)
         raise
 
 
-def build_and_publish(
-    spec: FeatureSet, store: DeltaStore, source: pl.DataFrame, bronze_version: int, fingerprint: str, revision: str
-) -> dict[str, object]:
-    """Compute → gate → (drift, constraints) → publish → record → announce."""
-    logger = get_run_logger()
-    features = compute(spec, source)
-    outcome = validate(spec, features, source.height)
-    if not outcome.success:
-        reject(spec, store, features, outcome, bronze_version)
-    create_markdown_artifact(
-        markdown=validation_report(spec, outcome, bronze_version, published=True),
-        key=f"validation-{spec.name.replace('_', '-')}",
+@task
+def plan(spec: FeatureSet, bronze_version: int) -> BuildPlan:
+    """Which days this build recomputes, in which chunks (shown in the UI)."""
+    settings = get_settings()
+    budget = settings.build_memory_budget
+    max_rows = max_rows_for_budget(spec, budget, resident_bytes()) if budget is not None else settings.build_chunk_rows
+    build_plan = plan_build(DeltaStore(settings), spec, bronze_version, max_rows)
+    create_table_artifact(
+        table=[build_plan.summary()], key=f"plan-{spec.name.replace('_', '-')}", description="Build plan"
     )
-    drift = measure_drift(store, spec, features)
+    get_run_logger().info("%s build plan: %s", spec.ref, build_plan.summary())
+    return build_plan
+
+
+@task(task_run_name="chunk {chunk.label}")
+def compute_chunk(
+    feature_set: str,
+    version: int,
+    chunk: DayChunk,
+    bronze_version: int,
+    reference_version: int | None,
+    metadata: dict[str, str],
+    sample_rows: int,
+    single: bool,
+) -> ChunkResult:
+    """Read, compute, gate and write one chunk; it loads the spec itself so it can run on any worker."""
+    settings = get_settings()
+    features_catalog = catalog.load(settings.features_module)
+    spec = features_catalog.get(feature_set, version)
+    marker = AppTransaction(build_app_id(spec), bronze_version) if single else None
+    return build_chunk(
+        DeltaStore(settings),
+        spec,
+        chunk,
+        bronze_version=bronze_version,
+        reference_version=reference_version,
+        metadata=metadata,
+        user_expectations=load_user_expectations(features_catalog.expectations_path(spec)),
+        sample_rows=sample_rows,
+        app_transaction=marker,
+        prepare_table=single,
+    )
+
+
+def run_chunks(
+    spec: FeatureSet, build_plan: BuildPlan, reference_version: int | None, audit: dict[str, str]
+) -> list[ChunkResult]:
+    """Fan the chunks out on the flow's task runner; wait for all of them, showing progress."""
+    single = len(build_plan.chunks) == 1
+    if single:
+        metadata = publish_metadata(spec, build_plan.bronze_version, audit, rows=0)  # the chunk adds its row count
+    else:
+        metadata = {**audit, "featurelake.operation": CHUNK_OPERATION, "featurelake.feature_set": spec.ref}
+    sample_rows = max(1_000, DRIFT_SAMPLE_ROWS // max(1, len(build_plan.chunks)))
+    futures = [
+        compute_chunk.submit(
+            spec.name, spec.version, chunk, build_plan.bronze_version, reference_version, metadata, sample_rows, single
+        )
+        for chunk in build_plan.chunks
+    ]
+    progress = create_progress_artifact(0.0, key=f"build-progress-{spec.name.replace('_', '-')}")
+    assert isinstance(progress, UUID)  # the sync call returns the id
+    for done, _ in enumerate(as_completed(futures), start=1):
+        update_progress_artifact(progress, 100.0 * done / len(futures))
+    return [future.result() for future in futures]
+
+
+def build_and_publish(
+    spec: FeatureSet, store: DeltaStore, bronze_version: int, fingerprint: str, revision: str
+) -> dict[str, object]:
+    """Plan → chunks (compute, gate, write) → publish → record → announce; a failure restores the table."""
+    logger = get_run_logger()
+    build_plan = plan(spec, bronze_version)
     audit = {
         "featurelake.flow_run_id": str(flow_run.id),
         "featurelake.deployment": str(deployment.name or "(none: run directly)"),
         "featurelake.flow_run_url": str(flow_run.ui_url or ""),
-        "featurelake.suite_hash": outcome.suite_hash,
         "featurelake.fingerprint": fingerprint,
         "featurelake.code_revision": revision,
     }
-    added = ensure_check_constraints(store, spec, check_constraints(spec), features)
-    if added:
-        logger.info("added Delta CHECK constraints %s to %s", added, store.uri(spec.table_path))
-    with transaction():  # a failure from here to the announcement restores the table (publish_batch.on_rollback)
-        delta_version = publish_batch(spec, features, bronze_version, audit)
-        return record_and_announce(spec, store, source, features, outcome, drift, bronze_version, delta_version, audit)
+    if len(build_plan.chunks) > 1:  # before chunks write concurrently (a single chunk does it after its gate)
+        schema = pl.DataFrame(schema=spec.output_schema())
+        added = ensure_check_constraints(store, spec, check_constraints(spec), schema)
+        if added:
+            logger.info("added Delta CHECK constraints %s to %s", added, store.uri(spec.table_path))
+    clear_quarantine(store, spec, bronze_version)
+    with transaction():  # a failure from here to the announcement restores the table (begin_publish.on_rollback)
+        reference_version = begin_publish(spec)
+        results = run_chunks(spec, build_plan, reference_version, audit)
+        outcome = combine_outcomes([r.outcome for r in results])
+        batch = BuildBatch.of(results)
+        if not outcome.success:
+            reject(spec, store, outcome, bronze_version, batch.rows)
+        delta_version = finish_publish(spec, store, build_plan, results, audit, outcome)
+        create_markdown_artifact(
+            markdown=validation_report(spec, outcome, bronze_version, published=True),
+            key=f"validation-{spec.name.replace('_', '-')}",
+        )
+        drift = batch.drift(spec, reference_version)
+        audit["featurelake.suite_hash"] = outcome.suite_hash
+        return record_and_announce(spec, store, batch, outcome, drift, bronze_version, delta_version, audit)
+
+
+def finish_publish(
+    spec: FeatureSet,
+    store: DeltaStore,
+    build_plan: BuildPlan,
+    results: list[ChunkResult],
+    audit: dict[str, str],
+    outcome: ValidationOutcome,
+) -> int:
+    """The publish's Delta version: the single chunk's commit, or a marker commit after several."""
+    if len(results) == 1 and results[0].delta_version is not None:
+        return results[0].delta_version
+    rows = sum(r.rows for r in results)
+    metadata = publish_metadata(spec, build_plan.bronze_version, audit, rows) | {
+        "featurelake.suite_hash": outcome.suite_hash,
+        "featurelake.chunks": str(len(results)),
+    }
+    return publish_marker(store, spec, build_plan.bronze_version, metadata)
 
 
 @task
-def publish_batch(spec: FeatureSet, features: pl.DataFrame, bronze_version: int, audit: dict[str, str]) -> int:
-    """Publish in one commit; remember the version before it, for the rollback hook."""
+def begin_publish(spec: FeatureSet) -> int | None:
+    """Remember the table's version before any chunk writes, for the rollback hook; it is also drift's reference."""
     store, txn = DeltaStore(get_settings()), get_transaction()
+    previous = store.version(spec.table_path)
     if txn is not None:
         txn.set("featurelake.spec", spec)
-        txn.set("featurelake.previous_version", store.version(spec.table_path))
-    return publish(store, spec, features, bronze_version, audit)
+        txn.set("featurelake.previous_version", previous)
+    return previous
 
 
-@publish_batch.on_rollback
+@begin_publish.on_rollback
 def restore_before_publish(txn: Transaction) -> None:
     """The flow failed after publishing: put the table back as it was and say so (audit, event)."""
     spec: FeatureSet = txn.get("featurelake.spec")
@@ -196,6 +291,8 @@ def restore_before_publish(txn: Transaction) -> None:
     settings, logger = get_settings(), get_run_logger()
     if previous is None:  # the publish created the table: there is no earlier state to go back to
         logger.error("%s: the build failed after its first publish; nothing to restore to", spec.ref)
+        return
+    if DeltaStore(settings).version(spec.table_path) == previous:  # nothing was written (e.g. the gate failed)
         return
     result = rollback(
         DeltaStore(settings),
@@ -212,8 +309,7 @@ def restore_before_publish(txn: Transaction) -> None:
 def record_and_announce(
     spec: FeatureSet,
     store: DeltaStore,
-    source: pl.DataFrame,
-    features: pl.DataFrame,
+    batch: BuildBatch,
     outcome: ValidationOutcome,
     drift: tuple[DriftReport, int] | None,
     bronze_version: int,
@@ -223,7 +319,7 @@ def record_and_announce(
     """After the publish: MLflow lineage, drift report, OpenLineage COMPLETE, the published event."""
     settings = get_settings()
     table_uri = store.uri(spec.table_path)
-    keys = sorted(source[SOURCE_KEY].unique().to_list())
+    objects = batch.source_objects.sort(SOURCE_KEY)
     run_id = tracking.log_build(
         settings,
         tags={**audit, "featurelake.feature_set": spec.ref, "featurelake.delta_version": str(delta_version)},
@@ -231,29 +327,32 @@ def record_and_announce(
             "bronze_version": bronze_version,
             "table_uri": table_uri,
             "delta_version": delta_version,
-            "source_objects": ",".join(keys)[:6000],
-            "source_rows": source.height,
+            "source_objects": ",".join(objects[SOURCE_KEY].unique(maintain_order=True).to_list())[:6000],
+            "source_rows": batch.source_rows,
         },
-        features=features,
+        features=batch.sample,
+        feature_rows=batch.rows,
         table_uri=table_uri,
         validation_result=outcome.result,
         validation_metrics={**outcome.metrics(), **(drift_metrics(drift[0]) if drift else {})},
         sources={
             "bronze_table": store.uri(bronze_path(spec.source.name)),
             "bronze_version": bronze_version,
-            "raw_objects": source.select(SOURCE_KEY, SOURCE_ETAG).unique().sort(SOURCE_KEY).to_dicts(),
+            "raw_objects": objects.to_dicts(),
         },
     )
     if drift is not None:
         report_drift(spec, drift[0], delta_version, drift[1])
-    build_lineage(settings, "COMPLETE", spec, str(flow_run.id), bronze_version, output=(delta_version, features))
+    build_lineage(
+        settings, "COMPLETE", spec, str(flow_run.id), bronze_version, output=(delta_version, batch.sample, batch.rows)
+    )
     payload = events.FeatureSetPublished(
         feature_set=spec.name,
         feature_set_version=spec.version,
         table_uri=table_uri,
         delta_version=delta_version,
         bronze_version=bronze_version,
-        row_count=features.height,
+        row_count=batch.rows,
         suite_hash=outcome.suite_hash,
         fingerprint=audit["featurelake.fingerprint"],
         mlflow_run_id=run_id,

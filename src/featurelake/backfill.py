@@ -9,16 +9,16 @@ commit. Running the same backfill twice leaves the same rows: it is safe to retr
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date
 
-import polars as pl
-
-from featurelake.core.featureset import PARTITION_COLUMN, FeatureSet, compute_features, with_partition
+from featurelake.building import read_chunk_source
+from featurelake.core.featureset import FeatureSet
 from featurelake.core.fingerprint import fingerprint
+from featurelake.core.increments import DayChunk, features_for_days
 from featurelake.io.delta import DeltaStore
 from featurelake.io.feature_tables import write_feature_table
 from featurelake.io.registry import FeatureRegistry
-from featurelake.publishing import read_source
+from featurelake.publishing import bronze_version_of
 from featurelake.validation import ValidationFailedError, validate_batch
 
 
@@ -36,20 +36,6 @@ class BackfillResult:
     suite_hash: str
 
 
-def rows_for_days(spec: FeatureSet, source: pl.DataFrame, start: date, end: date) -> tuple[pl.DataFrame, int]:
-    """Feature rows of the days ``start..end`` (inclusive), and how many source rows fed them.
-
-    Source rows from ``lookback`` before ``start`` are read so the first day's windows are full;
-    only the rows of the requested days are kept.
-    """
-    since = datetime.combine(start, time(), tzinfo=UTC) - spec.lookback
-    until = datetime.combine(end + timedelta(days=1), time(), tzinfo=UTC)
-    window = source.filter(pl.col(spec.event_time).is_between(since, until, closed="left"))
-    features = with_partition(spec, compute_features(spec, window))
-    in_range = features.filter(pl.col(PARTITION_COLUMN).is_between(start, end)).drop(PARTITION_COLUMN)
-    return in_range, window.height
-
-
 def backfill(store: DeltaStore, spec: FeatureSet, start: date, end: date, audit: dict[str, str]) -> BackfillResult:
     """Recompute, validate and replace the days ``start..end`` (inclusive) of a feature table.
 
@@ -62,8 +48,9 @@ def backfill(store: DeltaStore, spec: FeatureSet, start: date, end: date, audit:
     FeatureRegistry(store).ensure_registered(
         spec, audit.get("featurelake.code_revision", ""), audit["featurelake.actor"]
     )
-    source, bronze_version = read_source(store, spec)
-    features, source_rows = rows_for_days(spec, source, start, end)
+    bronze_version = bronze_version_of(store, spec)
+    chunk = DayChunk(start, end)
+    features, source_rows = features_for_days(spec, read_chunk_source(store, spec, bronze_version, chunk), start, end)
     if features.is_empty():
         raise ValueError(
             f"backfill of {spec.ref}: source {spec.source.name!r} (bronze version {bronze_version}) has no rows "

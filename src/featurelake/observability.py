@@ -13,21 +13,11 @@ from typing import Any
 import polars as pl
 
 from featurelake import events, openlineage
-from featurelake.core.drift import DriftReport, drift_report
+from featurelake.core.drift import DriftReport
 from featurelake.core.featureset import FeatureSet
 from featurelake.core.naming import bronze_path, feature_set_resource_id
 from featurelake.io.delta import DeltaStore
-from featurelake.io.feature_tables import read_feature_table
 from featurelake.settings import Settings, get_settings
-
-
-def measure_drift(store: DeltaStore, spec: FeatureSet, batch: pl.DataFrame) -> tuple[DriftReport, int] | None:
-    """Drift of the new batch against the table as last published, or None for a first publish."""
-    previous = store.version(spec.table_path)
-    if previous is None or store.existing(spec.table_path).count() == 0:  # nothing published yet (maybe just created)
-        return None
-    reference = read_feature_table(store, spec, columns=list(spec.feature_names)).frame
-    return drift_report(spec.drift, reference, batch, list(spec.feature_names)), previous
 
 
 def drift_metrics(report: DriftReport) -> dict[str, float]:
@@ -67,18 +57,21 @@ def build_lineage(
     spec: FeatureSet,
     flow_run_id: str,
     bronze_version: int | None,
-    output: tuple[int, pl.DataFrame] | None = None,
+    output: tuple[int, pl.DataFrame, int] | None = None,
     error: BaseException | None = None,
 ) -> bool:
-    """Send one OpenLineage event for a build: bronze (at its version) in, the feature table out."""
+    """Send one OpenLineage event for a build: bronze (at its version) in, the feature table out.
+
+    ``output`` is the published Delta version, a frame with the batch's schema, and its row count.
+    """
     store = DeltaStore(settings)
     inputs = [openlineage.s3_dataset(store.uri(bronze_path(spec.source.name)), bronze_version)]
     outputs = []
     if output is not None:
-        delta_version, frame = output
+        delta_version, frame, rows = output
         schema = {name: str(dtype) for name, dtype in frame.schema.items()}
         dataset = openlineage.s3_dataset(store.uri(spec.table_path), delta_version, schema)
-        outputs.append(_with_rows(dataset, frame.height))
+        outputs.append(_with_rows(dataset, rows))
     return send_lineage(settings, event_type, build_job_name(spec), flow_run_id, inputs, outputs, error)
 
 

@@ -7,21 +7,19 @@ it and skips the write.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import polars as pl
 
 from featurelake.core.featureset import FeatureSet
 from featurelake.core.naming import bronze_path, build_app_id
-from featurelake.io.delta import AppTransaction, DeltaStore
-from featurelake.io.feature_tables import write_feature_table
+from featurelake.io.delta import DeltaStore
 
 BRONZE_VERSION_KEY = "featurelake.bronze_version"
 
 
-def read_source(store: DeltaStore, spec: FeatureSet) -> tuple[pl.DataFrame, int]:
-    """The bronze rows a build reads, with the Delta version they were read at.
+def bronze_version_of(store: DeltaStore, spec: FeatureSet) -> int:
+    """The latest Delta version of the bronze table a build reads.
 
     Raises:
         FileNotFoundError: naming the source when nothing was ingested yet.
@@ -33,7 +31,17 @@ def read_source(store: DeltaStore, spec: FeatureSet) -> tuple[pl.DataFrame, int]
             f"feature set {spec.ref}: bronze table {store.uri(path)} "
             f"does not exist yet; run the ingest flow for source {spec.source.name!r} first"
         )
-    return store.read(path, version), version
+    return version
+
+
+def read_source(store: DeltaStore, spec: FeatureSet) -> tuple[pl.DataFrame, int]:
+    """All bronze rows of the source, with the Delta version they were read at (tests and tools; builds read windows).
+
+    Raises:
+        FileNotFoundError: naming the source when nothing was ingested yet.
+    """
+    version = bronze_version_of(store, spec)
+    return store.read(bronze_path(spec.source.name), version), version
 
 
 def published_commit(store: DeltaStore, spec: FeatureSet, bronze_version: int) -> dict[str, Any] | None:
@@ -63,17 +71,3 @@ def undone_by_rollback(history: list[dict[str, Any]], version: int) -> bool:
         if commit.get("featurelake.operation") == "rollback" and restored_to is not None and int(restored_to) < version:
             return True
     return False
-
-
-def publish(
-    store: DeltaStore,
-    spec: FeatureSet,
-    features: pl.DataFrame,
-    bronze_version: int,
-    audit: Mapping[str, str],
-) -> int:
-    """Replace the feature table's content in one commit and return its Delta version."""
-    metadata = {**audit, BRONZE_VERSION_KEY: str(bronze_version), "featurelake.feature_set": spec.ref}
-    return write_feature_table(
-        store, spec, features, metadata=metadata, app_transaction=AppTransaction(build_app_id(spec), bronze_version)
-    )

@@ -41,10 +41,14 @@ def log_build(
     features: pl.DataFrame,
     table_uri: str,
     validation_result: dict[str, Any],
+    feature_rows: int | None = None,
     validation_metrics: dict[str, float],
     sources: dict[str, Any],
 ) -> str:
     """Record one feature build; return the MLflow run id.
+
+    ``features`` is the batch or a sample of it (its first 1,000 rows are logged as the output
+    dataset); ``feature_rows`` is the batch's row count when ``features`` is a sample.
 
     ``validation_metrics`` are the gate's own verdict (warn-only failures do not fail it), not GX's.
     ``sources`` names what the batch was built from (bronze table and version, the raw objects
@@ -64,7 +68,7 @@ def log_build(
         _log_input_retrying(from_polars(reference, source=bronze, name=bronze), context="input")
         dataset = from_polars(features.head(1000), source=table_uri, name=table_uri)
         mlflow.log_input(dataset, context="output")
-        mlflow.log_metric("feature_rows", features.height)
+        mlflow.log_metric("feature_rows", features.height if feature_rows is None else feature_rows)
         return str(run.info.run_id)
 
 

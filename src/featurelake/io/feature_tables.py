@@ -83,18 +83,16 @@ def write_feature_table(
     features: pl.DataFrame,
     *,
     metadata: Mapping[str, Any],
-    days: tuple[date, date] | None = None,
+    days: tuple[date | None, date | None] | None = None,
     app_transaction: AppTransaction | None = None,
 ) -> int:
     """Publish feature rows in one commit: the whole table, or only the days in ``days``.
 
     A day-range write replaces exactly those partitions (rows outside the range are refused by
-    delta-rs, so a bad filter cannot clobber other days).
+    delta-rs, so a bad filter cannot clobber other days); a None bound leaves that side open.
     """
     frame = with_partition(spec, features).sort([*spec.entity_keys, spec.event_time], maintain_order=True)
-    predicate = None
-    if days is not None:
-        predicate = f"{PARTITION_COLUMN} >= '{days[0].isoformat()}' AND {PARTITION_COLUMN} <= '{days[1].isoformat()}'"
+    predicate = day_predicate(*days) if days is not None else None
     return store.write(
         spec.table_path,
         frame,
@@ -104,6 +102,13 @@ def write_feature_table(
         app_transaction=app_transaction,
         partition_by=[PARTITION_COLUMN],
     )
+
+
+def day_predicate(first: date | None, last: date | None) -> str | None:
+    """The Delta predicate selecting day partitions ``first..last`` (inclusive; None: unbounded)."""
+    bounds = [f"{PARTITION_COLUMN} >= '{first.isoformat()}'"] if first is not None else []
+    bounds += [f"{PARTITION_COLUMN} <= '{last.isoformat()}'"] if last is not None else []
+    return " AND ".join(bounds) or None
 
 
 def ensure_check_constraints(

@@ -1,0 +1,383 @@
+"""Incremental, chunked feature builds: plan the days to recompute, then compute, gate and write each chunk.
+
+A build compares the bronze snapshot it reads with the one the table was last built from (the
+publish commit's ``featurelake.bronze_version``): only days whose windows the changed bronze
+files can reach are recomputed (see :mod:`featurelake.core.increments`). The days are cut into
+chunks that fit the memory budget; each chunk reads its days plus the lookback from bronze,
+passes the Great Expectations gate and replaces exactly its day partitions. Chunks are
+independent, so they can run one after another, on threads, or on Dask workers, and commit
+concurrently. A build of more than one chunk ends with a marker commit that carries the
+publish's metadata and idempotency marker; a build of one chunk publishes in the chunk's commit.
+
+No Prefect here: the flow decides where chunks run.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import polars as pl
+
+from featurelake.core.constraints import check_constraints
+from featurelake.core.drift import DriftReport, drift_report
+from featurelake.core.featureset import FeatureSet, with_partition
+from featurelake.core.fingerprint import fingerprint
+from featurelake.core.increments import (
+    DayChunk,
+    affected_days,
+    changed_spans,
+    features_for_days,
+    merge_ranges,
+    open_outer_bounds,
+    plan_chunks,
+    rows_per_day,
+    source_window,
+    utc_day,
+)
+from featurelake.core.naming import bronze_path, build_app_id, feature_quarantine_path
+from featurelake.ingestion import SOURCE_ETAG, SOURCE_KEY
+from featurelake.io.delta import AppTransaction, DeltaStore
+from featurelake.io.feature_tables import ensure_check_constraints, read_feature_table, write_feature_table
+from featurelake.io.time_windows import file_spans, read_window
+from featurelake.publishing import BRONZE_VERSION_KEY, undone_by_rollback
+from featurelake.validation import ValidationOutcome, validate_batch
+
+logger = logging.getLogger(__name__)
+
+#: Commit metadata of a chunk that is not itself the publish (a build of several chunks).
+CHUNK_OPERATION = "build-chunk"
+#: Publish metadata: how many feature rows the publish wrote (a marker commit writes none itself).
+BATCH_ROWS_KEY = "featurelake.batch_rows"
+#: In-memory bytes a build holds per source row, as a multiple of the source row's own width:
+#: the window read, its sorted copy, the feature columns and the sorted output (measured with
+#: bench/memory.py at 2-5M rows: peak RSS above the process baseline ≈ 4.5 × the window's size).
+MEMORY_AMPLIFICATION = 5.0
+#: Rows of the new batch (and of the previous publish) drift is measured on, over all chunks:
+#: enough for PSI over deciles and KS to be stable, bounded whatever the batch's size.
+DRIFT_SAMPLE_ROWS = 200_000
+
+
+@dataclass(frozen=True)
+class BuildPlan:
+    """What one build recomputes: the bronze version, the base it is incremental to, the day chunks."""
+
+    feature_set: str
+    bronze_version: int
+    base_bronze_version: int | None
+    chunks: tuple[DayChunk, ...]
+    estimated_source_rows: int
+    reason: str
+
+    @property
+    def full(self) -> bool:
+        """True when every day is recomputed (first build, definition change, rollback, unknown base)."""
+        return self.base_bronze_version is None
+
+    def summary(self) -> dict[str, object]:
+        """One row for the UI and the log."""
+        return {
+            "feature_set": self.feature_set,
+            "mode": "full" if self.full else f"incremental since bronze {self.base_bronze_version}",
+            "bronze_version": self.bronze_version,
+            "chunks": len(self.chunks),
+            "days": sum(c.days for c in self.chunks),
+            "estimated_source_rows": self.estimated_source_rows,
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True)
+class ChunkResult:
+    """What one chunk computed and wrote; small enough to send back from a worker process."""
+
+    chunk: DayChunk
+    rows: int
+    source_rows: int
+    source_objects: pl.DataFrame
+    outcome: ValidationOutcome
+    sample: pl.DataFrame
+    reference: pl.DataFrame
+    delta_version: int | None
+
+
+@dataclass(frozen=True)
+class BuildBatch:
+    """Everything a build's chunks produced, as the publish records it (rows, sources, drift samples)."""
+
+    rows: int
+    source_rows: int
+    source_objects: pl.DataFrame
+    sample: pl.DataFrame
+    reference: pl.DataFrame
+
+    @classmethod
+    def of(cls, results: list[ChunkResult]) -> BuildBatch:
+        """Combine chunk results; the raw objects read by several chunks are named once."""
+        return cls(
+            rows=sum(r.rows for r in results),
+            source_rows=sum(r.source_rows for r in results),
+            source_objects=_concat([r.source_objects for r in results]).unique(),
+            sample=_concat([r.sample for r in results]),
+            reference=_concat([r.reference for r in results]),
+        )
+
+    def drift(self, spec: FeatureSet, reference_version: int | None) -> tuple[DriftReport, int] | None:
+        """Drift of the batch's sample against the previous publish's rows on the same days (None: no reference)."""
+        if reference_version is None or self.reference.is_empty():
+            return None
+        names = list(spec.feature_names)
+        return drift_report(spec.drift, self.reference, self.sample, names), reference_version
+
+
+def _concat(frames: list[pl.DataFrame]) -> pl.DataFrame:
+    """Concatenate the non-empty frames (chunks without rows carry no schema to agree on)."""
+    present = [frame for frame in frames if frame.height]
+    return pl.concat(present) if present else pl.DataFrame()
+
+
+def plan_build(store: DeltaStore, spec: FeatureSet, bronze_version: int, max_rows: int | None) -> BuildPlan:
+    """Decide which days to recompute from ``bronze_version``, in chunks of at most ``max_rows`` input rows."""
+    bronze = store.existing(bronze_path(spec.source.name), bronze_version)
+    after = file_spans(bronze, spec.event_time)
+    base, reason, pending = incremental_base(store, spec)
+    if base is not None:
+        try:
+            before = file_spans(store.existing(bronze_path(spec.source.name), base), spec.event_time)
+        except (ValueError, FileNotFoundError) as error:  # the base's log is gone (metadata cleanup)
+            base, reason = None, f"bronze version {base} can no longer be loaded ({error})"
+    if base is None:
+        ranges = _all_days(after)
+    else:
+        changed = changed_spans(before, after)
+        last_day = _last_day(pl.concat([after, changed]))
+        ranges = [] if last_day is None else affected_days(changed, spec.lookback, last_day)
+        ranges = merge_ranges(ranges + pending)
+    chunks = plan_chunks(ranges, rows_per_day(after), spec.lookback, max_rows)
+    if base is None:
+        chunks = open_outer_bounds(chunks)
+    estimate = _estimated_rows(after, chunks, spec)
+    return BuildPlan(spec.ref, bronze_version, base, tuple(chunks), estimate, reason)
+
+
+def incremental_base(store: DeltaStore, spec: FeatureSet) -> tuple[int | None, str, list[tuple[date, date]]]:
+    """The bronze version the table's content reflects, why (or why none), and days a crash left half-built.
+
+    The base is the newest publish not undone by a rollback and made by the current definition.
+    Chunk commits newer than it belong to a build that did not finish: their days are rebuilt too.
+    """
+    history = store.history(spec.table_path)
+    pending: list[tuple[date, date]] = []
+    current = fingerprint(spec)
+    for commit in history:  # newest first
+        if commit.get("featurelake.operation") == CHUNK_OPERATION:
+            pending.extend(_days_of(str(commit.get("featurelake.days", ""))))
+        bronze = commit.get(BRONZE_VERSION_KEY)
+        if bronze is None or undone_by_rollback(history, int(commit["version"])):
+            continue
+        if commit.get("featurelake.fingerprint") not in (None, current):
+            return None, "the feature set's definition changed since the last publish", []
+        return int(bronze), f"bronze changed since version {bronze}", pending
+    return None, "no publish to build on yet", []
+
+
+def _days_of(label: str) -> list[tuple[date, date]]:
+    """The day range a chunk commit names (``2026-01-01..2026-01-07``); none for anything else."""
+    match = re.fullmatch(r"(\d{4}-\d{2}-\d{2})\.\.(\d{4}-\d{2}-\d{2})", label)
+    return [] if match is None else [(date.fromisoformat(match.group(1)), date.fromisoformat(match.group(2)))]
+
+
+def _all_days(spans: pl.DataFrame) -> list[tuple[date, date]]:
+    known = spans.filter(pl.col("rows") > 0)
+    first, last = known["min_time"].min(), known["max_time"].max()
+    if first is None or last is None:
+        return []
+    return [(utc_day(first), utc_day(last))]  # type: ignore[arg-type]
+
+
+def _last_day(spans: pl.DataFrame) -> Any:
+    last = spans["max_time"].max()
+    return None if last is None else utc_day(last)  # type: ignore[arg-type]
+
+
+def _estimated_rows(spans: pl.DataFrame, chunks: list[DayChunk], spec: FeatureSet) -> int:
+    per_day = rows_per_day(spans)
+    total = 0.0
+    for chunk in chunks:
+        since, until = source_window(spec, chunk)
+        total += sum(rows for day, rows in per_day.items() if utc_day(since) <= day < utc_day(until))
+    return round(total)
+
+
+def max_rows_for_budget(spec: FeatureSet, budget_bytes: int | None, resident_bytes: int) -> int | None:
+    """How many source rows one chunk may read so that the build stays under ``budget_bytes`` of RSS.
+
+    ``resident_bytes`` is what the process holds already (interpreter, libraries); the rest of the
+    budget is divided by the in-memory width of a source row times :data:`MEMORY_AMPLIFICATION`.
+
+    Raises:
+        ValueError: when the budget is not above what the process already holds.
+    """
+    if budget_bytes is None:
+        return None
+    available = budget_bytes - resident_bytes
+    if available <= 0:
+        raise ValueError(
+            f"build memory budget {budget_bytes / 2**20:.0f} MiB is below what the process already holds "
+            f"({resident_bytes / 2**20:.0f} MiB); raise FEATURELAKE_BUILD_MEMORY_BUDGET"
+        )
+    return max(1, int(available / (source_row_bytes(spec) * MEMORY_AMPLIFICATION)))
+
+
+def source_row_bytes(spec: FeatureSet) -> int:
+    """The in-memory width of one source row a build reads (fixed-width columns; strings counted at 16 bytes)."""
+    schema = {c: spec.source.columns[c] for c in spec.source_columns()}
+    schema |= {SOURCE_KEY: pl.String(), SOURCE_ETAG: pl.String()}
+    return sum(_width(dtype) for dtype in schema.values())
+
+
+def _width(dtype: pl.DataType) -> int:
+    if dtype.is_numeric() or dtype.is_temporal():
+        return 8 + 1  # value + validity
+    return 16 + 1 + 8  # view, validity, a share of the buffer
+
+
+def resident_bytes() -> int:
+    """This process's current resident set size (Linux /proc; 0 where it is unavailable)."""
+    try:
+        pages = int(open("/proc/self/statm").read().split()[1])  # noqa: SIM115 - one read of a proc file
+    except OSError:
+        return 0
+    return pages * os.sysconf("SC_PAGE_SIZE")
+
+
+def read_chunk_source(store: DeltaStore, spec: FeatureSet, bronze_version: int, chunk: DayChunk) -> pl.DataFrame:
+    """The bronze rows a chunk's features read: its days plus the lookback, from the files that hold them."""
+    since, until = source_window(spec, chunk)
+    columns = [*spec.source_columns(), SOURCE_KEY, SOURCE_ETAG]
+    bronze = store.existing(bronze_path(spec.source.name), bronze_version)
+    return read_window(bronze, spec.event_time, since, until, columns)
+
+
+def build_chunk(
+    store: DeltaStore,
+    spec: FeatureSet,
+    chunk: DayChunk,
+    *,
+    bronze_version: int,
+    reference_version: int | None,
+    metadata: Mapping[str, str],
+    user_expectations: list[dict[str, Any]],
+    sample_rows: int,
+    app_transaction: AppTransaction | None = None,
+    prepare_table: bool = False,
+) -> ChunkResult:
+    """Read, compute, gate and write one chunk of days; a chunk that fails the gate writes nothing.
+
+    The rows of a failed chunk are appended to the feature quarantine table (the flow clears the
+    bronze version's earlier attempts first), so concurrent chunks never overwrite each other's.
+    ``prepare_table`` (a build's only chunk) creates the table and adds its CHECK constraints
+    after the gate passed, so a first build that fails its gate leaves no table behind.
+    """
+    source = read_chunk_source(store, spec, bronze_version, chunk)
+    features, source_rows = features_for_days(spec, source, chunk.start, chunk.end)
+    objects = source.select(SOURCE_KEY, SOURCE_ETAG).unique()
+    del source
+    outcome = validate_batch(spec, features, source_rows, user_expectations)
+    reference = _reference(store, spec, reference_version, chunk, sample_rows)
+    sample = features.sample(min(sample_rows, features.height), seed=0) if features.height else features
+    if not outcome.success:
+        quarantine(store, spec, features, outcome, bronze_version, metadata)
+        return ChunkResult(chunk, features.height, source_rows, objects, outcome, sample, reference, None)
+    if prepare_table:
+        added = ensure_check_constraints(store, spec, check_constraints(spec), features)
+        if added:
+            logger.info("added Delta CHECK constraints %s to %s", added, store.uri(spec.table_path))
+    written = {
+        **metadata,
+        BATCH_ROWS_KEY: str(features.height),
+        "featurelake.days": chunk.label,
+        "featurelake.suite_hash": outcome.suite_hash,
+    }
+    version = write_feature_table(
+        store, spec, features, metadata=written, days=chunk.write_bounds(), app_transaction=app_transaction
+    )
+    return ChunkResult(chunk, features.height, source_rows, objects, outcome, sample, reference, version)
+
+
+def _reference(
+    store: DeltaStore, spec: FeatureSet, version: int | None, chunk: DayChunk, sample_rows: int
+) -> pl.DataFrame:
+    """A sample of the previous publish's rows on the chunk's days and its lookback (drift's reference)."""
+    if version is None:
+        return pl.DataFrame()
+    days = (utc_day(source_window(spec, chunk)[0]), chunk.end)
+    frame = read_feature_table(store, spec, delta_version=version, days=days).frame
+    return frame.sample(min(sample_rows, frame.height), seed=0) if frame.height else frame
+
+
+def quarantine(
+    store: DeltaStore,
+    spec: FeatureSet,
+    features: pl.DataFrame,
+    outcome: ValidationOutcome,
+    bronze_version: int,
+    metadata: Mapping[str, str],
+) -> None:
+    """Keep a failed chunk's rows with why they failed, for the owner to inspect."""
+    import json
+
+    kept = features.with_columns(
+        pl.lit(bronze_version).alias("_bronze_version"),
+        pl.lit(json.dumps(list(outcome.failed))).alias("_failed_expectations"),
+        pl.lit(metadata.get("featurelake.flow_run_id", "")).alias("_flow_run_id"),
+    )
+    store.write(feature_quarantine_path(spec.name, spec.version), kept, mode="append", metadata=dict(metadata))
+
+
+def clear_quarantine(store: DeltaStore, spec: FeatureSet, bronze_version: int) -> None:
+    """Remove an earlier attempt's quarantined rows of this bronze version, so a retry does not repeat them."""
+    table = store.table(feature_quarantine_path(spec.name, spec.version))
+    if table is not None:
+        table.delete(f"_bronze_version = {bronze_version}")
+
+
+def publish_marker(store: DeltaStore, spec: FeatureSet, bronze_version: int, metadata: Mapping[str, str]) -> int:
+    """Close a build of several chunks with one commit that is its publish (no rows of its own).
+
+    ``metadata`` is :func:`publish_metadata`'s; the commit also carries the idempotency marker.
+    """
+    empty = with_partition(spec, pl.DataFrame(schema=spec.output_schema()))
+    marker = AppTransaction(build_app_id(spec), bronze_version)
+    return store.write(spec.table_path, empty, mode="append", metadata=metadata, app_transaction=marker)
+
+
+def publish_metadata(spec: FeatureSet, bronze_version: int, audit: Mapping[str, str], rows: int) -> dict[str, str]:
+    """The metadata that makes a commit the publish of ``bronze_version`` (what retries look for)."""
+    return {
+        **audit,
+        BRONZE_VERSION_KEY: str(bronze_version),
+        BATCH_ROWS_KEY: str(rows),
+        "featurelake.feature_set": spec.ref,
+    }
+
+
+def combine_outcomes(outcomes: list[ValidationOutcome]) -> ValidationOutcome:
+    """One gate verdict for a build of several chunks: every failure, each expectation named once."""
+    if len(outcomes) == 1:
+        return outcomes[0]
+    failures: dict[str, Any] = {}
+    for outcome in outcomes:
+        for failure in outcome.failures:
+            failures.setdefault(failure.expectation, failure)
+    return ValidationOutcome(
+        evaluated=sum(o.evaluated for o in outcomes),
+        failures=tuple(failures.values()),
+        suite_hash=outcomes[0].suite_hash if outcomes else "",
+        result={"chunks": [o.result for o in outcomes]},
+    )
