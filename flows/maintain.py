@@ -1,65 +1,62 @@
-"""Maintenance: vacuum every published feature table on a schedule, never what a model needs.
+"""Maintenance: compact, checkpoint, vacuum and clean the log of every table in the lake, nightly.
 
-Deleted files are gone for good, so each table is vacuumed by the same guarded operation as
-``featurelake vacuum``: versions a registered model was trained on keep their files, and the
-vacuum is refused if delta-rs plans otherwise. One table's failure does not stop the others;
-the run fails at the end, naming them.
+Ingest's small commits pile up small files and log entries; this keeps their number bounded.
+Deleted files are gone for good, so vacuum keeps every file a version registered models need
+(the feature versions they were trained on, and the bronze versions behind those), and is
+refused if delta-rs plans otherwise. One table's failure does not stop the others; the run fails
+at the end, naming them. See :mod:`featurelake.maintenance_plan` for the steps.
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from prefect import flow, get_run_logger
-from prefect.artifacts import create_table_artifact
+from prefect.artifacts import create_progress_artifact, create_table_artifact, update_progress_artifact
 
-from featurelake import catalog, operations
-from featurelake.io.delta import DeltaStore
+from featurelake import catalog
+from featurelake.maintenance_plan import MaintenanceOptions, TableReport, maintain_lake
 from featurelake.settings import get_settings
 
 
 @flow(name="maintain", log_prints=True)
 def maintain(
-    retain_hours: float = 168.0, dry_run: bool = False, allow_short_retention: bool = False
+    retain_hours: float = 168.0,
+    target_file_mb: float = 128.0,
+    min_small_files: int = 16,
+    dry_run: bool = False,
+    allow_short_retention: bool = False,
 ) -> list[dict[str, object]]:
-    """Vacuum each published feature table, keeping removed files younger than ``retain_hours``.
+    """Maintain every table: compact partitions of ``min_small_files`` or more files under ``target_file_mb``,
+    checkpoint, vacuum files removed over ``retain_hours`` ago, clean up the expired log.
 
-    ``allow_short_retention`` permits less than the table's minimum (7 days): only when no job
-    is reading an older snapshot, since its files may go.
+    ``dry_run`` reports what would be compacted and deleted and changes nothing.
+    ``allow_short_retention`` permits less than a table's minimum retention (7 days): only when
+    no job is reading an older snapshot, since its files may go.
     """
     settings, logger = get_settings(), get_run_logger()
-    store = DeltaStore(settings)
-    rows: list[dict[str, object]] = []
-    failed: list[str] = []
-    for spec in catalog.load(settings.features_module).feature_sets.values():
-        if store.version(spec.table_path) is None:
-            continue
-        try:
-            result = operations.vacuum(
-                store,
-                settings,
-                spec,
-                timedelta(hours=retain_hours),
-                dry_run=dry_run,
-                allow_short_retention=allow_short_retention,
-                actor="maintain",
-            )
-        except Exception as error:  # refused or failed: the other tables still get their vacuum
-            logger.error("vacuum of %s refused: %s", spec.ref, error)
-            failed.append(spec.ref)
-            empty = {"removed": 0, "kept_for_models": 0, "protected_versions": ""}
-            rows.append({"feature_set": spec.ref, **empty, "error": str(error)})
-            continue
-        rows.append(
-            {
-                "feature_set": spec.ref,
-                "removed": len(result.removed),
-                "kept_for_models": len(result.kept),
-                "protected_versions": ",".join(map(str, result.protected_versions)),
-                "error": "",
-            }
-        )
-    create_table_artifact(table=rows, key="maintenance", description=f"Vacuum (dry run: {dry_run})")
+    options = MaintenanceOptions(
+        retention=timedelta(hours=retain_hours),
+        target_size=int(target_file_mb * 2**20),
+        min_small_files=min_small_files,
+        dry_run=dry_run,
+        allow_short_retention=allow_short_retention,
+    )
+    progress: Any = create_progress_artifact(0.0, key="maintenance-progress", description="Tables maintained (%)")
+
+    def done(report: TableReport, count: int, total: int) -> None:
+        row = report.as_row()
+        if report.error:
+            logger.error("%s: %s", report.table, report.error)
+        else:
+            logger.info("%s: files %s, removed %s, notes: %s", report.table, row["files"], row["removed"], row["notes"])
+        update_progress_artifact(progress, 100.0 * count / total)
+
+    reports = maintain_lake(settings, catalog.load(settings.features_module), options, on_table=done)
+    rows = [report.as_row() for report in reports]
+    create_table_artifact(table=rows, key="maintenance", description=f"Table maintenance (dry run: {dry_run})")
+    failed = [report.table for report in reports if report.error]
     if failed:
-        raise RuntimeError(f"vacuum refused for {failed}; see the log for why")
+        raise RuntimeError(f"maintenance failed for {failed}; the log and the 'maintenance' artifact say why")
     return rows

@@ -21,6 +21,7 @@ app.command("lookup")(cli_features.lookup)
 app.command("history")(cli_ops.history)
 app.command("rollback")(cli_ops.rollback)
 app.command("vacuum")(cli_ops.vacuum)
+app.command("maintain")(cli_ops.maintain)
 
 app.command("lineage")(cli_lineage.lineage)
 app.command("status")(cli_lineage.status)

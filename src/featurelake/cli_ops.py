@@ -1,4 +1,4 @@
-"""``featurelake`` commands for operating feature tables: history, rollback, vacuum.
+"""``featurelake`` commands for operating feature tables: history, rollback, vacuum, and lake maintenance.
 
 Thin shells over :mod:`featurelake.operations`. Errors a user can meet (a bad reference, a
 version the table does not have, a retention below the table's minimum) exit 1 with the message.
@@ -18,6 +18,7 @@ from featurelake.cli_features import FEATURES_MODULE, guarded
 if TYPE_CHECKING:
     from featurelake.core.featureset import FeatureSet
     from featurelake.io.delta import DeltaStore
+    from featurelake.maintenance_plan import TableReport
     from featurelake.operations import RollbackResult, VacuumResult
     from featurelake.settings import Settings
 
@@ -188,4 +189,62 @@ def render_vacuum(result: VacuumResult) -> str:
     if result.unknown_versions:
         lines.append(f"pinned versions this table does not have (recreated since?): {list(result.unknown_versions)}")
     lines.extend(f"  {verb}: {path}" for path in result.removed)
+    return "\n".join(lines)
+
+
+def maintain(
+    retain_hours: float = typer.Option(168.0, help="Vacuum files removed longer ago than this (hours)."),
+    target_file_mb: float = typer.Option(128.0, help="Compact small files into files of about this size (MiB)."),
+    min_small_files: int = typer.Option(16, help="Compact a partition once it holds this many small files."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Report what would be compacted and deleted; change nothing."
+    ),
+    allow_short_retention: bool = typer.Option(
+        False,
+        "--allow-short-retention",
+        help="Allow a retention below a table's minimum (7 days by default): only if no job reads the lake now.",
+    ),
+    features_module: str | None = FEATURES_MODULE,
+) -> None:
+    """Compact, checkpoint, vacuum and clean the log of every lake table (what maintain/nightly runs)."""
+    from featurelake import catalog
+    from featurelake.maintenance_plan import MaintenanceOptions, maintain_lake
+    from featurelake.settings import get_settings
+
+    settings = get_settings()
+    found = guarded(lambda: catalog.load(features_module or settings.features_module))
+    options = MaintenanceOptions(
+        retention=timedelta(hours=retain_hours),
+        target_size=int(target_file_mb * 2**20),
+        min_small_files=min_small_files,
+        dry_run=dry_run,
+        allow_short_retention=allow_short_retention,
+        actor=actor(),
+    )
+    reports = maintain_lake(settings, found, options)
+    typer.echo(render_maintenance(reports, dry_run))
+    failed = [report.table for report in reports if report.error]
+    if failed:
+        typer.secho(f"maintenance failed for {failed} (see error: above)", err=True, fg=typer.colors.RED)
+        raise typer.Exit(1)
+
+
+def render_maintenance(reports: list[TableReport], dry_run: bool) -> str:
+    """One line per table: files before → after, what was compacted and vacuumed, pins, notes and errors."""
+    verb = "would" if dry_run else "did"
+    lines = [f"maintenance ({'dry run: nothing changed' if dry_run else 'applied'}), {len(reports)} table(s):"]
+    for report in reports:
+        row = report.as_row()
+        line = (
+            f"{report.table}  files {row['files']}  MiB {row['MiB']}  {verb}: compact {report.compacted}, "
+            f"delete {report.removed}  kept for models {report.kept_for_models}"
+        )
+        if report.protected_versions:
+            line += f"  protected versions {list(report.protected_versions)}"
+        lines.append(line)
+        lines.extend(f"    note: {note}" for note in report.notes)
+        if report.error:
+            lines.append(f"    error: {report.error}")
+    if not reports:
+        lines.append("  no table exists yet: ingest a source first")
     return "\n".join(lines)

@@ -68,11 +68,12 @@ class RollbackResult:
 class VacuumResult:
     """What a vacuum removed, and what it kept only because a registered model needs it."""
 
+    #: The feature set (``name:vN``), or the lake path of another table (``bronze/transactions``).
     feature_set: str
     table_uri: str
     retention_hours: int
     dry_run: bool
-    #: Versions of this table registered model versions were trained on.
+    #: Versions of this table registered model versions were trained on (or, for bronze, built from).
     protected_versions: tuple[int, ...]
     #: Files removed (in a dry run: that would be), relative to the table root.
     removed: tuple[str, ...]
@@ -265,25 +266,52 @@ def vacuum(
 ) -> VacuumResult:
     """Delete files removed from the table longer than ``retention`` ago, except those a model was trained on.
 
-    The protected versions come from the MLflow registry; their files are listed here, from the
-    log, and passed to delta-rs as versions to keep. Before deleting, delta-rs's plan (a dry run
-    on the same snapshot) is checked against that list, and the vacuum is refused if the two
-    disagree: delta-rs calls its version guard experimental, and a wrong guess cannot be undone.
+    The protected versions come from the MLflow registry (:func:`protected_versions`); see
+    :func:`vacuum_table` for how they are kept.
+    """
+    return vacuum_table(
+        store,
+        spec.table_path,
+        spec.ref,
+        protected_versions(settings, spec),
+        retention,
+        dry_run=dry_run,
+        allow_short_retention=allow_short_retention,
+        metadata={"featurelake.feature_set": spec.ref} | ({"featurelake.actor": actor} if actor else {}),
+    )
+
+
+def vacuum_table(
+    store: DeltaStore,
+    path: str,
+    name: str,
+    protected: set[int],
+    retention: timedelta,
+    *,
+    dry_run: bool,
+    allow_short_retention: bool = False,
+    metadata: Mapping[str, str] | None = None,
+) -> VacuumResult:
+    """Vacuum the table at ``path`` (called ``name`` in messages), keeping every file a ``protected`` version reads.
+
+    The files of the protected versions are listed here, from the log, and the versions are
+    passed to delta-rs as versions to keep. Before deleting, delta-rs's plan (a dry run on the
+    same snapshot) is checked against that list, and the vacuum is refused if the two disagree:
+    delta-rs calls its version guard experimental, and a wrong guess cannot be undone.
 
     Raises:
         ValueError: for a negative or (without ``allow_short_retention``) too short retention, or
             a protected version that can no longer be loaded (its files cannot be known).
-        FileNotFoundError: when the feature table was never published.
+        FileNotFoundError: when the table does not exist.
         RuntimeError: when delta-rs plans to delete a protected file (nothing is deleted) or did.
     """
-    table = store.existing(spec.table_path)
-    protected = protected_versions(settings, spec)
+    table = store.existing(path)
     present = sorted(v for v in protected if v <= table.version())
-    needed = _files_needed_by(store, spec, present)
+    needed = _files_needed_by(store, path, name, present)
     short = allow_short_retention
     candidates = maintenance.vacuum(table, retention, dry_run=True, allow_short_retention=short)
     removed = maintenance.vacuum(table, retention, keep_versions=present, dry_run=True, allow_short_retention=short)
-    _refuse_protected(spec, "would delete", removed, needed)
+    _refuse_protected(name, "would delete", removed, needed)
     if not dry_run and removed:
         removed = maintenance.vacuum(
             table,
@@ -291,12 +319,12 @@ def vacuum(
             keep_versions=present,
             dry_run=False,
             allow_short_retention=short,
-            metadata=_vacuum_metadata(spec, present, actor),
+            metadata=_vacuum_metadata(present, metadata or {}),
         )
-        _refuse_protected(spec, "deleted", removed, needed)
+        _refuse_protected(name, "deleted", removed, needed)
     return VacuumResult(
-        feature_set=spec.ref,
-        table_uri=store.uri(spec.table_path),
+        feature_set=name,
+        table_uri=store.uri(path),
         retention_hours=maintenance.retention_hours(retention),
         dry_run=dry_run,
         protected_versions=tuple(sorted(protected)),
@@ -306,7 +334,7 @@ def vacuum(
     )
 
 
-def _files_needed_by(store: DeltaStore, spec: FeatureSet, versions: Iterable[int]) -> set[str]:
+def _files_needed_by(store: DeltaStore, path: str, name: str, versions: Iterable[int]) -> set[str]:
     """Every data file the given versions read: what must survive for them to stay readable.
 
     Raises:
@@ -316,32 +344,29 @@ def _files_needed_by(store: DeltaStore, spec: FeatureSet, versions: Iterable[int
     needed: set[str] = set()
     for version in versions:
         try:
-            snapshot = store.existing(spec.table_path, version)
+            snapshot = store.existing(path, version)
         except ValueError as error:
             raise ValueError(
-                f"vacuum of {spec.ref}: version {version} is pinned by a registered model but cannot be loaded; "
+                f"vacuum of {name}: version {version} is pinned by a registered model but cannot be loaded; "
                 f"its files are unknown, so nothing is vacuumed ({error})"
             ) from error
         needed |= maintenance.data_files(snapshot)
     return needed
 
 
-def _refuse_protected(spec: FeatureSet, verb: str, files: Iterable[str], needed: set[str]) -> None:
+def _refuse_protected(name: str, verb: str, files: Iterable[str], needed: set[str]) -> None:
     clash = sorted(set(files) & needed)
     if clash:
         raise RuntimeError(
-            f"vacuum of {spec.ref}: delta-rs {verb} {len(clash)} file(s) a protected version reads, "
+            f"vacuum of {name}: delta-rs {verb} {len(clash)} file(s) a protected version reads, "
             f"e.g. {clash[0]}; report this (delta-rs keep_versions) and do not vacuum this table meanwhile"
         )
 
 
-def _vacuum_metadata(spec: FeatureSet, protected: list[int], actor: str | None) -> dict[str, str]:
-    metadata = {
+def _vacuum_metadata(protected: list[int], metadata: Mapping[str, str]) -> dict[str, str]:
+    return {
+        **metadata,
         "featurelake.operation": "vacuum",
-        "featurelake.feature_set": spec.ref,
         "featurelake.protected_versions": ",".join(map(str, protected)),
         "featurelake.code_revision": code_revision(),
     }
-    if actor:
-        metadata["featurelake.actor"] = actor
-    return metadata
