@@ -1,0 +1,58 @@
+"""Feast's offline ``get_historical_features``, the training-set baseline that runs in Feast's environment.
+
+Feast pins pandas, pyarrow and numpy below what featurelake uses, so this engine's child runs
+under ``uv run --frozen --project bench/feast`` and may import only the standard library,
+Feast and what Feast brings (pandas, pyarrow, duckdb): no polars, no featurelake.
+"""
+
+from __future__ import annotations
+
+import shutil
+from datetime import timedelta
+
+from harness import Job
+
+from stages.artifacts import KEY, SPINE_TIME, TIME
+from stages.base import Context
+from stages.build import FEATURES
+
+TTL = timedelta(days=7)  # customer_txn's TTL
+
+
+def prepare_feast(ctx: Context, spine_file: str) -> Job:
+    """Feast's offline store (DuckDB) over the feature rows as one parquet file; set up untimed.
+
+    The repository (registry, entity, feature view with the 7-day TTL) is applied before the
+    clock starts; the timed call is ``get_historical_features(...).to_arrow()``, Feast's
+    cheapest way to a materialised result.
+    """
+    import pyarrow.parquet as pq
+    from feast import Entity, FeatureStore, FeatureView, Field, FileSource, ValueType
+    from feast.types import Float64, Int64
+
+    repo = ctx.out_dir / "feast-repo"
+    shutil.rmtree(repo, ignore_errors=True)
+    repo.mkdir(parents=True)
+    (repo / "feature_store.yaml").write_text(FEAST_CONFIG.format(repo=repo))
+    customer = Entity(name="customer", join_keys=[KEY], value_type=ValueType.STRING)
+    source = FileSource(name="customer_txn_rows", path=str(ctx.data_dir / "features.parquet"), timestamp_field=TIME)
+    schema = [Field(name=f, dtype=Int64 if "_count_" in f else Float64) for f in FEATURES]
+    view = FeatureView(name="customer_txn", entities=[customer], ttl=TTL, schema=schema, source=source, online=False)
+    feast_store = FeatureStore(repo_path=str(repo))
+    feast_store.apply([customer, view])
+    entity_df = pq.read_table(ctx.data_dir / spine_file).to_pandas().rename(columns={SPINE_TIME: "event_timestamp"})
+    refs = [f"customer_txn:{name}" for name in FEATURES]
+    return Job(lambda: feast_store.get_historical_features(entity_df=entity_df, features=refs).to_arrow())
+
+
+FEAST_CONFIG = """\
+project: featurelake_bench
+registry: {repo}/registry.db
+provider: local
+offline_store:
+  type: duckdb
+online_store:
+  type: sqlite
+  path: {repo}/online.db
+entity_key_serialization_version: 3
+"""
