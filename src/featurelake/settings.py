@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     openlineage_api_key: SecretStr | None = None
     #: The job namespace of every featurelake run event (OpenLineage names jobs per scheduler).
     openlineage_namespace: str = "featurelake"
+    #: Who computes the validation suite's metrics: polars (fast; GX still builds the suite and judges
+    #: the metrics) or GX's own pandas engine. Pass it to ``validate_batch(..., engine=...)``.
+    validation_engine: Literal["polars", "gx-pandas"] = "polars"
     #: Peak memory one build process may use, in bytes (``FEATURELAKE_BUILD_MEMORY_BUDGET=2147483648``).
     #: Unset: a build computes its changed days in one chunk. Set: it splits them into day chunks
     #: whose input (days + lookback) fits the budget and computes them one after another.

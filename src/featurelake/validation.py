@@ -1,10 +1,12 @@
-"""Great Expectations gate: the only module that imports great_expectations.
+"""Great Expectations gate: with :mod:`featurelake.validation_gx`, the only modules that import GX.
 
 Suites are derived from the FeatureSet spec, so a contract change is a validation change, plus
 the user expectations kept in a file beside the feature set (see :func:`load_user_expectations`).
 Each expectation is blocking (``error``, GX severity critical) or warn-only (``warn``, GX
 severity warning): a batch that fails only warn-only expectations is published and flagged.
 GX is imported lazily because it costs seconds to import and most commands never validate.
+GX owns the suite and the results; who computes its metrics is a choice (``engine``): polars by
+default, GX's pandas engine on request or for what polars cannot compute exactly.
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ if TYPE_CHECKING:
     from great_expectations.data_context import AbstractDataContext
 
 Severity = Literal["error", "warn"]
+#: Who computes the suite's metrics (GX judges them either way); see :func:`validate_batch`.
+ValidationEngine = Literal["polars", "gx-pandas"]
+ENGINES: tuple[ValidationEngine, ...] = ("polars", "gx-pandas")
 _GX_SEVERITY: dict[Severity, str] = {"error": "critical", "warn": "warning"}
 _EXAMPLES = 5
 
@@ -172,19 +177,30 @@ def schema_failures(spec: FeatureSet, batch: pl.DataFrame) -> list[CheckFailure]
 
 
 def validate_batch(
-    spec: FeatureSet, batch: pl.DataFrame, input_rows: int, user_expectations: list[dict[str, Any]] | None = None
+    spec: FeatureSet,
+    batch: pl.DataFrame,
+    input_rows: int,
+    user_expectations: list[dict[str, Any]] | None = None,
+    *,
+    engine: ValidationEngine = "polars",
 ) -> ValidationOutcome:
-    """Run the spec's suite (and the schema check) on a feature batch (SUMMARY results: bounded size)."""
-    import great_expectations as gx
-    from great_expectations.data_context.types.base import ProgressBarsConfig
+    """Run the spec's suite (and the schema check) on a feature batch (SUMMARY results: bounded size).
 
-    context = gx.get_context(mode="ephemeral")
-    context.variables.progress_bars = ProgressBarsConfig(globally=False)  # logs and CLIs, not terminals
+    ``engine`` says who computes GX's metrics: ``polars`` (the fast path, see
+    :mod:`featurelake.validation_gx`; what it cannot compute exactly runs on GX's pandas engine) or
+    ``gx-pandas`` (GX alone, on ``batch.to_pandas()``). Either way GX builds the suite and judges
+    the metrics, and every result's meta names the engine that ran it.
+    """
+    from featurelake.validation_gx import ephemeral_context, validate_with_gx_pandas, validate_with_polars
+
+    if engine not in ENGINES:
+        raise ValueError(f"validation engine {engine!r} is unknown; use one of {', '.join(ENGINES)}")
+    context = ephemeral_context()
     suite = build_suite(spec, input_rows, user_expectations, context)
-    asset = context.data_sources.add_pandas(name=spec.name).add_dataframe_asset(name="batch")
-    definition = asset.add_batch_definition_whole_dataframe(name="whole")
-    gx_batch = definition.get_batch(batch_parameters={"dataframe": batch.to_pandas()})
-    result = gx_batch.validate(suite, result_format="SUMMARY")
+    if engine == "polars":
+        result = validate_with_polars(context, suite, batch, spec.name)
+    else:
+        result = validate_with_gx_pandas(context, suite, batch, spec.name)
     failures = schema_failures(spec, batch) + [_failure(r) for r in result.results if not r.success]
     return ValidationOutcome(
         evaluated=len(result.results) + len(spec.output_schema()),
