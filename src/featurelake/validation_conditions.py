@@ -90,6 +90,11 @@ def _kind(dtype: pl.DataType) -> str:
     return "temporal" if dtype.is_temporal() else "other"
 
 
+def every_row() -> pl.Expr:
+    """A row-wise True (``pl.lit(True)`` is one value: its sum would be 1, not the row count)."""
+    return pl.repeat(True, pl.len())
+
+
 def only_column(domain: Mapping[str, Any]) -> str:
     """The one column a column metric's domain names."""
     if set(domain) != {"column"} or not isinstance(domain["column"], str):
@@ -108,7 +113,7 @@ def _nonnull(view: PandasView, domain: Mapping[str, Any], kwargs: Mapping[str, A
     _allow(kwargs, set())
     if view.kind(column) == "other":
         raise UnsupportedMetricError(f"column {column!r} ({view.schema[column]}) has no polars path")
-    return Condition((column,), pl.lit(True), view.missing(column))
+    return Condition((column,), every_row(), view.missing(column))
 
 
 def _between(view: PandasView, domain: Mapping[str, Any], kwargs: Mapping[str, Any]) -> Condition:
@@ -172,7 +177,7 @@ def _compound_unique(view: PandasView, domain: Mapping[str, Any], kwargs: Mappin
     considered = {
         "all_values_are_missing": ~pl.all_horizontal(missing),
         "any_value_is_missing": ~pl.any_horizontal(missing),
-    }.get(ignore, pl.lit(True))
+    }.get(ignore, every_row())
     return duplicates(view, columns, considered)
 
 
