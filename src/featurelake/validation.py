@@ -158,9 +158,15 @@ def _user_expectation(entry: dict[str, Any]) -> Any:
 
 
 def suite_hash(suite: ExpectationSuite) -> str:
-    """A content hash of the suite's expectations (severity and notes included), recorded with every publish."""
+    """A content hash of the suite's expectations (severity and notes included), recorded with every publish.
+
+    GX gives every expectation a random id when it joins a suite; the id is left out, or the same
+    suite would hash differently on every build.
+    """
     configs = sorted(
-        json.dumps({**e.configuration.to_json_dict(), "severity": str(e.severity)}, sort_keys=True, default=str)
+        json.dumps(
+            {**e.configuration.to_json_dict(), "id": None, "severity": str(e.severity)}, sort_keys=True, default=str
+        )
         for e in suite.expectations
     )
     return hashlib.sha256("\n".join(configs).encode()).hexdigest()[:16]
