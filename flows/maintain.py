@@ -28,9 +28,10 @@ def maintain(
     dry_run: bool = False,
     allow_short_retention: bool = False,
 ) -> list[dict[str, object]]:
-    """Maintain every table: compact partitions of ``min_small_files`` or more files under ``target_file_mb``,
-    checkpoint, vacuum files removed over ``retain_hours`` ago, clean up the expired log.
+    """Compact, checkpoint, vacuum and clean the log of every table of the lake.
 
+    Partitions holding ``min_small_files`` or more files under ``target_file_mb`` are compacted;
+    files removed over ``retain_hours`` ago are vacuumed unless a registered model needs them.
     ``dry_run`` reports what would be compacted and deleted and changes nothing.
     ``allow_short_retention`` permits less than a table's minimum retention (7 days): only when
     no job is reading an older snapshot, since its files may go.

@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from featurelake import events
 from featurelake.cli import app
 from featurelake.core.fingerprint import fingerprint
-from featurelake.core.naming import feature_set_resource_id
+from featurelake.core.naming import bronze_path, feature_set_resource_id
 from featurelake.io.delta import DeltaStore
 from featurelake.io.maintenance import data_files
 from featurelake.io.s3 import s3_client
@@ -229,19 +229,24 @@ def test_the_nightly_maintenance_flow_vacuums_every_table_but_keeps_model_versio
     first = int(published[0]["delta_version"])
     retrain("customer_txn", 1, delta_version=first)
     trained_on = rows_at(store, first)
+    bronze = bronze_path("transactions")
+    read_by_first = store.read(bronze, int(published[0]["bronze_version"]))
 
-    with pytest.raises(RuntimeError, match=r"vacuum refused for \['customer_txn:v1'\]"):
-        maintain(retain_hours=0)  # below the table's minimum retention without saying so: refused, nothing deleted
+    with pytest.raises(RuntimeError, match=rf"maintenance failed for \[.*'{PATH}'"):
+        maintain(retain_hours=0)  # below the tables' minimum retention without saying so: refused, nothing deleted
     assert rows_at(store, int(published[1]["delta_version"])).height > 0
 
-    rows = maintain(retain_hours=0, allow_short_retention=True)
+    rows = {row["table"]: row for row in maintain(retain_hours=0, allow_short_retention=True, min_small_files=2)}
 
-    (row,) = rows  # merchant_txn was never published here: skipped
-    assert row["feature_set"] == REF
-    assert row["removed"] > 0
-    assert row["kept_for_models"] > 0
-    assert row["protected_versions"] == str(first)
+    assert "features/merchant_txn/v1" not in rows  # never published here: skipped
+    assert rows[PATH]["protected_versions"] == str(first)
+    assert rows[bronze]["protected_versions"] == str(published[0]["bronze_version"])  # what the model's lineage reads
+    assert str(rows[bronze]["files"]).endswith("→ 1")  # each ingest's file, compacted into one
+    assert rows[bronze]["removed"] > 0  # the compacted files no model needs: deleted from S3
+    assert rows[bronze]["kept_for_models"] > 0  # those of the bronze version the model's features came from: kept
     assert rows_at(store, first).equals(trained_on)
+    assert store.read(bronze, int(published[0]["bronze_version"])).equals(read_by_first)
     with get_client(sync_client=True) as client:
         found = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["maintenance"])))
-    assert any(REF in str(a.data) and '"error": ""' in str(a.data) for a in found)  # the run that succeeded
+    succeeded = [a for a in found if PATH in str(a.data) and '"error": "vacuum' not in str(a.data)]
+    assert succeeded  # the run that succeeded left its table in the UI
