@@ -12,7 +12,7 @@ entries. Every table that exists gets, in this order:
 4. **log cleanup**: expired log entries go, but never those the oldest protected version needs
    to load (and writers are told to stop cleaning the log of tables with protected versions).
 
-A compaction that loses a commit race to an ingest is reported and tried again next run. A bronze
+A compaction or vacuum that loses a commit race to an ingest is reported and tried again next run. A bronze
 table whose latest ingest has not been announced yet gets no commit at all: the ingest's next
 run finds that landing by looking at the latest bronze commit. One table's failure stops only
 that table's remaining steps; the caller decides what to do with the reports.
@@ -219,8 +219,8 @@ def _compact(run: _Run) -> None:
     for partition, _ in crowded:
         try:
             metrics = maintenance.compact(table, options.target_size, partition, metadata)
-        except maintenance.CompactionConflictError as conflict:
-            run.report.notes.append(str(conflict))
+        except maintenance.LostCommitRaceError as lost:
+            run.report.notes.append(str(lost))
             return
         run.report.compacted += int(metrics.get("numFilesRemoved", 0))
 
@@ -260,16 +260,20 @@ def _vacuum(run: _Run) -> None:
         return
     name = run.table.spec.ref if run.table.spec is not None and run.table.kind == "features" else run.table.path
     options = run.options
-    result = vacuum_table(
-        run.store,
-        run.table.path,
-        name,
-        set(protected),
-        options.retention,
-        dry_run=options.dry_run,
-        allow_short_retention=options.allow_short_retention,
-        metadata=_metadata(run, "vacuum"),
-    )
+    try:
+        result = vacuum_table(
+            run.store,
+            run.table.path,
+            name,
+            set(protected),
+            options.retention,
+            dry_run=options.dry_run,
+            allow_short_retention=options.allow_short_retention,
+            metadata=_metadata(run, "vacuum"),
+        )
+    except maintenance.LostCommitRaceError as lost:
+        run.report.notes.append(str(lost))
+        return
     run.report.removed, run.report.kept_for_models = len(result.removed), len(result.kept)
 
 

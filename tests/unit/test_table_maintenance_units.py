@@ -3,7 +3,7 @@ which partitions a compaction rewrites (on small Delta tables in a temporary dir
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -103,10 +103,26 @@ def test_a_compaction_planned_on_an_old_snapshot_loses_to_the_writer_that_change
     stale = DeltaTable(str(tmp_path / "t"))
     table.delete("x = 0")  # a writer removes a file the compaction is about to read
 
-    with pytest.raises(maintenance.CompactionConflictError, match=r"lost a commit race.*next run compacts it again"):
+    with pytest.raises(
+        maintenance.LostCommitRaceError, match=r"compaction .* lost a commit race.*next run does it again"
+    ):
         maintenance.compact(stale, 2**20, {}, {})
 
     assert sorted(pl.from_arrow(DeltaTable(str(tmp_path / "t")).to_pyarrow_table())["x"].to_list()) == [1, 2]
+
+
+def test_a_vacuum_planned_on_an_old_snapshot_loses_to_a_writer_and_deletes_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "t"
+    table = small_table(path, [date(2026, 11, 1)] * 3, partitioned=False)
+    table.optimize.compact()  # three removed files, old enough for a zero retention
+    stale = DeltaTable(str(path))
+    DeltaTable(str(path)).delete("x = 1")  # a writer commits after the vacuum loaded its snapshot
+    on_disk = set(path.glob("*.parquet"))
+
+    with pytest.raises(maintenance.LostCommitRaceError, match=r"vacuum .* lost a commit race"):
+        maintenance.vacuum(stale, timedelta(0), dry_run=False, allow_short_retention=True)
+
+    assert set(path.glob("*.parquet")) == on_disk
 
 
 def test_writers_stop_cleaning_the_log_once_told(tmp_path: Path) -> None:

@@ -33,8 +33,8 @@ WRITER_LOG_CLEANUP = "delta.enableExpiredLogCleanup"
 MAINTENANCE_OPERATIONS = frozenset({"compact", "vacuum", "keep-log"})
 
 
-class CompactionConflictError(RuntimeError):
-    """A compaction lost its commit race to a concurrent writer: nothing changed, the next run retries."""
+class LostCommitRaceError(RuntimeError):
+    """A compaction or vacuum lost its commit race to a concurrent writer: nothing changed, the next run retries."""
 
 
 @dataclass(frozen=True)
@@ -124,6 +124,7 @@ def vacuum(
     Raises:
         ValueError: when ``retention`` is shorter than the table's ``delta.deletedFileRetentionDuration``
             (7 days by default) and ``allow_short_retention`` is not set.
+        LostCommitRaceError: when a concurrent writer committed first (delta-rs then deletes nothing).
     """
     keep = sorted(set(keep_versions))
     try:
@@ -134,6 +135,8 @@ def vacuum(
             commit_properties=CommitProperties(custom_metadata=dict(metadata or {})),
             keep_versions=keep or None,
         )
+    except CommitFailedError as error:
+        raise _lost_race("vacuum", table, error) from error
     except DeltaError as error:
         if "invalid retention period" in str(error).lower():
             raise ValueError(
@@ -189,7 +192,7 @@ def compact(
         delta-rs's metrics (``numFilesAdded``, ``numFilesRemoved``, ``partitionsOptimized``...).
 
     Raises:
-        CompactionConflictError: when a concurrent commit won the race.
+        LostCommitRaceError: when a concurrent commit won the race.
     """
     filters = [(column, "=", value) for column, value in partition.items()] or None
     try:
@@ -199,10 +202,7 @@ def compact(
             commit_properties=CommitProperties(custom_metadata=dict(metadata)),
         )
     except CommitFailedError as error:
-        raise CompactionConflictError(
-            f"compaction of {table.table_uri} {dict(partition) or ''} lost a commit race to a concurrent writer "
-            f"({str(error).partition(chr(10))[0]}); nothing changed, the next run compacts it again"
-        ) from error
+        raise _lost_race("compaction", table, error) from error
 
 
 def checkpoint(table: DeltaTable) -> int:
@@ -239,4 +239,11 @@ def stop_writer_log_cleanup(table: DeltaTable, metadata: Mapping[str, str]) -> N
     """
     table.alter.set_table_properties(
         {WRITER_LOG_CLEANUP: "false"}, commit_properties=CommitProperties(custom_metadata=dict(metadata))
+    )
+
+
+def _lost_race(operation: str, table: DeltaTable, error: Exception) -> LostCommitRaceError:
+    return LostCommitRaceError(
+        f"{operation} of {table.table_uri} lost a commit race to a concurrent writer "
+        f"({str(error).partition(chr(10))[0]}); nothing changed, the next run does it again"
     )
