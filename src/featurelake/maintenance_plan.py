@@ -284,7 +284,10 @@ def _clean_log(run: _Run) -> None:
     latest = run.store.existing(run.table.path)
     keep_from = min((v for v in protected if v <= latest.version()), default=latest.version())
     if keep_from < latest.version() and maintenance.writers_clean_log(latest) and not _held(run):
-        maintenance.stop_writer_log_cleanup(latest, _metadata(run, "keep-log"))
+        try:
+            maintenance.stop_writer_log_cleanup(latest, _metadata(run, "keep-log"))
+        except maintenance.LostCommitRaceError as lost:  # this cleanup still keeps the pinned versions
+            run.report.notes.append(str(lost))
     maintenance.cleanup_log(run.store.existing(run.table.path, keep_from))
     run.report.log_kept_from = keep_from
 

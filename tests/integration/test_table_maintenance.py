@@ -350,12 +350,15 @@ def test_a_compaction_that_loses_its_commit_race_to_an_ingest_is_reported_and_ch
     assert maintain_table(store, bronze, model_pins(lake, store, found), OPTIONS).compacted == 8  # next run
 
 
-def test_concurrent_ingests_and_maintenance_leave_every_row_once(lake: Settings) -> None:
+def test_concurrent_ingests_and_maintenance_leave_every_row_once(lake: Settings, tmp_path: Path) -> None:
     store, found = DeltaStore(lake), catalog.load(lake.features_module)
     chunks = {f"transactions/chunk-{i:03d}.parquet": c for i, c in enumerate(transaction_chunks(30))}
     keys = list(chunks)
-    for key in keys[:10]:
-        ingest(store, chunks[key], key)
+    labels = ingest(store, DATA.labels, "fraud_labels/all.parquet")
+    trained_bronze = [ingest(store, chunks[key], key) for key in keys[:10]][-1].bronze_version or -1
+    pinned = publish(store, trained_bronze)
+    register_model(lake, tmp_path / "artifacts", pinned, labels.bronze_version or -1)
+    trained_on, bronze_then = store.read(FEATURES, pinned), store.read(BRONZE, trained_bronze)
     done, errors = threading.Event(), []
 
     def producer() -> None:
@@ -383,6 +386,9 @@ def test_concurrent_ingests_and_maintenance_leave_every_row_once(lake: Settings)
     assert {r.table: r.error for r in reports if r.error} == {}
     assert bronze_rows(store).equals(expected_bronze(chunks))
     assert store.read(BRONZE).select("txn_id").is_duplicated().sum() == 0
+    assert store.read(FEATURES, pinned).equals(trained_on)
+    assert store.read(BRONZE, trained_bronze).equals(bronze_then)
+    assert not maintenance.writers_clean_log(store.existing(BRONZE))
 
 
 def test_the_nightly_flow_maintains_every_table_and_fails_naming_the_one_that_failed(

@@ -236,10 +236,16 @@ def stop_writer_log_cleanup(table: DeltaTable, metadata: Mapping[str, str]) -> N
     A writer's automatic cleanup (after every 100th commit) knows nothing of the versions models
     were trained on, and would make those older than the log retention unloadable: their files
     could then no longer be told apart, and every later vacuum of the table would be refused.
+
+    Raises:
+        LostCommitRaceError: when a concurrent writer committed first.
     """
-    table.alter.set_table_properties(
-        {WRITER_LOG_CLEANUP: "false"}, commit_properties=CommitProperties(custom_metadata=dict(metadata))
-    )
+    try:
+        table.alter.set_table_properties(
+            {WRITER_LOG_CLEANUP: "false"}, commit_properties=CommitProperties(custom_metadata=dict(metadata))
+        )
+    except CommitFailedError as error:
+        raise _lost_race(f"setting {WRITER_LOG_CLEANUP}=false", table, error) from error
 
 
 def _lost_race(operation: str, table: DeltaTable, error: Exception) -> LostCommitRaceError:
