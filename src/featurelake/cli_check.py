@@ -14,9 +14,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from featurelake import catalog
 from featurelake.cli_features import FEATURES_MODULE, guarded
-from featurelake.settings import get_settings
 
 if TYPE_CHECKING:
     from featurelake.checking import CheckReport, FeatureSetCheck, FileCheck
@@ -37,7 +35,9 @@ def check(
     Exits 1 otherwise, or when a feature set fails an error-severity expectation.
     PII columns are hashed with a published throwaway key, never a real one.
     """
+    from featurelake import catalog
     from featurelake.checking import check_samples, read_samples, select_feature_sets  # ingestion: a second to import
+    from featurelake.settings import get_settings
     from featurelake.validation import load_user_expectations
 
     found = catalog.discover(features_module or get_settings().features_module)

@@ -2,7 +2,8 @@
 
 Each command is a thin shell over the Python API, so the CLI and notebooks behave alike. Errors a
 user can meet (bad references, unbumped changes, missing tables) exit non-zero with the message,
-not a traceback.
+not a traceback. The library is imported inside the commands: ``featurelake --help`` and the
+commands that need neither Delta nor polars should not pay for them.
 """
 
 from __future__ import annotations
@@ -13,26 +14,23 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-import polars as pl
 import typer
 
-from featurelake import catalog
-from featurelake.core.plan import ChangeKind, Plan
-from featurelake.io.delta import DeltaStore
-from featurelake.io.registry import FeatureRegistry, RegistryMismatchError
-from featurelake.revision import code_revision
-from featurelake.settings import get_settings
-from featurelake.validation import ValidationFailedError
-
 if TYPE_CHECKING:
+    from featurelake import catalog
+    from featurelake.core.plan import Plan
     from featurelake.featurestore import FeatureStore
+    from featurelake.io.delta import DeltaStore
 
 T = TypeVar("T")
 FEATURES_MODULE = typer.Option(None, "--features-module", help="Package holding the feature sets (default: settings).")
-_MARK = {ChangeKind.CHANGED_WITHOUT_BUMP: "!", ChangeKind.REMOVED: "-", ChangeKind.UNCHANGED: " "}
 
 
 def _context(features_module: str | None) -> tuple[DeltaStore, catalog.Catalog]:
+    from featurelake import catalog
+    from featurelake.io.delta import DeltaStore
+    from featurelake.settings import get_settings
+
     settings = get_settings()
     return DeltaStore(settings), catalog.discover(features_module or settings.features_module)
 
@@ -48,14 +46,27 @@ def guarded(action: Callable[[], T]) -> T:
     """Run a command body; turn the errors users cause into a message and exit code 1."""
     try:
         return action()
-    except (KeyError, ValueError, FileNotFoundError, RegistryMismatchError, ValidationFailedError) as error:
+    except (KeyError, ValueError, FileNotFoundError, RuntimeError) as error:
+        if isinstance(error, RuntimeError) and not _user_error(error):
+            raise
         typer.secho(f"error: {error.args[0] if error.args else error}", err=True, fg=typer.colors.RED)
         raise typer.Exit(1) from error
 
 
+def _user_error(error: RuntimeError) -> bool:
+    """A registry mismatch or a failed gate: errors users cause (imported here, only when one occurred)."""
+    from featurelake.io.registry import RegistryMismatchError
+    from featurelake.validation import ValidationFailedError
+
+    return isinstance(error, RegistryMismatchError | ValidationFailedError)
+
+
 def render_plan(plan: Plan) -> str:
     """The plan as lines a reviewer reads in a CI log."""
-    lines = [f"{_MARK.get(c.kind, '+')} {c.ref:<28} {c.kind.value:<30} {c.detail}" for c in plan.changes]
+    from featurelake.core.plan import ChangeKind
+
+    marks = {ChangeKind.CHANGED_WITHOUT_BUMP: "!", ChangeKind.REMOVED: "-", ChangeKind.UNCHANGED: " "}
+    lines = [f"{marks.get(c.kind, '+')} {c.ref:<28} {c.kind.value:<30} {c.detail}" for c in plan.changes]
     if plan.errors:
         lines.append(f"\n{len(plan.errors)} feature set version(s) changed without a version bump: refusing.")
     elif plan.pending:
@@ -67,6 +78,9 @@ def render_plan(plan: Plan) -> str:
 
 def plan(features_module: str | None = FEATURES_MODULE, as_json: bool = typer.Option(False, "--json")) -> None:
     """Compare feature sets in code with the registry; exit 1 on a change without a version bump."""
+    from featurelake.io.registry import FeatureRegistry
+    from featurelake.revision import code_revision
+
     store, found = _context(features_module)
     result = guarded(lambda: FeatureRegistry(store).plan(list(found.feature_sets.values()), code_revision()))
     if as_json:
@@ -78,6 +92,9 @@ def plan(features_module: str | None = FEATURES_MODULE, as_json: bool = typer.Op
 
 def apply(features_module: str | None = FEATURES_MODULE) -> None:
     """Record the plan in the registry (refused, with nothing written, when the plan has errors)."""
+    from featurelake.io.registry import FeatureRegistry
+    from featurelake.revision import code_revision
+
     store, found = _context(features_module)
     registry, revision = FeatureRegistry(store), code_revision()
     result = guarded(lambda: registry.plan(list(found.feature_sets.values()), revision))
@@ -88,6 +105,12 @@ def apply(features_module: str | None = FEATURES_MODULE) -> None:
 
 def list_feature_sets() -> None:
     """Show the registry: every feature set version, its fingerprint, status and origin."""
+    import polars as pl
+
+    from featurelake.io.delta import DeltaStore
+    from featurelake.io.registry import FeatureRegistry
+    from featurelake.settings import get_settings
+
     registry = FeatureRegistry(DeltaStore(get_settings()))
     current = registry.current()
     if current.is_empty():
@@ -106,6 +129,7 @@ def backfill(
 ) -> None:
     """Recompute, validate and replace the days START..END of a feature table; other days are untouched."""
     from featurelake.backfill import backfill as run_backfill
+    from featurelake.revision import code_revision
 
     store, api = _feature_store(features_module)
     spec = guarded(lambda: api.spec(ref))
@@ -148,6 +172,8 @@ def training_set(
     features_module: str | None = FEATURES_MODULE,
 ) -> None:
     """Build a point-in-time correct training set; write it and its manifest (<out>.manifest.json)."""
+    import polars as pl
+
     _, api = _feature_store(features_module)
     pins = guarded(lambda: _parse_pins(pin))
     frame = pl.read_parquet(spine)
@@ -172,6 +198,8 @@ def lookup(
     features_module: str | None = FEATURES_MODULE,
 ) -> None:
     """The latest feature values of some entities at a pinned (default: latest) Delta version."""
+    import polars as pl
+
     _, api = _feature_store(features_module)
     spec = guarded(lambda: api.spec(ref))
     if len(spec.entity_keys) != 1:
