@@ -28,6 +28,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from featurelake.validation_engine import MetricPlan
 from featurelake.validation_gx import (
     ENGINE_META,
     FALLBACK_META,
@@ -250,3 +251,16 @@ def test_what_polars_cannot_compute_runs_on_gx_pandas_and_says_why() -> None:
     assert regex.result["unexpected_count"] == 1
     assert not_null.meta[ENGINE_META] == "polars"
     assert result.meta[ENGINE_META] == {"polars": 1, "gx-pandas": 1}
+
+
+def test_a_failing_polars_pass_hands_everything_to_gx_pandas(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(self: MetricPlan) -> None:
+        raise RuntimeError("simulated engine bug")
+
+    monkeypatch.setattr(MetricPlan, "compute", broken)
+    compare(frame(CASES["nulls, NaN, ±inf, ties and duplicate keys"]), catalogue(), lambda config: False)
+    context = ephemeral_context()
+    suite = context.suites.add(gx.ExpectationSuite(name="broken"))
+    suite.add_expectation(gxe.ExpectColumnValuesToNotBeNull(column="k"))
+    (result,) = validate_with_polars(context, suite, frame([(1, 0, 1.0, 1, "a")]), "fast").results
+    assert "simulated engine bug" in result.meta[FALLBACK_META]
