@@ -24,6 +24,7 @@ from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from featurelake.validation_conditions import (
@@ -151,7 +152,12 @@ class MetricPlan:
         if set(value) or self.view.kind(column) not in NUMERIC_KINDS:
             raise UnsupportedMetricError(f"{name} on {column!r} ({self.batch.schema[column]}) has no polars path")
         reduce = _REDUCTIONS[name]
-        return lambda: reduce(self.batch.get_column(column).to_pandas())
+
+        def reduction() -> Any:
+            with np.errstate(all="ignore"):  # ±inf makes NaN here, as in GX; the value says so, not a warning
+                return reduce(self.batch.get_column(column).to_pandas())
+
+        return reduction
 
     def _unique_proportion(self, scalars: dict[str, pl.Expr], column: str, value: Mapping[str, Any]) -> Any:
         """GX: distinct non-missing values / non-missing values, and 0 when every value is missing."""
