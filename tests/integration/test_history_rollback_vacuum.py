@@ -7,6 +7,7 @@ through the Python API and through the ``featurelake`` CLI.
 
 from __future__ import annotations
 
+import io
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -29,7 +30,7 @@ from features.customer_txn import CUSTOMER_TXN
 from flows.build_features import build_features
 from flows.ingest import ingest
 from flows.retrain import retrain
-from tests.integration.helpers import by_id, demo_objects, upload, wait_for_events
+from tests.integration.helpers import DATA, by_id, demo_objects, upload, wait_for_events
 
 REF = CUSTOMER_TXN.ref
 PATH = CUSTOMER_TXN.table_path
@@ -39,16 +40,33 @@ runner = CliRunner()
 
 @pytest.fixture
 def published(settings: Settings) -> list[dict[str, Any]]:
-    """Three publishes of customer_txn:v1, two days of transactions each (labels land with the first)."""
+    """Three publishes of customer_txn:v1, two days of transactions each (labels land with the first).
+
+    The second and third batches each carry a late transaction on an earlier day, so that their
+    incremental builds rewrite days an earlier publish wrote (what makes old files vacuumable).
+    """
     objects = demo_objects()
     days = sorted(k for k in objects if k.startswith("transactions/"))
     first = {k: v for k, v in objects.items() if not k.startswith("transactions/")}
     summaries = []
     for i, chunk in enumerate((days[:2], days[2:4], days[4:])):
-        upload(settings, (first if i == 0 else {}) | {k: objects[k] for k in chunk})
+        late = {} if i == 0 else {f"transactions/late/part-{i}.parquet": late_transaction(day_index=2 * i - 2, tag=i)}
+        upload(settings, (first if i == 0 else {}) | {k: objects[k] for k in chunk} | late)
         ingest()
         summaries.append(build_features("customer_txn", 1))
     return summaries
+
+
+def late_transaction(day_index: int, tag: int) -> bytes:
+    """One transaction that arrives late, on the ``day_index``-th day of the demo data."""
+    day = sorted(DATA.transactions["event_time"].dt.date().unique())[day_index]
+    row = DATA.transactions.filter(pl.col("event_time").dt.date() == day).head(1)
+    row = row.with_columns(
+        (pl.col("txn_id") + f"-late-{tag}").alias("txn_id"), (pl.col("event_time") + timedelta(seconds=1))
+    )
+    buffer = io.BytesIO()
+    row.write_parquet(buffer)
+    return buffer.getvalue()
 
 
 def rows_at(store: DeltaStore, version: int | None = None) -> pl.DataFrame:
@@ -193,8 +211,11 @@ def test_vacuum_keeps_what_registered_models_were_trained_on(
     result = vacuum(store, settings, CUSTOMER_TXN, timedelta(0), dry_run=False, allow_short_retention=True, actor="t")
 
     assert result.protected_versions == (first,)
-    assert set(result.kept) == protected_files
-    assert second_files <= set(result.removed)
+    assert set(result.kept) == protected_files - data_files(store.existing(PATH))
+    assert result.kept, "no file of the protected version was replaced since: nothing tested"
+    replaced_second = second_files - data_files(store.existing(PATH)) - protected_files
+    assert replaced_second, "the third publish replaced none of the second's files: nothing tested"
+    assert replaced_second <= set(result.removed)
     assert not set(result.removed) & protected_files
     remaining = lake_objects(settings)
     assert {f"{PATH}/{f}" for f in protected_files} <= remaining

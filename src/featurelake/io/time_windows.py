@@ -44,6 +44,30 @@ def read_window(
     table: DeltaTable, time_column: str, since: datetime, until: datetime, columns: list[str]
 ) -> pl.DataFrame:
     """The rows with ``since <= time_column < until``, reading only files whose span overlaps it."""
+    frame = pl.from_arrow(_window_files(table, time_column, since, until).to_table(columns=columns))
+    assert isinstance(frame, pl.DataFrame)
+    return frame.filter(pl.col(time_column).is_between(since, until, closed="left"))
+
+
+def distinct_in_window(
+    table: DeltaTable, time_column: str, since: datetime, until: datetime, columns: list[str]
+) -> pl.DataFrame:
+    """The distinct values of ``columns`` over the rows in the window, read batch by batch.
+
+    For wide, repetitive columns such as the raw object a row came from: only the distinct
+    values are ever held, not a column per row.
+    """
+    distinct = pl.DataFrame()
+    for batch in _window_files(table, time_column, since, until).to_batches(columns=[*columns, time_column]):
+        rows = pl.from_arrow(batch)
+        assert isinstance(rows, pl.DataFrame)
+        rows = rows.filter(pl.col(time_column).is_between(since, until, closed="left")).select(columns).unique()
+        distinct = pl.concat([distinct, rows]).unique() if distinct.width else rows
+    return _detached(distinct)
+
+
+def _window_files(table: DeltaTable, time_column: str, since: datetime, until: datetime) -> ds.Dataset:
+    """The table's files whose statistics say they may hold rows in ``[since, until)``, as one dataset."""
     spans = file_spans(table, time_column)
     overlapping = spans.filter(
         pl.col("min_time").is_null() | ((pl.col("min_time") < until) & (pl.col("max_time") >= since))
@@ -51,7 +75,12 @@ def read_window(
     dataset = table.to_pyarrow_dataset()
     fragments = {relative_path(f.path, table.table_uri): f for f in dataset.get_fragments()}
     chosen = [fragments[path] for path in overlapping["path"].to_list() if path in fragments]
-    subset = ds.FileSystemDataset(chosen, dataset.schema, dataset.format, dataset.filesystem)
-    frame = pl.from_arrow(subset.to_table(columns=columns))
-    assert isinstance(frame, pl.DataFrame)
-    return frame.filter(pl.col(time_column).is_between(since, until, closed="left"))
+    return ds.FileSystemDataset(chosen, dataset.schema, dataset.format, dataset.filesystem)
+
+
+def _detached(frame: pl.DataFrame) -> pl.DataFrame:
+    """A copy that owns its strings: polars string columns share their byte buffers with the
+    frame they were selected from, so a small frame can otherwise keep a large one's memory."""
+    copy = pl.from_arrow(frame.to_arrow(compat_level=pl.CompatLevel.oldest()))
+    assert isinstance(copy, pl.DataFrame)
+    return copy
