@@ -44,6 +44,7 @@ from featurelake.core.naming import bronze_path, build_app_id, feature_quarantin
 from featurelake.ingestion import SOURCE_ETAG, SOURCE_KEY
 from featurelake.io.delta import AppTransaction, DeltaStore
 from featurelake.io.feature_tables import ensure_check_constraints, read_feature_table, write_feature_table
+from featurelake.io.maintenance import data_files
 from featurelake.io.time_windows import distinct_in_window, file_spans, read_window
 from featurelake.publishing import BRONZE_VERSION_KEY, undone_by_rollback
 from featurelake.validation import ValidationOutcome, validate_batch
@@ -172,7 +173,10 @@ def plan_from_base(
     if base is None:
         ranges = _all_days(after)
     else:
-        changed = changed_spans(before, after)
+        rewritten, replaced = compaction_rewrites(store, bronze_path(spec.source.name), base, bronze_version)
+        changed = changed_spans(
+            before.filter(~pl.col("path").is_in(list(replaced))), after.filter(~pl.col("path").is_in(list(rewritten)))
+        )
         last_day = _last_day(pl.concat([after, changed]))
         ranges = [] if last_day is None else affected_days(changed, spec.lookback, last_day)
         ranges = merge_ranges(ranges + (pending or []))
@@ -181,6 +185,37 @@ def plan_from_base(
         chunks = open_outer_bounds(chunks)
     estimate = _estimated_rows(after, chunks, spec)
     return BuildPlan(spec.ref, bronze_version, base, tuple(chunks), estimate, reason)
+
+
+def compaction_rewrites(store: DeltaStore, path: str, base: int, version: int) -> tuple[set[str], set[str]]:
+    """Files that compactions (OPTIMIZE) between ``base`` and ``version`` wrote and replaced without changing rows.
+
+    A compaction's new files hold exactly the rows of the files it removed. When every file it
+    removed was already in the base snapshot (or is itself such a rewrite), its output adds no
+    row the base lacked, and the files it removed lost none: neither side is a change. A
+    compaction that merged a file added after the base is not excused, so its output's whole
+    span is rebuilt (more than needed, never less).
+
+    Returns:
+        (files written by such compactions, files they replaced), as relative paths.
+    """
+    latest = store.existing(path)
+    commits = [c for c in latest.history(max(1, latest.version() - base)) if base < int(c["version"]) <= version]
+    known = data_files(store.existing(path, base)) if commits else set()
+    rewritten: set[str] = set()
+    replaced: set[str] = set()
+    for commit in sorted(commits, key=lambda c: int(c["version"])):
+        if commit.get("operation") != "OPTIMIZE":
+            continue
+        number = int(commit["version"])
+        previous, current = (
+            set(file_spans(store.existing(path, v), "")["path"].to_list()) for v in (number - 1, number)
+        )
+        removed, added = previous - current, current - previous
+        if removed <= known | rewritten:
+            rewritten |= added
+            replaced |= removed
+    return rewritten, replaced
 
 
 def incremental_base(store: DeltaStore, spec: FeatureSet) -> tuple[int | None, str, list[tuple[date, date]]]:

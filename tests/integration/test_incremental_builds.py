@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -16,9 +17,18 @@ import pyarrow as pa
 import pytest
 from polars.testing import assert_frame_equal
 
-from featurelake.building import CHUNK_OPERATION
+from featurelake.building import (
+    CHUNK_OPERATION,
+    BuildPlan,
+    build_chunk,
+    plan_build,
+    publish_marker,
+    publish_metadata,
+)
 from featurelake.core.featureset import PARTITION_COLUMN, compute_features
+from featurelake.core.fingerprint import fingerprint
 from featurelake.core.naming import feature_quarantine_path
+from featurelake.ingestion import SOURCE_ETAG, SOURCE_KEY
 from featurelake.io.delta import DeltaStore
 from featurelake.io.feature_tables import read_feature_table
 from featurelake.local import synthetic
@@ -172,3 +182,66 @@ def test_chunks_fan_out_on_a_local_dask_cluster_with_concurrent_commits(
     assert len(chunks) >= 2
     assert len({c["featurelake.days"] for c in chunks}) == len(chunks)
     assert summary["delta_version"] == store.version(CUSTOMER_TXN.table_path)
+
+
+def _local_bronze(tmp_path: Path) -> tuple[DeltaStore, list[pl.DataFrame]]:
+    """An empty local-disk lake, and the demo transactions by day with bronze's bookkeeping columns."""
+    by_day = sorted(
+        DATA.transactions.with_columns(pl.col("event_time").dt.date().alias("_day"))
+        .partition_by("_day", as_dict=True)
+        .items()
+    )
+    days = [
+        rows.drop("_day").with_columns(
+            pl.lit(f"transactions/day={day}/part-0.parquet").alias(SOURCE_KEY), pl.lit(f'"{day}"').alias(SOURCE_ETAG)
+        )
+        for (day,), rows in by_day
+    ]
+    return DeltaStore(Settings(lake_uri=str(tmp_path / "lake"))), days
+
+
+def _append(store: DeltaStore, rows: pl.DataFrame) -> int:
+    return store.write("bronze/transactions", rows, mode="append", metadata={"featurelake.operation": "ingest"})
+
+
+def _publish(store: DeltaStore) -> BuildPlan:
+    """Plan and run a build as the flow does (chunks, then the publish marker); returns the plan."""
+    bronze_version = store.version("bronze/transactions")
+    assert bronze_version is not None
+    build_plan = plan_build(store, CUSTOMER_TXN, bronze_version, max_rows=None)
+    for chunk in build_plan.chunks:
+        build_chunk(
+            store,
+            CUSTOMER_TXN,
+            chunk,
+            bronze_version=bronze_version,
+            reference_version=None,
+            metadata={},
+            user_expectations=[],
+            sample_rows=100,
+        )
+    audit = {"featurelake.fingerprint": fingerprint(CUSTOMER_TXN)}
+    publish_marker(store, CUSTOMER_TXN, bronze_version, publish_metadata(CUSTOMER_TXN, bronze_version, audit, 0))
+    return build_plan
+
+
+def test_a_bronze_compaction_changes_nothing_to_rebuild_unless_it_merged_new_rows(tmp_path: Path) -> None:
+    store, days = _local_bronze(tmp_path)
+    for rows in days[:4]:
+        _append(store, rows)
+    _publish(store)
+    store.existing("bronze/transactions").optimize.compact()  # nightly maintenance: four files become one
+    compacted = store.version("bronze/transactions")
+    assert compacted is not None
+    assert plan_build(store, CUSTOMER_TXN, compacted, max_rows=None).chunks == (), "a compaction alone caused work"
+    _append(store, days[4])
+    fifth = str(days[4]["event_time"].dt.date().min())
+    assert [c.label for c in _publish(store).chunks] == [f"{fifth}..{fifth}"]
+    _assert_equals_full_recompute(store)
+
+    _append(store, days[5])  # the new day is compacted together with the old files before the next build
+    store.existing("bronze/transactions").optimize.compact()
+    merged = _publish(store)
+    first, sixth = (str(d["event_time"].dt.date().min()) for d in (days[0], days[5]))
+    assert [c.label for c in merged.chunks] == [f"{first}..{sixth}"], "new rows inside a compaction were missed"
+    _assert_equals_full_recompute(store)
