@@ -191,6 +191,7 @@ def compute_chunk(
         sample_rows=sample_rows,
         app_transaction=marker,
         prepare_table=single,
+        validation_engine=settings.validation_engine,
     )
 
 

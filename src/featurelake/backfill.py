@@ -19,6 +19,7 @@ from featurelake.io.delta import DeltaStore
 from featurelake.io.feature_tables import write_feature_table
 from featurelake.io.registry import FeatureRegistry
 from featurelake.publishing import bronze_version_of
+from featurelake.settings import get_settings
 from featurelake.validation import ValidationFailedError, validate_batch
 
 
@@ -56,7 +57,7 @@ def backfill(store: DeltaStore, spec: FeatureSet, start: date, end: date, audit:
             f"backfill of {spec.ref}: source {spec.source.name!r} (bronze version {bronze_version}) has no rows "
             f"with {spec.event_time} between {start} and {end}; nothing was changed"
         )
-    outcome = validate_batch(spec, features, source_rows)
+    outcome = validate_batch(spec, features, source_rows, engine=get_settings().validation_engine)
     if not outcome.success:
         raise ValidationFailedError(f"backfill of {spec.ref} {start}..{end}: failed {list(outcome.failed)}")
     metadata = {

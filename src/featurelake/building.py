@@ -47,7 +47,7 @@ from featurelake.io.feature_tables import ensure_check_constraints, read_feature
 from featurelake.io.maintenance import data_files
 from featurelake.io.time_windows import distinct_in_window, file_spans, read_window
 from featurelake.publishing import BRONZE_VERSION_KEY, undone_by_rollback
-from featurelake.validation import ValidationOutcome, validate_batch
+from featurelake.validation import ValidationEngine, ValidationOutcome, validate_batch
 
 logger = logging.getLogger(__name__)
 
@@ -334,6 +334,7 @@ def build_chunk(
     sample_rows: int,
     app_transaction: AppTransaction | None = None,
     prepare_table: bool = False,
+    validation_engine: ValidationEngine = "polars",
 ) -> ChunkResult:
     """Read, compute, gate and write one chunk of days; a chunk that fails the gate writes nothing.
 
@@ -346,7 +347,7 @@ def build_chunk(
     features, source_rows = features_for_days(spec, source, chunk.start, chunk.end)
     del source
     objects = chunk_source_objects(store, spec, bronze_version, chunk)
-    outcome = validate_batch(spec, features, source_rows, user_expectations)
+    outcome = validate_batch(spec, features, source_rows, user_expectations, engine=validation_engine)
     reference = _reference(store, spec, reference_version, chunk, sample_rows)
     sample = _sample(features, sample_rows)
     if not outcome.success:

@@ -19,6 +19,7 @@ import polars as pl
 
 from featurelake.core.contracts import SourceContract
 from featurelake.core.naming import feature_table_path
+from featurelake.core.rolling import last_of_each_key, rolling_only, separated_time
 
 #: Feature tables are partitioned by the UTC calendar day of their event time: backfills replace
 #: whole days, and training-set reads skip the days a spine cannot reach.
@@ -211,14 +212,38 @@ def compute_features(spec: FeatureSet, source: pl.DataFrame) -> pl.DataFrame:
     missing = sorted(set(spec.source_columns()) - set(source.columns))
     if missing:
         raise ValueError(f"feature set {spec.ref}: source {spec.source.name!r} lacks column(s) {missing}")
-    keys = list(spec.entity_keys)
-    ordered = source.lazy().sort([*keys, spec.event_time], maintain_order=True)
-    columns = [f.expr.over(keys).cast(f.dtype).alias(f.name) for f in spec.features]
-    return (
-        ordered.select(*(pl.col(c) for c in spec.key_columns), *columns)
-        .unique(subset=list(spec.key_columns), keep="last", maintain_order=True)
-        .collect()
-    )
+    keys, time = list(spec.entity_keys), spec.event_time
+    # Not a stable sort (2-3x slower): rows tied on key and time share every window, and the
+    # last of them is kept; only the summation order inside a window can differ (last bits).
+    ordered = source.lazy().sort([*keys, time]).collect()
+    fast = [f for f in spec.features if rolling_only(f.expr, time)]
+    separated = _separated_time(spec, ordered) if fast and ordered.height else None
+    if separated is None:
+        fast = []
+    slow = [f for f in spec.features if f not in fast]
+    parts = [ordered.lazy().select(*spec.key_columns)]
+    if fast:  # one pass over the separated time axis (see featurelake.core.rolling)
+        columns = [f.expr.cast(f.dtype).alias(f.name) for f in fast]
+        parts.append(ordered.lazy().with_columns(separated).select(columns))
+    if slow:
+        parts.append(ordered.lazy().select([f.expr.over(keys).cast(f.dtype).alias(f.name) for f in slow]))
+    combined = pl.concat(parts, how="horizontal").select(*spec.key_columns, *spec.feature_names)
+    features = combined.collect()
+    last = features.select(last_of_each_key(list(spec.key_columns))).to_series()
+    return features if last.all() else features.filter(last)  # filtering copies every column: only when needed
+
+
+def _separated_time(spec: FeatureSet, ordered: pl.DataFrame) -> pl.Expr | None:
+    keys, time = list(spec.entity_keys), spec.event_time
+    bounds = ordered.select(
+        pl.col(time).min().alias("first"),
+        pl.col(time).max().alias("last"),
+        pl.struct(keys).rle_id().max().alias("entities")
+        if len(keys) > 1
+        else pl.col(keys[0]).rle_id().max().alias("entities"),
+    ).row(0, named=True)
+    widest = max((longest_window(f.expr) for f in spec.features), default=timedelta(0))
+    return separated_time(keys, time, bounds["first"], bounds["last"], widest, int(bounds["entities"]) + 1)
 
 
 def with_partition(spec: FeatureSet, features: pl.DataFrame) -> pl.DataFrame:
