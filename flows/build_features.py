@@ -92,9 +92,12 @@ def reject(spec: FeatureSet, store: DeltaStore, outcome: ValidationOutcome, bron
     raise ValidationFailedError(f"{spec.ref}: {len(outcome.failed)} expectation(s) failed: {list(outcome.failed)}")
 
 
-def announce(spec: FeatureSet, payload: events.FeatureSetPublished, expectations: int) -> dict[str, object]:
-    """Show the publish in the UI and emit the event (deterministic id: a re-emit collapses)."""
+def announce(
+    spec: FeatureSet, payload: events.FeatureSetPublished, expectations: int, seconds: dict[str, float] | None = None
+) -> dict[str, object]:
+    """Show the publish in the UI (with where the chunks' time went) and emit the event (a re-emit collapses)."""
     summary: dict[str, object] = payload.model_dump() | {"expectations": expectations, "validation": "passed"}
+    summary |= {f"seconds_{step}": value for step, value in (seconds or {}).items()}
     create_table_artifact(
         table=[summary], key=f"build-{spec.name.replace('_', '-')}", description="Published feature batch"
     )
@@ -359,7 +362,7 @@ def record_and_announce(
         mlflow_run_id=run_id,
         warnings=list(outcome.warnings),
     )
-    return announce(spec, payload, outcome.evaluated)
+    return announce(spec, payload, outcome.evaluated, batch.seconds)
 
 
 def report_drift(spec: FeatureSet, report: DriftReport, delta_version: int, reference_version: int) -> None:

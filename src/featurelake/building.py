@@ -17,10 +17,11 @@ from __future__ import annotations
 import logging
 import os
 import re
+import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
 
 import polars as pl
 
@@ -50,6 +51,7 @@ from featurelake.publishing import BRONZE_VERSION_KEY, undone_by_rollback
 from featurelake.validation import ValidationEngine, ValidationOutcome, validate_batch
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: Commit metadata of a chunk that is not itself the publish (a build of several chunks).
 CHUNK_OPERATION = "build-chunk"
@@ -106,6 +108,22 @@ class ChunkResult:
     sample: pl.DataFrame
     reference: pl.DataFrame
     delta_version: int | None
+    #: Seconds spent reading, computing, gathering lineage, validating, sampling for drift, writing.
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+class _Stopwatch:
+    """Named laps: ``lap(name, value)`` records the time since the previous lap and passes ``value`` on."""
+
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, name: str, value: T) -> T:
+        now = time.perf_counter()
+        self.laps[name] = self.laps.get(name, 0.0) + now - self._last
+        self._last = now
+        return value
 
 
 @dataclass(frozen=True)
@@ -117,6 +135,7 @@ class BuildBatch:
     source_objects: pl.DataFrame
     sample: pl.DataFrame
     reference: pl.DataFrame
+    seconds: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def of(cls, results: list[ChunkResult]) -> BuildBatch:
@@ -127,6 +146,7 @@ class BuildBatch:
             source_objects=_concat([r.source_objects for r in results]).unique(),
             sample=_concat([r.sample for r in results]),
             reference=_concat([r.reference for r in results]),
+            seconds={k: round(sum(r.seconds.get(k, 0.0) for r in results), 3) for k in _LAPS},
         )
 
     def drift(self, spec: FeatureSet, reference_version: int | None) -> tuple[DriftReport, int] | None:
@@ -135,6 +155,9 @@ class BuildBatch:
             return None
         names = list(spec.feature_names)
         return drift_report(spec.drift, self.reference, self.sample, names), reference_version
+
+
+_LAPS = ("read", "compute", "lineage", "validate", "drift", "write")
 
 
 def _concat(frames: list[pl.DataFrame]) -> pl.DataFrame:
@@ -343,16 +366,19 @@ def build_chunk(
     ``prepare_table`` (a build's only chunk) creates the table and adds its CHECK constraints
     after the gate passed, so a first build that fails its gate leaves no table behind.
     """
-    source = read_chunk_source(store, spec, bronze_version, chunk)
-    features, source_rows = features_for_days(spec, source, chunk.start, chunk.end)
+    clock = _Stopwatch()
+    source = clock.lap("read", read_chunk_source(store, spec, bronze_version, chunk))
+    features, source_rows = clock.lap("compute", features_for_days(spec, source, chunk.start, chunk.end))
     del source
-    objects = chunk_source_objects(store, spec, bronze_version, chunk)
-    outcome = validate_batch(spec, features, source_rows, user_expectations, engine=validation_engine)
+    objects = clock.lap("lineage", chunk_source_objects(store, spec, bronze_version, chunk))
+    outcome = clock.lap(
+        "validate", validate_batch(spec, features, source_rows, user_expectations, engine=validation_engine)
+    )
     reference = _reference(store, spec, reference_version, chunk, sample_rows)
-    sample = _sample(features, sample_rows)
+    sample = clock.lap("drift", _sample(features, sample_rows))
     if not outcome.success:
         quarantine(store, spec, features, outcome, bronze_version, metadata)
-        return ChunkResult(chunk, features.height, source_rows, objects, outcome, sample, reference, None)
+        return ChunkResult(chunk, features.height, source_rows, objects, outcome, sample, reference, None, clock.laps)
     if prepare_table:
         added = ensure_check_constraints(store, spec, check_constraints(spec), features)
         if added:
@@ -366,7 +392,8 @@ def build_chunk(
     version = write_feature_table(
         store, spec, features, metadata=written, days=chunk.write_bounds(), app_transaction=app_transaction
     )
-    return ChunkResult(chunk, features.height, source_rows, objects, outcome, sample, reference, version)
+    clock.lap("write", None)
+    return ChunkResult(chunk, features.height, source_rows, objects, outcome, sample, reference, version, clock.laps)
 
 
 def _reference(
