@@ -49,7 +49,7 @@ from featurelake.publishing import bronze_version_of, published_commit
 from featurelake.revision import code_revision
 from featurelake.runners import chunk_task_runner
 from featurelake.settings import get_settings
-from featurelake.validation import ValidationFailedError, ValidationOutcome, load_user_expectations
+from featurelake.validation import ValidationFailedError, ValidationOutcome, load_library, load_user_expectations
 
 
 def validation_report(spec: FeatureSet, outcome: ValidationOutcome, bronze_version: int, published: bool) -> str:
@@ -158,6 +158,8 @@ def plan(spec: FeatureSet, bronze_version: int) -> BuildPlan:
     """Which days this build recomputes, in which chunks (shown in the UI)."""
     settings = get_settings()
     budget = settings.build_memory_budget
+    if budget is not None:
+        load_library()  # the gate's library is part of the process's footprint, not the chunks' share
     max_rows = max_rows_for_budget(spec, budget, resident_bytes()) if budget is not None else settings.build_chunk_rows
     build_plan = plan_build(DeltaStore(settings), spec, bronze_version, max_rows)
     create_table_artifact(

@@ -229,3 +229,12 @@ def _failure(result: Any) -> CheckFailure:
 def _describe(config: dict[str, Any]) -> str:
     kwargs = {k: v for k, v in config.get("kwargs", {}).items() if k != "batch_id"}
     return f"{config.get('type')}({', '.join(f'{k}={v}' for k, v in kwargs.items())})"
+
+
+def load_library() -> None:
+    """Import Great Expectations now, so that memory budgets count it as the process's own footprint.
+
+    It costs seconds and a few hundred MiB; a build that divides its memory budget before the gate
+    first ran would otherwise hand that memory to its chunks twice.
+    """
+    import great_expectations  # noqa: F401
