@@ -18,7 +18,8 @@ are sparse; amounts log-normal
 (median ≈ 27, rounded to cents, below the contract's maximum); event times uniform over
 ``days`` days from 2025-01-01 UTC, time-zone-aware, unique per customer (so every engine
 agrees on which rows share a window edge); ``txn_id`` unique. Generation goes day by day, so
-memory stays at one group of days whatever the size (50M rows peak well under 2 GiB).
+memory stays at one group of days whatever the size (peak RSS ≈ 1.8 GiB at 5M rows, and about
+the same at 50M: only the per-customer table grows).
 
 The data is reused when a directory with the same parameters is complete (``transactions.json``
 is written last); an interrupted generation is started again from scratch.

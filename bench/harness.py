@@ -98,10 +98,12 @@ class Job:
 
     ``before_each`` exists for calls with side effects that must not accumulate across runs,
     e.g. deleting the table a write benchmark created, so that every run writes a new table.
+    ``variant`` names an option the call was made with (shown beside the engine's name).
     """
 
     call: Callable[[], Any]
     before_each: Callable[[], None] | None = None
+    variant: str = ""
 
 
 def measure(label: str, prepare: Callable[[], Job], runs: int) -> tuple[dict[str, Any], Any]:
@@ -137,6 +139,7 @@ def measure(label: str, prepare: Callable[[], Job], runs: int) -> tuple[dict[str
         cpu_seconds.append(time.process_time() - cpu_started)
         print(f"{label} run {run}/{runs}: {seconds[-1]:.3f} s (CPU {cpu_seconds[-1]:.2f} s)", flush=True)
     record = {
+        "variant": job.variant,
         "runs": runs,
         "seconds": seconds,
         "median_seconds": statistics.median(seconds),
@@ -242,7 +245,7 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[str]], right:
 
 
 def write_results(name: str, started_at: str, report: dict[str, Any], markdown: str) -> tuple[Path, Path]:
-    """Save a report as ``bench/results/<name>-<UTC time>.json`` and ``.md``."""
+    """Save a report as ``bench/results/<name>-<UTC time>.json`` and ``.md`` (``started_at``: see :func:`utc_now`)."""
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     stem = RESULTS_DIR / f"{name}-{started_at.replace(':', '').replace('-', '')}"
     json_path, md_path = stem.with_suffix(".json"), stem.with_suffix(".md")

@@ -16,13 +16,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/ is a directory of scripts, not a package
+from harness import peak_rss_mib
 
 ENGINES = ("featurelake", "polars")
 FORMATS = ("csv", "ndjson")
@@ -63,7 +65,7 @@ def child(engine: str, fmt: str, path: Path) -> dict[str, float]:
         raw = pl.read_ndjson(io.BytesIO(data), infer_schema_length=None)
     split = apply_contract(TRANSACTIONS, raw)
     seconds = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = peak_rss_mib()  # VmHWM: ru_maxrss would carry the parent's peak over into this child
     return {"seconds": seconds, "rows": float(split.accepted.height), "peak_mib": peak}
 
 

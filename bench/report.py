@@ -35,6 +35,8 @@ def table_rows(results: dict[str, Any], artifacts: dict[str, Any]) -> list[dict[
             row.update(
                 median_seconds=record["median_seconds"],
                 runs=record["runs"],
+                variant=record.get("variant", ""),
+                requested_runs=record.get("requested_runs", record["runs"]),
                 ratio=_ratio(record, reference),
                 peak_rss_mib=record["peak_rss_mib"],
                 rss_input=record["peak_rss_mib"] * MIB / input_bytes,
@@ -77,7 +79,7 @@ def main_table(rows: list[dict[str, Any]]) -> str:
         cells.append(
             [
                 row["stage"],
-                row["engine"] + ("" if row["runs"] >= 3 else f" ({row['runs']} runs)"),
+                _engine_label(row),
                 f"{row['median_seconds']:.2f}",
                 ratio,
                 f"{row['peak_rss_mib']:.0f}",
@@ -87,6 +89,13 @@ def main_table(rows: list[dict[str, Any]]) -> str:
             ]
         )
     return markdown_table(HEADERS, cells, (False, False, True, True, True, True, False, False))
+
+
+def _engine_label(row: dict[str, Any]) -> str:
+    """The engine, the option it ran with, and its run count when fewer than the others'."""
+    variant = f" [{row['variant']}]" if row.get("variant") else ""
+    fewer = row["runs"] < row.get("requested_runs", row["runs"])
+    return row["engine"] + variant + (f" ({row['runs']} runs)" if fewer else "")
 
 
 def _met(targets: list[dict[str, Any]]) -> str:

@@ -153,6 +153,7 @@ def run_stage(args: argparse.Namespace, ctx: Context, name: str, feast_problem: 
         command = [*child_command(engine.env), "--child", "run", "--stage", name, "--engine", engine.name]
         spawn([*command, "--runs", str(runs), *common_flags(ctx)], f"{name} {engine.name}", child_env(engine.env))
         records[engine.name] = json.loads(ctx.output(name, engine.name, ".record.json").read_text())
+        records[engine.name]["requested_runs"] = args.runs
     ran = [e for e, r in records.items() if "skipped" not in r]
     verified: dict[str, Any] = {}
     if ran:

@@ -105,8 +105,14 @@ STAGES = (
         title="publish (Delta write of the features)",
         engines=(
             Engine("featurelake", prepare_featurelake, save, "write_feature_table (day partitions, sorted, audited)"),
-            Engine("deltalake", prepare_deltalake, save, "write_deltalake(frame.to_arrow()), unpartitioned"),
-            Engine("deltalake-partitioned", prepare_partitioned, save, "+ event_date, partition_by=['event_date']"),
+            Engine("deltalake", prepare_deltalake, save, "write_deltalake(frame.to_arrow())", max_runs=2),
+            Engine(
+                "deltalake-partitioned",
+                prepare_partitioned,
+                save,
+                "+ event_date, partition_by=['event_date']",
+                max_runs=2,
+            ),
         ),
         requires=("features",),
         input_bytes=lambda artifacts: int(artifacts["features"]["features_bytes"]),

@@ -3,8 +3,8 @@
 * ``featurelake``: ``validate_batch(CUSTOMER_TXN, features, input_rows, user_expectations)`` as
   the build flow calls it, whatever engine it uses by default; the timed call starts from the
   polars frame, so it includes any conversion the gate makes;
-* ``featurelake-alt``: the same call with the other ``validation_engine`` the gate offers
-  (skipped, and recorded as such, while ``validate_batch`` has no such parameter);
+* ``featurelake-alt``: the same call with the other engine the gate offers (its ``engine`` or
+  ``validation_engine`` keyword; skipped, and recorded as such, while there is none);
 * ``gx-pandas``: the same suite (``build_suite``) run by GX 1.x directly on a pandas frame
   converted beforehand (untimed: a GX user would already hold pandas), SUMMARY results.
 
@@ -43,34 +43,42 @@ def load_inputs(ctx: Context) -> tuple[Any, Any, int, list[dict[str, Any]]]:
     return CUSTOMER_TXN, features, input_rows, user
 
 
+def engine_option() -> tuple[str | None, object, list[str]]:
+    """``validate_batch``'s engine keyword (``engine`` or ``validation_engine``), its default and choices.
+
+    The choices come from the keyword's ``Literal`` type; (None, None, []) when there is no such keyword.
+    """
+    from featurelake.validation import validate_batch
+
+    parameters = inspect.signature(validate_batch).parameters
+    keyword = next((k for k in ("engine", "validation_engine") if k in parameters), None)
+    if keyword is None:
+        return None, None, []
+    hint = typing.get_type_hints(validate_batch).get(keyword)
+    return keyword, parameters[keyword].default, [c for c in typing.get_args(hint) if isinstance(c, str)]
+
+
 def prepare_featurelake(ctx: Context) -> Job:
+    """The gate as the build flow calls it: no engine option, so whatever is the default."""
     from featurelake.validation import validate_batch
 
+    _, default, _ = engine_option()
     spec, features, input_rows, user = load_inputs(ctx)
-    return Job(lambda: validate_batch(spec, features, input_rows, user))
-
-
-def alternative_engine() -> str:
-    """The ``validation_engine`` value that is not the default, if ``validate_batch`` offers one."""
-    from featurelake.validation import validate_batch
-
-    parameter = inspect.signature(validate_batch).parameters.get("validation_engine")
-    if parameter is None:
-        raise Unavailable("featurelake.validation.validate_batch has no validation_engine parameter")
-    hint = typing.get_type_hints(validate_batch).get("validation_engine")
-    choices = [c for c in typing.get_args(hint) if isinstance(c, str) and c != parameter.default]
-    if not choices:
-        raise Unavailable(f"validation_engine is {hint!r} (default {parameter.default!r}): no other value known")
-    return str(choices[0])
+    variant = f"default: {default}" if default is not None else ""
+    return Job(lambda: validate_batch(spec, features, input_rows, user), variant=variant)
 
 
 def prepare_alternative(ctx: Context) -> Job:
+    """The gate with its other engine (the first choice that is not the default)."""
     from featurelake.validation import validate_batch
 
-    choice = alternative_engine()
+    keyword, default, choices = engine_option()
+    others = [c for c in choices if c != default]
+    if keyword is None or not others:
+        raise Unavailable(f"featurelake's validate_batch offers no other validation engine ({keyword}: {choices})")
     spec, features, input_rows, user = load_inputs(ctx)
-    print(f"[validation] featurelake-alt is validation_engine={choice!r}", flush=True)
-    return Job(lambda: validate_batch(spec, features, input_rows, user, validation_engine=choice))
+    options = {keyword: others[0]}
+    return Job(lambda: validate_batch(spec, features, input_rows, user, **options), variant=f"{keyword}={others[0]}")
 
 
 def prepare_gx(ctx: Context) -> Job:
@@ -146,7 +154,7 @@ STAGES = (
         title="validation (GX suite on the built features)",
         engines=(
             Engine("featurelake", prepare_featurelake, save, "validate_batch(...) as the build flow calls it"),
-            Engine(ALT_ENGINE, prepare_alternative, save, "validate_batch(..., validation_engine=<other>)"),
+            Engine(ALT_ENGINE, prepare_alternative, save, "validate_batch(..., engine=<the other>)", max_runs=2),
             Engine("gx-pandas", prepare_gx, save, "GX 1.x, same suite, pandas frame given", max_runs=2),
         ),
         requires=("features",),
