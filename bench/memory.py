@@ -14,7 +14,7 @@ completes with peak RSS under the budget (streaming or partitioned processing)".
    included), the chunks it used, and whether the budgeted build stayed under its budget. Both
    builds must publish the same rows (checked); results go to ``bench/results/memory-<UTC>``.
 
-    .venv/bin/python bench/memory.py                          # 10M rows over 180 days
+    .venv/bin/python bench/memory.py                          # 30M rows over 180 days, budget 50 %
     .venv/bin/python bench/memory.py --rows 2000000 --days 20   # smoke
 """
 
@@ -90,10 +90,10 @@ def _child(args: argparse.Namespace, workdir: str, *extra: str) -> dict[str, Any
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rows", type=int, default=10_000_000)
+    parser.add_argument("--rows", type=int, default=30_000_000)
     parser.add_argument("--days", type=int, default=180)
     parser.add_argument("--customers", type=int, default=200_000)
-    parser.add_argument("--budget-fraction", type=float, default=0.75)
+    parser.add_argument("--budget-fraction", type=float, default=0.5)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--workdir", default=None)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)

@@ -123,9 +123,9 @@ def test_features_computed_in_day_chunks_equal_one_full_computation(seed: int, c
 
 def test_a_memory_budget_turns_into_a_row_limit_and_a_too_small_one_is_refused() -> None:
     width = source_row_bytes(CUSTOMER_TXN)
-    limit = max_rows_for_budget(CUSTOMER_TXN, 600 * 2**20, resident_bytes=400 * 2**20)
+    limit = max_rows_for_budget(CUSTOMER_TXN, 1000 * 2**20, resident_bytes=400 * 2**20)
     assert limit is not None
     assert 0 < limit * width < 200 * 2**20
     assert max_rows_for_budget(CUSTOMER_TXN, None, resident_bytes=400 * 2**20) is None
     with pytest.raises(ValueError, match="FEATURELAKE_BUILD_MEMORY_BUDGET"):
-        max_rows_for_budget(CUSTOMER_TXN, 300 * 2**20, resident_bytes=400 * 2**20)
+        max_rows_for_budget(CUSTOMER_TXN, 700 * 2**20, resident_bytes=400 * 2**20)
