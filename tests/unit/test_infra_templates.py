@@ -9,17 +9,28 @@ other modules that name tables, so a change of the lake layout breaks these test
 from __future__ import annotations
 
 import fnmatch
+import inspect
 import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from cfnlint.decode import cfn_yaml
 
-from featurelake.core.naming import bronze_path, feature_quarantine_path, feature_table_path, quarantine_path
+from featurelake import tracking
+from featurelake.core.naming import (
+    BRONZE_PREFIX,
+    QUARANTINE_PREFIX,
+    bronze_path,
+    feature_quarantine_path,
+    feature_table_path,
+    quarantine_path,
+)
 from featurelake.ingestion import ingest_log_path
 from featurelake.io.registry import REGISTRY_PATH
+from featurelake.maintenance_plan import lake_tables
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = sorted((ROOT / "infra" / "cloudformation").glob("*.yaml"))
@@ -359,16 +370,132 @@ def test_watcher_lists_raw_and_reads_the_ingest_log_only() -> None:
     assert not allows(s, "kms:GenerateDataKey", KEY, **VIA_S3)
 
 
-def test_only_maintenance_deletes_data_files_and_only_in_feature_tables() -> None:
+# What nightly maintenance (flows/maintain.py) touches: every table maintenance_plan.lake_tables
+# lists, for a lake with one source and one feature set.
+MAINTAINED = tuple(
+    table.path
+    for table in lake_tables(
+        SimpleNamespace(version=lambda path: 0),  # every candidate table exists
+        SimpleNamespace(
+            sources={"transactions": None},
+            feature_sets={"customer_txn:v1": SimpleNamespace(table_path=FEATURES, name="customer_txn", version=1)},
+        ),
+    )
+)
+#: The top-level lake prefixes of the tables maintenance keeps (quarantine/ holds both quarantines).
+MAINTAINED_PREFIXES = {BRONZE_PREFIX, QUARANTINE_PREFIX, ingest_log_path("x").split("/")[0], FEATURES.split("/")[0]}
+CHECKPOINT = "_delta_log/00000000000000000010.checkpoint.parquet"
+LAST_CHECKPOINT = "_delta_log/_last_checkpoint"
+#: A run's training-set manifest under the experiment root s3://<lake>/mlflow, as MLflow lays it out for
+#: an experiment created with that artifact location, and under a server's default artifact root.
+MANIFESTS = (
+    "mlflow/7d62ad4a/artifacts/training_set/manifest.json",
+    "mlflow/1/7d62ad4a/artifacts/training_set/manifest.json",
+)
+MANIFEST = MANIFESTS[0]
+TLS = {"aws:SecureTransport": "true"}
+SSE_KMS = {"s3:x-amz-server-side-encryption": "aws:kms", "s3:x-amz-server-side-encryption-aws-kms-key-id": KEY}
+
+
+def maintenance_requests(table: str) -> list[tuple[str, str, dict[str, str]]]:
+    """The S3 requests delta-rs makes to compact, checkpoint, vacuum and clean the log of ``table``.
+
+    HEAD and GET are s3:GetObject; a commit is a conditional PUT (If-None-Match: *) and a
+    multipart upload's parts and completion are s3:PutObject as well; DeleteObjects is
+    s3:DeleteObject per key. Puts carry featurelake's SSE-KMS storage options.
+    """
+    listing = [("s3:ListBucket", LAKE, {"s3:prefix": f"{table}/{p}"}) for p in ("_delta_log/", "")]
+    reads = [("s3:GetObject", lake(f"{table}/{k}"), {}) for k in (LOG_ENTRY, CHECKPOINT, LAST_CHECKPOINT, DATA_FILE)]
+    written = (f"day=2026-11-01/{DATA_FILE}", LOG_ENTRY, CHECKPOINT, LAST_CHECKPOINT)  # compact, commit, checkpoint
+    writes = [("s3:PutObject", lake(f"{table}/{k}"), SSE_KMS) for k in written]
+    aborted = [("s3:AbortMultipartUpload", lake(f"{table}/{DATA_FILE}"), {})]
+    deletes = [("s3:DeleteObject", lake(f"{table}/{k}"), {}) for k in (DATA_FILE, LOG_ENTRY, CHECKPOINT)]
+    return listing + reads + writes + aborted + deletes
+
+
+def test_maintenance_covers_exactly_the_tables_the_flow_maintains() -> None:
+    assert set(MAINTAINED) == {
+        BRONZE_TXN,
+        quarantine_path("transactions"),
+        ingest_log_path("transactions"),
+        FEATURES,
+        FEATURE_QUARANTINE,
+    }
+    assert {path.split("/")[0] for path in MAINTAINED} == MAINTAINED_PREFIXES
+
+
+@pytest.mark.parametrize("table", MAINTAINED)
+def test_maintenance_can_compact_checkpoint_vacuum_and_clean_the_log_of_every_lake_table(table: str) -> None:
     s = main_statements("MaintenanceTaskRole")
-    assert allows(s, "s3:DeleteObject", lake(f"{FEATURES}/{DATA_FILE}"))
-    assert allows(s, "s3:PutObject", lake(f"{FEATURES}/{LOG_ENTRY}"))  # vacuum start/end commits
-    assert not allows(s, "s3:DeleteObjectVersion", lake(f"{FEATURES}/{DATA_FILE}"))
-    for elsewhere in (f"{BRONZE_TXN}/{DATA_FILE}", f"{REGISTRY_PATH}/{DATA_FILE}", "mlflow/1/x"):
-        assert not allows(s, "s3:DeleteObject", lake(elsewhere))
+    lake_policy = bucket_policy("LakeBucketPolicy")
+    for action, resource, context in maintenance_requests(table):
+        assert allows(s, action, resource, **context), (action, resource, context)
+        assert not denied_by_resource_policy(lake_policy, action, resource, **TLS, **context), (action, resource)
+    assert allows(s, "kms:GenerateDataKey", KEY, **VIA_S3)  # SSE-KMS puts
+    assert allows(s, "kms:Decrypt", KEY, **VIA_S3)  # SSE-KMS gets and multipart completion
+    # Deleting is deleting the current version: versions stay for the lifecycle (undo).
+    assert not allows(s, "s3:DeleteObjectVersion", lake(f"{table}/{DATA_FILE}"))
+    assert denied_by_resource_policy(lake_policy, "s3:DeleteObjectVersion", lake(f"{table}/{DATA_FILE}"), **TLS)
+
+
+def test_maintenance_reads_model_manifests_for_the_labels_pins_and_nothing_else_of_mlflow() -> None:
+    # model_pins reads each registered model's manifest through MLflow (list, then download).
+    assert "training_set/manifest.json" in inspect.getsource(tracking.model_version_record)
+    s = main_statements("MaintenanceTaskRole")
+    for manifest in MANIFESTS:
+        assert allows(s, "s3:ListBucket", LAKE, **{"s3:prefix": f"{manifest}/"})  # MLflow's list_artifacts
+        assert allows(s, "s3:GetObject", lake(manifest))  # HEAD and GET
+        assert not allows(s, "s3:PutObject", lake(manifest))
+        assert not allows(s, "s3:DeleteObject", lake(manifest))
+    assert not allows(s, "s3:GetObject", lake("mlflow/7d62ad4a/artifacts/model/model.pkl"))
+    assert not allows(s, "s3:ListBucket", LAKE, **{"s3:prefix": "mlflow/"})
+
+
+def test_maintenance_cannot_touch_raw_or_write_outside_the_lake_tables() -> None:
+    s = main_statements("MaintenanceTaskRole")
+    raw_key = f"{RAW}/transactions/day=2026-11-01/part-0.parquet"
+    for action in ("s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload", *S3_DELETE_ACTIONS):
+        assert not allows(s, action, raw_key), action
+        assert not allows(s, action, RAW), action
+    assert not allows(s, "s3:ListBucket", RAW)
+    outside = (
+        f"{REGISTRY_PATH}/{DATA_FILE}",
+        f"{REGISTRY_PATH}/{LOG_ENTRY}",
+        "mlflow/7d62ad4a/artifacts/model/model.pkl",
+        *MANIFESTS,
+        f"bronze_old/transactions/{DATA_FILE}",  # a sibling of a table prefix is not under it
+        f"featuresets/customer_txn/v1/{LOG_ENTRY}",
+        DATA_FILE,  # the bucket root
+    )
+    for key in outside:
+        for action in ("s3:PutObject", "s3:AbortMultipartUpload", *S3_DELETE_ACTIONS):
+            assert not allows(s, action, lake(key)), (action, key)
+    for action in S3_DELETE_ACTIONS:
+        assert not allows(s, action, LAKE), action
+    for prefix in (None, "", "_registry/", "mlflow/", "bronze"):
+        context = {} if prefix is None else {"s3:prefix": prefix}
+        assert not allows(s, "s3:ListBucket", LAKE, **context), prefix
+    # Everything the role may write or delete is under a maintained table prefix of the lake bucket.
+
+    def writes(action: str) -> bool:  # names a write or delete, or is a pattern that covers one
+        concrete = ("s3:PutObject", "s3:AbortMultipartUpload", *S3_DELETE_ACTIONS)
+        return any(_matches(p, action, case=False) for p in ("s3:Put*", "s3:Delete*", "s3:Abort*")) or any(
+            _matches(action, c, case=False) for c in concrete
+        )
+
+    granted = {
+        resource
+        for statement in s
+        if statement["Effect"] == "Allow" and any(writes(action) for action in as_list(statement["Action"]))
+        for resource in as_list(statement["Resource"])
+    }
+    assert granted == {lake(f"{prefix}/*") for prefix in MAINTAINED_PREFIXES}
+
+
+def test_only_maintenance_deletes_data_files() -> None:
     for role in ("IngestTaskRole", "BuildTaskRole", "RetrainTaskRole", "WatchTaskRole"):
         statements = main_statements(role)
-        for table in (BRONZE_TXN, FEATURES, FEATURE_QUARANTINE, REGISTRY_PATH, ingest_log_path("transactions")):
+        for table in (*MAINTAINED, REGISTRY_PATH):
             assert not allows(statements, "s3:DeleteObject", lake(f"{table}/{DATA_FILE}")), (role, table)
 
 
