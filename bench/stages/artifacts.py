@@ -42,12 +42,15 @@ class Artifact:
     name: str
     produce: Callable[[Context], dict[str, Any]]
     requires: tuple[str, ...]
-    code: tuple[str, ...]  # repository paths whose content the artifact depends on
+    code: tuple[str, ...]  # repository files or directories (their .py files) the artifact depends on
 
     def fingerprint(self) -> str:
+        """A hash of the code the artifact comes from: any change there makes it again."""
         digest = hashlib.sha256()
-        for path in self.code:
-            digest.update(path.encode() + b"\0" + (ROOT / path).read_bytes())
+        for entry in self.code:
+            path = ROOT / entry
+            for file in sorted(path.rglob("*.py")) if path.is_dir() else [path]:
+                digest.update(str(file.relative_to(ROOT)).encode() + b"\0" + file.read_bytes())
         return digest.hexdigest()[:16]
 
 
@@ -155,9 +158,9 @@ ARTIFACTS: dict[str, Artifact] = {
             "features",
             produce_features,
             (),
-            ("src/featurelake/core/featureset.py", "features/customer_txn.py", "features/sources.py"),
+            ("src/featurelake/core", "features/customer_txn.py", "features/sources.py"),
         ),
-        Artifact("feature_table", produce_feature_table, ("features",), ("src/featurelake/io/feature_tables.py",)),
+        Artifact("feature_table", produce_feature_table, ("features",), ("src/featurelake/io",)),
         Artifact("spines", produce_spines, (), ()),
     )
 }
