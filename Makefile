@@ -5,7 +5,7 @@ PYTHON ?= python3
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 RUN := $(UV) run --frozen
 
-.PHONY: bootstrap demo test check unit integration e2e lint typecheck imports security infra-check bench bench-parsing clean
+.PHONY: bootstrap demo test check unit integration e2e lint typecheck imports security infra-check bench bench-memory bench-parsing clean
 
 .tools/bin/uv:
 	$(PYTHON) -m venv .tools
@@ -57,13 +57,24 @@ integration: bootstrap
 e2e: bootstrap
 	$(RUN) pytest tests/e2e
 
-# Stage benchmarks (bench/run.py, see bench/README.md): featurelake against polars, DuckDB, pandas,
-# GX, deltalake and Feast, 10M transactions by default (BENCH_ARGS="--rows 1M" is the smoke size).
-# Feast runs in its own locked environment (bench/feast, ~0.5 GB); when it cannot be installed the
-# run goes on without it and the report says why.
+# Benchmarks (see bench/README.md), each against its baseline in the same run, medians, peak RSS:
+# - stages (bench/run.py): feature build, validation, publish, training set: featurelake against
+#   polars, DuckDB, pandas, GX, deltalake and Feast, 10M transactions by default (BENCH_ARGS="--rows 1M"
+#   is the smoke size). Feast runs in its own locked environment (bench/feast, ~0.5 GB); when it cannot
+#   be installed the run goes on without it and the report says why;
+# - ingest (bench/raw_parsing.py): raw objects to typed, contract-checked rows, against polars' readers;
+# - pipeline (bench/pipeline.py): the real build-features flow, work vs everything around it;
+# - incremental (bench/incremental.py): one new day after 180 days of history vs after 10.
+# About 30 minutes in all on 2 cores. bench-memory (memory budget, 30M rows) takes ~15 more.
 bench: bootstrap
 	$(UV) sync --quiet --frozen --project bench/feast || echo "bench: the Feast environment could not be installed; Feast will be skipped"
 	UV=$(UV) $(RUN) python bench/run.py $(BENCH_ARGS)
+	$(RUN) python bench/raw_parsing.py
+	$(RUN) python bench/pipeline.py
+	$(RUN) python bench/incremental.py
+
+bench-memory: bootstrap
+	$(RUN) python bench/memory.py
 
 bench-parsing: bootstrap
 	$(RUN) python bench/raw_parsing.py $(BENCH_ARGS)
