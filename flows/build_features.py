@@ -236,6 +236,11 @@ def build_and_publish(
         "featurelake.fingerprint": fingerprint,
         "featurelake.code_revision": revision,
     }
+    if not build_plan.chunks:  # e.g. bronze was only compacted: nothing to compute, nothing new to announce
+        metadata = publish_metadata(spec, bronze_version, audit, rows=0) | {"featurelake.chunks": "0"}
+        delta_version = publish_marker(store, spec, bronze_version, metadata)
+        logger.info("%s: no day changed since bronze version %s", spec.ref, build_plan.base_bronze_version)
+        return {"feature_set": spec.name, "delta_version": delta_version, "row_count": 0, "unchanged": True}
     if len(build_plan.chunks) > 1:  # before chunks write concurrently (a single chunk does it after its gate)
         schema = pl.DataFrame(schema=spec.output_schema())
         added = ensure_check_constraints(store, spec, check_constraints(spec), schema)

@@ -245,3 +245,20 @@ def test_a_bronze_compaction_changes_nothing_to_rebuild_unless_it_merged_new_row
     first, sixth = (str(d["event_time"].dt.date().min()) for d in (days[0], days[5]))
     assert [c.label for c in merged.chunks] == [f"{first}..{sixth}"], "new rows inside a compaction were missed"
     _assert_equals_full_recompute(store)
+
+
+def test_a_build_after_only_a_compaction_computes_and_announces_nothing(settings: Settings) -> None:
+    objects = sorted(_transaction_objects().items())
+    for batch in (objects[:3], objects[3:]):  # two ingests: two bronze files for the compaction to merge
+        upload(settings, dict(batch))
+        ingest()
+    first = build_features("customer_txn", 1)
+    store = DeltaStore(settings)
+    rows = read_feature_table(store, CUSTOMER_TXN).frame.sort(KEY)
+    bronze = store.existing("bronze/transactions")
+    assert bronze.optimize.compact()["numFilesRemoved"] >= 2
+    again = build_features("customer_txn", 1)
+    assert again["unchanged"] is True
+    assert again["row_count"] == 0
+    assert int(str(again["delta_version"])) == int(str(first["delta_version"])) + 1  # only the marker
+    assert_frame_equal(read_feature_table(store, CUSTOMER_TXN).frame.sort(KEY), rows)
