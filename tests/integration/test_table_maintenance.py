@@ -396,6 +396,7 @@ def test_the_nightly_flow_maintains_every_table_and_fails_naming_the_one_that_fa
 ) -> None:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.client.schemas.sorting import ArtifactSort
 
     from flows.maintain import maintain
 
@@ -412,10 +413,14 @@ def test_the_nightly_flow_maintains_every_table_and_fails_naming_the_one_that_fa
 
     with get_client(sync_client=True) as client:
         (artifact,) = client.read_artifacts(
-            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["maintenance"])), limit=1
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["maintenance"])),
+            sort=ArtifactSort.CREATED_DESC,  # this run's: other tests' runs share the server
+            limit=1,
         )
         (progress,) = client.read_artifacts(
-            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["maintenance-progress"])), limit=1
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["maintenance-progress"])),
+            sort=ArtifactSort.CREATED_DESC,
+            limit=1,
         )
     rows = {row["table"]: row for row in json.loads(str(artifact.data))}
     assert set(rows) == {t.path for t in lake_tables(store, catalog.load(lake.features_module))}
