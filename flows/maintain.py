@@ -9,7 +9,6 @@ at the end, naming them. See :mod:`featurelake.maintenance_plan` for the steps.
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from prefect import flow, get_run_logger
@@ -37,9 +36,9 @@ def maintain(
     no job is reading an older snapshot, since its files may go.
     """
     settings, logger = get_settings(), get_run_logger()
-    options = MaintenanceOptions(
-        retention=timedelta(hours=retain_hours),
-        target_size=int(target_file_mb * 2**20),
+    options = MaintenanceOptions.from_parameters(
+        retain_hours=retain_hours,
+        target_file_mb=target_file_mb,
         min_small_files=min_small_files,
         dry_run=dry_run,
         allow_short_retention=allow_short_retention,

@@ -14,6 +14,7 @@ No Prefect here: the flow decides where chunks run.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -24,6 +25,7 @@ from datetime import date
 from typing import Any, TypeVar
 
 import polars as pl
+from deltalake import DeltaTable
 
 from featurelake.core.constraints import check_constraints
 from featurelake.core.drift import DriftReport, drift_report
@@ -335,17 +337,21 @@ def resident_bytes() -> int:
     return pages * os.sysconf("SC_PAGE_SIZE")
 
 
-def read_chunk_source(store: DeltaStore, spec: FeatureSet, bronze_version: int, chunk: DayChunk) -> pl.DataFrame:
-    """The bronze rows a chunk's features read (only the columns they need): its days plus the lookback."""
+def read_chunk_source(
+    store: DeltaStore, spec: FeatureSet, bronze_version: int, chunk: DayChunk, bronze: DeltaTable | None = None
+) -> pl.DataFrame:
+    """The bronze rows a chunk's features read (only the columns they need): its days plus the lookback.
+
+    ``bronze`` is the table already loaded at ``bronze_version``, when the caller has it.
+    """
     since, until = source_window(spec, chunk)
-    bronze = store.existing(bronze_path(spec.source.name), bronze_version)
-    return read_window(bronze, spec.event_time, since, until, list(spec.source_columns()))
+    table = bronze or store.existing(bronze_path(spec.source.name), bronze_version)
+    return read_window(table, spec.event_time, since, until, list(spec.source_columns()))
 
 
-def chunk_source_objects(store: DeltaStore, spec: FeatureSet, bronze_version: int, chunk: DayChunk) -> pl.DataFrame:
+def chunk_source_objects(bronze: DeltaTable, spec: FeatureSet, chunk: DayChunk) -> pl.DataFrame:
     """The raw objects (key, ETag) whose rows a chunk read: its lineage."""
     since, until = source_window(spec, chunk)
-    bronze = store.existing(bronze_path(spec.source.name), bronze_version)
     return distinct_in_window(bronze, spec.event_time, since, until, [SOURCE_KEY, SOURCE_ETAG])
 
 
@@ -371,10 +377,11 @@ def build_chunk(
     after the gate passed, so a first build that fails its gate leaves no table behind.
     """
     clock = _Stopwatch()
-    source = clock.lap("read", read_chunk_source(store, spec, bronze_version, chunk))
+    bronze = store.existing(bronze_path(spec.source.name), bronze_version)  # one log load for both reads
+    source = clock.lap("read", read_chunk_source(store, spec, bronze_version, chunk, bronze))
     features, source_rows = clock.lap("compute", features_for_days(spec, source, chunk.start, chunk.end))
     del source
-    objects = clock.lap("lineage", chunk_source_objects(store, spec, bronze_version, chunk))
+    objects = clock.lap("lineage", chunk_source_objects(bronze, spec, chunk))
     outcome = clock.lap(
         "validate", validate_batch(spec, features, source_rows, user_expectations, engine=validation_engine)
     )
@@ -427,8 +434,6 @@ def quarantine(
     metadata: Mapping[str, str],
 ) -> None:
     """Keep a failed chunk's rows with why they failed, for the owner to inspect."""
-    import json
-
     kept = features.with_columns(
         pl.lit(bronze_version).alias("_bronze_version"),
         pl.lit(json.dumps(list(outcome.failed))).alias("_failed_expectations"),

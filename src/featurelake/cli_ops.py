@@ -213,9 +213,9 @@ def maintain(
 
     settings = get_settings()
     found = guarded(lambda: catalog.load(features_module or settings.features_module))
-    options = MaintenanceOptions(
-        retention=timedelta(hours=retain_hours),
-        target_size=int(target_file_mb * 2**20),
+    options = MaintenanceOptions.from_parameters(
+        retain_hours=retain_hours,
+        target_file_mb=target_file_mb,
         min_small_files=min_small_files,
         dry_run=dry_run,
         allow_short_retention=allow_short_retention,

@@ -61,6 +61,27 @@ class MaintenanceOptions:
     allow_short_retention: bool = False
     actor: str = "maintain"
 
+    @classmethod
+    def from_parameters(
+        cls,
+        *,
+        retain_hours: float,
+        target_file_mb: float,
+        min_small_files: int,
+        dry_run: bool,
+        allow_short_retention: bool,
+        actor: str = "maintain",
+    ) -> MaintenanceOptions:
+        """The options from the units people type (hours, MiB): what the flow and the CLI both take."""
+        return cls(
+            retention=timedelta(hours=retain_hours),
+            target_size=int(target_file_mb * 2**20),
+            min_small_files=min_small_files,
+            dry_run=dry_run,
+            allow_short_retention=allow_short_retention,
+            actor=actor,
+        )
+
 
 @dataclass
 class TableReport:
