@@ -72,7 +72,7 @@ def _epoch_us(moment: datetime) -> int:
 
 
 def _store(lake: Path) -> Any:
-    from featurelake.io.delta import DeltaStore
+    from featurelake.io.delta.store import DeltaStore
     from featurelake.settings import Settings
 
     return DeltaStore(Settings(lake_uri=str(lake)))
@@ -89,9 +89,9 @@ def _append_day(store: Any, day: int, args: argparse.Namespace) -> None:
 
 def build(store: Any, max_rows: int | None, audit: dict[str, str]) -> dict[str, Any]:
     """Plan and build like the flow does (chunks one after another), returning what was done."""
-    from featurelake import building
-    from featurelake.core.naming import build_app_id
-    from featurelake.io.delta import AppTransaction
+    from featurelake.build import chunks as building
+    from featurelake.core import commits
+    from featurelake.io.delta.store import AppTransaction
     from features.customer_txn import CUSTOMER_TXN as SPEC
 
     bronze_version = store.version("bronze/transactions")
@@ -100,9 +100,9 @@ def build(store: Any, max_rows: int | None, audit: dict[str, str]) -> dict[str, 
     metadata = (
         building.publish_metadata(SPEC, bronze_version, audit, rows=0)
         if single
-        else {**audit, "featurelake.operation": building.CHUNK_OPERATION}
+        else commits.chunk_metadata(SPEC.ref, audit)
     )
-    marker = AppTransaction(build_app_id(SPEC), bronze_version) if single else None
+    marker = AppTransaction(commits.build_app_id(SPEC), bronze_version) if single else None
     results = [
         building.build_chunk(
             store,
@@ -173,7 +173,7 @@ def _rebuild_new_day(store: Any, audit: dict[str, str]) -> dict[str, Any]:
     names the base explicitly; everything else (log reads, window read, compute, gate, write)
     is the same work, and rewriting the same partition is idempotent.
     """
-    from featurelake import building
+    from featurelake.build import chunks as building
     from features.customer_txn import CUSTOMER_TXN as SPEC
 
     bronze_version = store.version("bronze/transactions")

@@ -38,7 +38,7 @@ from bench.incremental import _append_day, _store, build
 
 def child(args: argparse.Namespace) -> None:
     """Measure the input (``--measure``) or build under ``--budget`` bytes (0: no budget)."""
-    from featurelake.building import max_rows_for_budget, read_chunk_source, resident_bytes
+    from featurelake.build.chunks import max_rows_for_budget, read_chunk_source, resident_bytes
     from featurelake.core.fingerprint import fingerprint
     from featurelake.core.increments import DayChunk
     from features.customer_txn import CUSTOMER_TXN

@@ -2,7 +2,7 @@
 
 One run generates one customer_txn-shaped feature batch (fixed seed; the key columns, event
 time and the twelve window features of ``features.customer_txn``, 14 columns, sorted by key like
-``compute_features`` returns it) and times ``featurelake.validation.validate_batch`` on it, the
+``compute_features`` returns it) and times ``featurelake.validate.gate.validate_batch`` on it, the
 call the build flow makes: the spec's suite (row count, key uniqueness, not-null, existence and
 bounds of every feature) plus a few owner expectations (max, mean, median, standard deviation).
 
@@ -93,7 +93,7 @@ def time_engine(engine: str, batch: Any, runs: int) -> dict[str, Any]:
 
     ``polars-unsorted`` expects ``batch`` already shuffled (see :func:`run_child`).
     """
-    from featurelake.validation import validate_batch
+    from featurelake.validate.gate import validate_batch
     from features.customer_txn import CUSTOMER_TXN
 
     gate = "gx-pandas" if engine == "gx-pandas" else "polars"

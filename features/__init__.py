@@ -1,5 +1,5 @@
 """Feature definitions: specs as data, polars in, polars out. No I/O, no clock, no environment.
 
 Every module-level ``FeatureSet`` and ``SourceContract`` in this package is found by
-``featurelake.catalog.discover("features")``: adding a feature set is adding a module.
+``featurelake.core.catalog.discover("features")``: adding a feature set is adding a module.
 """

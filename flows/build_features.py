@@ -17,10 +17,7 @@ from prefect.futures import as_completed
 from prefect.runtime import deployment, flow_run
 from prefect.transactions import Transaction, get_transaction, transaction
 
-from featurelake import catalog, events, tracking
-from featurelake.building import (
-    BATCH_ROWS_KEY,
-    CHUNK_OPERATION,
+from featurelake.build.chunks import (
     DRIFT_SAMPLE_ROWS,
     BuildBatch,
     BuildPlan,
@@ -34,22 +31,25 @@ from featurelake.building import (
     publish_metadata,
     resident_bytes,
 )
+from featurelake.build.publish import bronze_version_of, published_commit
+from featurelake.core import catalog, commits, events
 from featurelake.core.constraints import check_constraints
 from featurelake.core.drift import DriftReport
 from featurelake.core.featureset import FeatureSet
 from featurelake.core.increments import DayChunk
-from featurelake.core.naming import bronze_path, build_app_id, feature_quarantine_path, feature_set_resource_id
-from featurelake.ingestion import SOURCE_KEY
-from featurelake.io.delta import AppTransaction, DeltaStore
-from featurelake.io.feature_tables import ensure_check_constraints
-from featurelake.io.registry import FeatureRegistry
-from featurelake.observability import announce_drift, build_lineage, drift_metrics
-from featurelake.operations import announce_rollback, rollback
-from featurelake.publishing import bronze_version_of, published_commit
-from featurelake.revision import code_revision
-from featurelake.runners import chunk_task_runner
+from featurelake.core.naming import bronze_path, feature_quarantine_path, feature_set_resource_id
+from featurelake.ingest.bronze import SOURCE_KEY
+from featurelake.io.delta.feature_tables import ensure_check_constraints
+from featurelake.io.delta.registry import FeatureRegistry
+from featurelake.io.delta.store import AppTransaction, DeltaStore
+from featurelake.io.mlflow import tracking
+from featurelake.io.prefect.events import emit
+from featurelake.io.prefect.runners import chunk_task_runner
+from featurelake.io.revision import code_revision
+from featurelake.observe.signals import announce_drift, build_lineage, drift_metrics
+from featurelake.operate.operations import announce_rollback, rollback
 from featurelake.settings import get_settings
-from featurelake.validation import ValidationFailedError, ValidationOutcome, load_library, load_user_expectations
+from featurelake.validate.gate import ValidationFailedError, ValidationOutcome, load_library, load_user_expectations
 
 
 def validation_report(spec: FeatureSet, outcome: ValidationOutcome, bronze_version: int, published: bool) -> str:
@@ -88,7 +88,7 @@ def reject(spec: FeatureSet, store: DeltaStore, outcome: ValidationOutcome, bron
         rows=rows,
     )
     discriminator = events.at(store.uri(spec.table_path), f"bronze-{bronze_version}")
-    events.emit(events.FEATURE_SET_VALIDATION_FAILED, feature_set_resource_id(spec), payload, discriminator)
+    emit(events.FEATURE_SET_VALIDATION_FAILED, feature_set_resource_id(spec), payload, discriminator)
     raise ValidationFailedError(f"{spec.ref}: {len(outcome.failed)} expectation(s) failed: {list(outcome.failed)}")
 
 
@@ -101,7 +101,7 @@ def announce(
     create_table_artifact(
         table=[summary], key=f"build-{spec.name.replace('_', '-')}", description="Published feature batch"
     )
-    events.emit(
+    emit(
         events.FEATURE_SET_PUBLISHED,
         feature_set_resource_id(spec),
         payload,
@@ -122,9 +122,9 @@ def reannounce(spec: FeatureSet, store: DeltaStore, commit: dict[str, Any], bron
         table_uri=table_uri,
         delta_version=delta_version,
         bronze_version=bronze_version,
-        row_count=int(commit.get(BATCH_ROWS_KEY) or store.existing(spec.table_path, delta_version).count()),
-        suite_hash=str(commit.get("featurelake.suite_hash", "")),
-        fingerprint=commit.get("featurelake.fingerprint"),
+        row_count=int(commit.get(commits.BATCH_ROWS) or store.existing(spec.table_path, delta_version).count()),
+        suite_hash=str(commit.get(commits.SUITE_HASH, "")),
+        fingerprint=commit.get(commits.FINGERPRINT),
         mlflow_run_id=builds[0]["run_id"] if builds else None,
     )
     expectations = int(builds[0]["metrics"].get("expectations_evaluated", 0)) if builds else 0
@@ -184,7 +184,7 @@ def compute_chunk(
     settings = get_settings()
     features_catalog = catalog.load(settings.features_module)
     spec = features_catalog.get(feature_set, version)
-    marker = AppTransaction(build_app_id(spec), bronze_version) if single else None
+    marker = AppTransaction(commits.build_app_id(spec), bronze_version) if single else None
     return build_chunk(
         DeltaStore(settings),
         spec,
@@ -208,7 +208,7 @@ def run_chunks(
     if single:
         metadata = publish_metadata(spec, build_plan.bronze_version, audit, rows=0)  # the chunk adds its row count
     else:
-        metadata = {**audit, "featurelake.operation": CHUNK_OPERATION, "featurelake.feature_set": spec.ref}
+        metadata = {**audit, commits.OPERATION: commits.Operation.BUILD_CHUNK, commits.FEATURE_SET: spec.ref}
     sample_rows = max(1_000, DRIFT_SAMPLE_ROWS // max(1, len(build_plan.chunks)))
     futures = [
         compute_chunk.submit(
@@ -230,14 +230,14 @@ def build_and_publish(
     logger = get_run_logger()
     build_plan = plan(spec, bronze_version)
     audit = {
-        "featurelake.flow_run_id": str(flow_run.id),
-        "featurelake.deployment": str(deployment.name or "(none: run directly)"),
-        "featurelake.flow_run_url": str(flow_run.ui_url or ""),
-        "featurelake.fingerprint": fingerprint,
-        "featurelake.code_revision": revision,
+        commits.FLOW_RUN_ID: str(flow_run.id),
+        commits.DEPLOYMENT: str(deployment.name or "(none: run directly)"),
+        commits.FLOW_RUN_URL: str(flow_run.ui_url or ""),
+        commits.FINGERPRINT: fingerprint,
+        commits.CODE_REVISION: revision,
     }
     if not build_plan.chunks:  # e.g. bronze was only compacted: nothing to compute, nothing new to announce
-        metadata = publish_metadata(spec, bronze_version, audit, rows=0) | {"featurelake.chunks": "0"}
+        metadata = publish_metadata(spec, bronze_version, audit, rows=0) | {commits.CHUNKS: "0"}
         delta_version = publish_marker(store, spec, bronze_version, metadata)
         logger.info("%s: no day changed since bronze version %s", spec.ref, build_plan.base_bronze_version)
         return {"feature_set": spec.name, "delta_version": delta_version, "row_count": 0, "unchanged": True}
@@ -260,7 +260,7 @@ def build_and_publish(
             key=f"validation-{spec.name.replace('_', '-')}",
         )
         drift = batch.drift(spec, reference_version)
-        audit["featurelake.suite_hash"] = outcome.suite_hash
+        audit[commits.SUITE_HASH] = outcome.suite_hash
         return record_and_announce(spec, store, batch, outcome, drift, bronze_version, delta_version, audit)
 
 
@@ -277,8 +277,8 @@ def finish_publish(
         return results[0].delta_version
     rows = sum(r.rows for r in results)
     metadata = publish_metadata(spec, build_plan.bronze_version, audit, rows) | {
-        "featurelake.suite_hash": outcome.suite_hash,
-        "featurelake.chunks": str(len(results)),
+        commits.SUITE_HASH: outcome.suite_hash,
+        commits.CHUNKS: str(len(results)),
     }
     return publish_marker(store, spec, build_plan.bronze_version, metadata)
 
@@ -311,7 +311,7 @@ def restore_before_publish(txn: Transaction) -> None:
         previous,
         actor=f"flow-run/{flow_run.id}",
         reason="the build failed after publishing; its batch is withdrawn",
-        extra_metadata={"featurelake.flow_run_id": str(flow_run.id)},
+        extra_metadata={commits.FLOW_RUN_ID: str(flow_run.id)},
     )
     logger.warning("%s restored to Delta version %d after a failure", spec.ref, previous)
     announce_rollback(settings, spec, result)
@@ -333,7 +333,7 @@ def record_and_announce(
     objects = batch.source_objects.sort(SOURCE_KEY)
     run_id = tracking.log_build(
         settings,
-        tags={**audit, "featurelake.feature_set": spec.ref, "featurelake.delta_version": str(delta_version)},
+        tags={**audit, commits.FEATURE_SET: spec.ref, commits.DELTA_VERSION: str(delta_version)},
         params={
             "bronze_version": bronze_version,
             "table_uri": table_uri,
@@ -365,7 +365,7 @@ def record_and_announce(
         bronze_version=bronze_version,
         row_count=batch.rows,
         suite_hash=outcome.suite_hash,
-        fingerprint=audit["featurelake.fingerprint"],
+        fingerprint=audit[commits.FINGERPRINT],
         mlflow_run_id=run_id,
         warnings=list(outcome.warnings),
     )

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from prefect import flow, get_run_logger
 
-from featurelake import catalog, events
+from featurelake.core import catalog, events
 from featurelake.core.naming import feature_set_resource_id
-from featurelake.io.delta import DeltaStore
+from featurelake.io.delta.store import DeltaStore
+from featurelake.io.prefect.events import emit
+from featurelake.observe.status import last_publish
 from featurelake.settings import get_settings
-from featurelake.status import last_publish
 
 
 @flow(name="feature-set-stale", log_prints=True)
@@ -35,6 +36,6 @@ def announce_stale(feature_set: str, version: int) -> dict[str, object]:
     )
     # One stale event per stale stretch: the id follows the last publish, so repeats collapse.
     discriminator = events.at(settings.table_uri(spec.table_path), f"stale-after-{payload.last_delta_version}")
-    events.emit(events.FEATURE_SET_STALE, feature_set_resource_id(spec), payload, discriminator)
+    emit(events.FEATURE_SET_STALE, feature_set_resource_id(spec), payload, discriminator)
     get_run_logger().warning("%s is stale: no publish within %s (last: %s)", spec.ref, spec.max_staleness, last)
     return payload.model_dump()

@@ -11,12 +11,12 @@ from prefect.client.schemas.objects import State
 from prefect.runtime import deployment, flow_run
 from prefect.tasks import exponential_backoff
 
-from featurelake import catalog, events, openlineage
-from featurelake.announcements import needs_announcement, record_announced, unannounced_landing
+from featurelake.core import catalog, commits, events
 from featurelake.core.contracts import SourceContract
 from featurelake.core.naming import bronze_path, bronze_resource_id
 from featurelake.core.pii import PiiKeyError, key_id
-from featurelake.ingestion import (
+from featurelake.ingest.announcements import needs_announcement, record_announced, unannounced_landing
+from featurelake.ingest.bronze import (
     IngestResult,
     ObjectBatch,
     combine_results,
@@ -25,12 +25,14 @@ from featurelake.ingestion import (
     split_object,
     write_batches,
 )
-from featurelake.io.delta import DeltaStore
-from featurelake.io.raw import RawObject, list_raw_objects
-from featurelake.io.s3 import ObjectChangedError, PermanentS3Error
-from featurelake.io.secrets import read_pii_key
-from featurelake.observability import send_lineage
-from featurelake.revision import code_revision
+from featurelake.io.aws.raw import RawObject, list_raw_objects
+from featurelake.io.aws.s3 import ObjectChangedError, PermanentS3Error
+from featurelake.io.delta.store import DeltaStore
+from featurelake.io.prefect.events import emit
+from featurelake.io.prefect.secrets import read_pii_key
+from featurelake.io.revision import code_revision
+from featurelake.lineage import openlineage
+from featurelake.observe.signals import send_lineage
 from featurelake.settings import Settings, get_settings
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -70,14 +72,14 @@ def ingest_source(contract: SourceContract, objects_per_commit: int = 100) -> In
     if not pending:
         return None
     tags = {
-        "featurelake.flow_run_id": str(flow_run.id),
-        "featurelake.flow": "ingest",
-        "featurelake.deployment": str(deployment.name or "(none: run directly)"),
-        "featurelake.code_revision": code_revision(),
+        commits.FLOW_RUN_ID: str(flow_run.id),
+        commits.FLOW: "ingest",
+        commits.DEPLOYMENT: str(deployment.name or "(none: run directly)"),
+        commits.CODE_REVISION: code_revision(),
     }
     pii_key = read_pii_key(settings) if "hash" in contract.pii.values() else None
     if pii_key is not None:
-        tags["featurelake.pii_key_id"] = key_id(pii_key)  # which key hashed this batch, for audits and rotation
+        tags[commits.PII_KEY_ID] = key_id(pii_key)  # which key hashed this batch, for audits and rotation
     results = []
     progress: Any = create_progress_artifact(
         0.0, description=f"{contract.name}: {len(pending)} new object(s) ingested so far"
@@ -128,7 +130,7 @@ def announce(result: IngestResult) -> None:
         rows_quarantined=result.rows_quarantined,
         source_keys=result.source_keys,
     )
-    events.emit(
+    emit(
         events.BRONZE_APPENDED,
         bronze_resource_id(result.source),
         payload,
@@ -154,7 +156,7 @@ def ingest(sources: list[str] | None = None, objects_per_commit: int = 100) -> l
         )
     store, tags = (
         DeltaStore(settings),
-        {"featurelake.flow_run_id": str(flow_run.id), "featurelake.flow": "ingest"},
+        {commits.FLOW_RUN_ID: str(flow_run.id), commits.FLOW: "ingest"},
     )
     landed = {r.source: r for r in results}
     for contract in chosen:

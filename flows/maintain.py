@@ -4,7 +4,7 @@ Ingest's small commits pile up small files and log entries; this keeps their num
 Deleted files are gone for good, so vacuum keeps every file a version registered models need
 (the feature versions they were trained on, and the bronze versions behind those), and is
 refused if delta-rs plans otherwise. One table's failure does not stop the others; the run fails
-at the end, naming them. See :mod:`featurelake.maintenance_plan` for the steps.
+at the end, naming them. See :mod:`featurelake.operate.maintenance` for the steps.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_progress_artifact, create_table_artifact, update_progress_artifact
 
-from featurelake import catalog
-from featurelake.maintenance_plan import MaintenanceOptions, TableReport, maintain_lake
+from featurelake.core import catalog
+from featurelake.operate.maintenance import MaintenanceOptions, TableReport, maintain_lake
 from featurelake.settings import get_settings
 
 

@@ -18,17 +18,21 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.runtime import flow_run
 
-from featurelake import catalog, champion, events, openlineage, tracking
+from featurelake.core import catalog, commits, events
 from featurelake.core.featureset import FeatureSet
 from featurelake.core.naming import bronze_path
-from featurelake.featurestore import FeatureStore
-from featurelake.io.delta import DeltaStore
-from featurelake.lineage import model_lineage
-from featurelake.observability import model_dataset, send_lineage
-from featurelake.promotion import PromotionDecision, PromotionPolicy
-from featurelake.revision import code_revision
+from featurelake.io.delta.store import DeltaStore
+from featurelake.io.mlflow import tracking
+from featurelake.io.prefect.events import emit
+from featurelake.io.revision import code_revision
+from featurelake.lineage import openlineage
+from featurelake.lineage.models import model_lineage
+from featurelake.observe.signals import model_dataset, send_lineage
+from featurelake.retrieve.featurestore import FeatureStore
 from featurelake.settings import get_settings
-from featurelake.training import TrainedModel, resolve_trainer, train_classifier
+from featurelake.train import champion
+from featurelake.train.promotion import PromotionDecision, PromotionPolicy
+from featurelake.train.trainers import TrainedModel, resolve_trainer, train_classifier
 from features.sources import FRAUD_LABELS
 
 LABEL = "is_fraud"
@@ -104,13 +108,13 @@ def train_and_register(
     logger.info("trained on %d rows, holdout %d rows: %s", trained.train_rows, trained.test_rows, trained.metrics)
     pinned = {entry["ref"]: entry for entry in training.manifest["feature_sets"]}
     tags = {
-        "featurelake.flow_run_id": str(flow_run.id),
-        "featurelake.flow_run_url": str(flow_run.ui_url or ""),
-        "featurelake.code_revision": code_revision(),
-        "featurelake.feature_set": trigger.ref,
+        commits.FLOW_RUN_ID: str(flow_run.id),
+        commits.FLOW_RUN_URL: str(flow_run.ui_url or ""),
+        commits.CODE_REVISION: code_revision(),
+        commits.FEATURE_SET: trigger.ref,
         "featurelake.feature_table": pinned[trigger.ref]["table_uri"],
-        "featurelake.delta_version": str(delta_version),
-        "featurelake.fingerprint": pinned[trigger.ref]["fingerprint"],
+        commits.DELTA_VERSION: str(delta_version),
+        commits.FINGERPRINT: pinned[trigger.ref]["fingerprint"],
         "featurelake.feature_sets": ",".join(f"{ref}@{e['delta_version']}" for ref, e in pinned.items()),
         "featurelake.labels_version": str(labels_version),
     }
@@ -170,7 +174,7 @@ def announce(
     Ids come from the MLflow run, which is unique across registries sharing one Prefect server.
     """
     resource = f"featurelake.model.{registered.name}"
-    events.emit(
+    emit(
         events.MODEL_TRAINED,
         resource,
         events.ModelTrained(
@@ -186,7 +190,7 @@ def announce(
         discriminator=registered.run_id,
     )
     if decision.promote:
-        events.emit(
+        emit(
             events.MODEL_PROMOTED,
             resource,
             events.ModelPromoted(

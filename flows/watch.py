@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from prefect import flow, get_run_logger
 
-from featurelake import catalog
+from featurelake.core import catalog
+from featurelake.ingest.watcher import announce_landed, pending_objects
 from featurelake.settings import get_settings
-from featurelake.watcher import announce_landed, pending_objects
 
 
 @flow(name="watch-raw", log_prints=True)

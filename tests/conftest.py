@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from featurelake.io.s3 import ensure_bucket
+from featurelake.io.aws.s3 import ensure_bucket
 from featurelake.local.processes import Service, free_port, start_service
 from featurelake.settings import Settings
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import polars as pl
 
-from featurelake.io.delta import DeltaStore
-from featurelake.io.s3 import s3_client
+from featurelake.io.aws.s3 import s3_client
+from featurelake.io.delta.store import DeltaStore
 from featurelake.settings import Settings
 
 

@@ -84,7 +84,7 @@ def produce_feature_table(ctx: Context) -> dict[str, Any]:
     """Publish the feature rows as featurelake's day-partitioned Delta table, in a fresh directory."""
     import polars as pl
 
-    from featurelake.io.feature_tables import write_feature_table
+    from featurelake.io.delta.feature_tables import write_feature_table
     from features.customer_txn import CUSTOMER_TXN
 
     shutil.rmtree(ctx.lake / FEATURE_TABLE, ignore_errors=True)
@@ -96,7 +96,7 @@ def produce_feature_table(ctx: Context) -> dict[str, Any]:
 
 def store(ctx: Context, lake: Path | None = None) -> Any:
     """A featurelake DeltaStore over a local directory lake (the data directory's by default)."""
-    from featurelake.io.delta import DeltaStore
+    from featurelake.io.delta.store import DeltaStore
     from featurelake.settings import Settings
 
     return DeltaStore(Settings(lake_uri=str(lake or ctx.lake)))

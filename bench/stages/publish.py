@@ -41,7 +41,7 @@ def fresh(directory: Path) -> None:
 
 
 def prepare_featurelake(ctx: Context) -> Job:
-    from featurelake.io.feature_tables import write_feature_table
+    from featurelake.io.delta.feature_tables import write_feature_table
     from features.customer_txn import CUSTOMER_TXN
 
     features, lake = features_frame(ctx), target_dir(ctx, "featurelake")

@@ -62,8 +62,8 @@ def prepare_featurelake(ctx: Context, mode: str, spine: str) -> Job:
     import polars as pl
 
     from featurelake.core.pointintime import join_as_of
-    from featurelake.featurestore import FeatureStore
-    from featurelake.io.feature_tables import read_feature_table
+    from featurelake.io.delta.feature_tables import read_feature_table
+    from featurelake.retrieve.featurestore import FeatureStore
     from features.customer_txn import CUSTOMER_TXN as SPEC
 
     warm_imports()

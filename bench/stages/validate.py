@@ -33,8 +33,8 @@ def load_inputs(ctx: Context) -> tuple[Any, Any, int, list[dict[str, Any]]]:
     import great_expectations  # noqa: F401  (import before timing: seconds of start-up)
     import polars as pl
 
-    from featurelake import catalog
-    from featurelake.validation import load_user_expectations
+    from featurelake.core import catalog
+    from featurelake.validate.gate import load_user_expectations
     from features.customer_txn import CUSTOMER_TXN
 
     features = pl.read_parquet(ctx.data_dir / "features.parquet")
@@ -48,7 +48,7 @@ def engine_option() -> tuple[str | None, object, list[str]]:
 
     The choices come from the keyword's ``Literal`` type; (None, None, []) when there is no such keyword.
     """
-    from featurelake.validation import validate_batch
+    from featurelake.validate.gate import validate_batch
 
     parameters = inspect.signature(validate_batch).parameters
     keyword = next((k for k in ("engine", "validation_engine") if k in parameters), None)
@@ -60,7 +60,7 @@ def engine_option() -> tuple[str | None, object, list[str]]:
 
 def prepare_featurelake(ctx: Context) -> Job:
     """The gate as the build flow calls it: no engine option, so whatever is the default."""
-    from featurelake.validation import validate_batch
+    from featurelake.validate.gate import validate_batch
 
     _, default, _ = engine_option()
     spec, features, input_rows, user = load_inputs(ctx)
@@ -70,7 +70,7 @@ def prepare_featurelake(ctx: Context) -> Job:
 
 def prepare_alternative(ctx: Context) -> Job:
     """The gate with its other engine (the first choice that is not the default)."""
-    from featurelake.validation import validate_batch
+    from featurelake.validate.gate import validate_batch
 
     keyword, default, choices = engine_option()
     others = [c for c in choices if c != default]
@@ -86,7 +86,7 @@ def prepare_gx(ctx: Context) -> Job:
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
-    from featurelake.validation import build_suite
+    from featurelake.validate.gate import build_suite
 
     spec, features, input_rows, user = load_inputs(ctx)
     frame = features.to_pandas()

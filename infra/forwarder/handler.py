@@ -2,12 +2,12 @@
 
 Why this exists: on AWS the raw bucket tells us about new objects through EventBridge, and Prefect's reactive
 automations (not a polling loop) start the ingest flow. This function is the bridge: it turns the S3 event into
-exactly the Prefect event the library's watcher emits for the same object version (``featurelake.events``), so
+exactly the Prefect event the library's watcher emits for the same object version (``featurelake.core.events``), so
 whichever of the two paths reports an object first wins and the other collapses into it (same deterministic id).
 
 It ships to Lambda alone, so it imports only the standard library (and boto3, which the Lambda Python runtime
 provides, and only when the API key comes from Secrets Manager). The few lines of id logic are therefore
-duplicated from ``featurelake.events``; ``tests/integration/test_forwarder.py`` proves both give the same ids.
+duplicated from ``featurelake.core.events``; ``tests/integration/test_forwarder.py`` proves both give the same ids.
 
 Accepted inputs:
 
@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol, cast
 
-# --- duplicated from featurelake.events (keep in sync; the integration test compares them) -------------------
+# --- duplicated from featurelake.core.events (keep in sync; the integration test compares them) -------------------
 
 RAW_OBJECT_LANDED = "featurelake.raw-object.landed"
 _NAMESPACE = uuid.UUID("6f1c6a52-2c1f-4b8e-9a57-6d2a7f0c1e11")
@@ -294,7 +294,7 @@ def build_prefect_event(obj: LandedObject, occurred: datetime | None = None) -> 
             "featurelake.etag": obj.etag,
         },
         "related": [],
-        # Exactly the fields of featurelake.events.RawObjectLanded.
+        # Exactly the fields of featurelake.core.events.RawObjectLanded.
         "payload": {
             "bucket": obj.bucket,
             "key": obj.key,

@@ -19,8 +19,8 @@ import pytest
 from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
 
 from featurelake.core.naming import bronze_path, feature_table_path, quarantine_path
-from featurelake.ingestion import ingest_log_path
-from featurelake.io.delta import DeltaStore
+from featurelake.ingest.bronze import ingest_log_path
+from featurelake.io.delta.store import DeltaStore
 from featurelake.local import synthetic
 from featurelake.local.demo import INGEST, RETRAIN, run_chain
 from featurelake.local.stack import LocalStack
@@ -200,8 +200,8 @@ def test_the_run_shows_validation_counts_and_lineage_as_artifacts(chain: dict[st
 def test_the_deployed_retrain_ran_on_the_worker_became_champion_and_traces_back_to_raw(chain: dict[str, Any]) -> None:
     from prefect.client.orchestration import get_client
 
-    from featurelake import events
-    from featurelake.lineage import model_lineage
+    from featurelake.core import events
+    from featurelake.lineage.models import model_lineage
     from featurelake.local.synthetic import raw_objects
 
     settings = Settings()
@@ -214,7 +214,7 @@ def test_the_deployed_retrain_ran_on_the_worker_became_champion_and_traces_back_
     registry = mlflow.MlflowClient(settings.mlflow_tracking_uri)
     champion = registry.get_model_version_by_alias(settings.registered_model_name, "champion")
     assert champion.tags["featurelake.flow_run_id"] == str(retrain_run.id)
-    assert champion.tags["featurelake.promotion"] == "promoted"
+    assert champion.tags["featurelake.train.promotion"] == "promoted"
     resource = f"featurelake.model.{settings.registered_model_name}"
     promoted = wait_for_events(by_id(events.event_id(events.MODEL_PROMOTED, resource, champion.run_id)))
     assert [e.payload["model_version"] for e in promoted] == [str(champion.version)]

@@ -14,7 +14,7 @@ def prefect_api() -> Iterator[None]:
     """One temporary Prefect server (SQLite) for every flow call of the integration tests."""
     from prefect.testing.utilities import prefect_test_harness
 
-    from featurelake.io.secrets import create_pii_key_block
+    from featurelake.io.prefect.secrets import create_pii_key_block
     from featurelake.settings import Settings
 
     with prefect_test_harness(server_startup_timeout=120):

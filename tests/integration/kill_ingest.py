@@ -38,8 +38,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from featurelake.core.naming import bronze_path, quarantine_path
-from featurelake.ingestion import ingest_log_path
-from featurelake.io.delta import DeltaStore
+from featurelake.ingest.bronze import ingest_log_path
+from featurelake.io.delta.store import DeltaStore
 from featurelake.settings import Settings
 
 SOURCE = "transactions"
@@ -190,7 +190,7 @@ class RetryCounter(logging.Handler):
 @contextmanager
 def counting_retries() -> Iterator[RetryCounter]:
     counter = RetryCounter()
-    delta_logger = logging.getLogger("featurelake.io.delta")
+    delta_logger = logging.getLogger("featurelake.io.delta.store")
     delta_logger.setLevel(logging.DEBUG)
     delta_logger.addHandler(counter)
     try:

@@ -13,15 +13,15 @@ import pyarrow as pa
 import pytest
 from typer.testing import CliRunner
 
-from featurelake.backfill import backfill
-from featurelake.cli import app
+from featurelake.build.backfill import backfill
+from featurelake.build.publish import published_commit, read_source
+from featurelake.cli.main import app
 from featurelake.core.featureset import PARTITION_COLUMN, compute_features
 from featurelake.core.fingerprint import fingerprint
-from featurelake.featurestore import FeatureStore
-from featurelake.io.delta import DeltaStore
-from featurelake.io.feature_tables import read_feature_table
-from featurelake.io.registry import FeatureRegistry
-from featurelake.publishing import published_commit, read_source
+from featurelake.io.delta.feature_tables import read_feature_table
+from featurelake.io.delta.registry import FeatureRegistry
+from featurelake.io.delta.store import DeltaStore
+from featurelake.retrieve.featurestore import FeatureStore
 from featurelake.settings import Settings
 from features.customer_txn import CUSTOMER_TXN
 from features.merchant_txn import MERCHANT_TXN

@@ -8,12 +8,12 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from featurelake import events
+from featurelake.core import events
 from featurelake.core.fingerprint import fingerprint
-from featurelake.io.delta import DeltaStore
-from featurelake.io.s3 import s3_client
+from featurelake.io.aws.s3 import s3_client
+from featurelake.io.delta.store import DeltaStore
 from featurelake.settings import Settings, get_settings
-from featurelake.validation import ValidationFailedError
+from featurelake.validate.gate import ValidationFailedError
 from features.customer_txn import CUSTOMER_TXN
 from flows.build_features import build_features
 from flows.ingest import ingest
@@ -151,7 +151,10 @@ def test_the_champion_alias_moves_only_to_a_model_that_beats_it_on_the_same_hold
     again = retrain("customer_txn", 1, delta_version=published, trainer="tests.trainers:constant")
     assert again["promoted"] is False
     assert str(client.get_model_version_by_alias(name, "champion").version) == strong["model_version"]
-    assert client.get_model_version(name, str(again["model_version"])).tags["featurelake.promotion"] == "kept champion"
+    assert (
+        client.get_model_version(name, str(again["model_version"])).tags["featurelake.train.promotion"]
+        == "kept champion"
+    )
 
     resource = f"featurelake.model.{name}"
     for summary, was_promoted in ((strong, True), (again, False)):

@@ -29,9 +29,9 @@ from prefect.flows import load_flow_from_entrypoint
 from prefect.settings import PREFECT_API_URL
 from typer.testing import CliRunner
 
-from featurelake import events
-from featurelake.cli import app
-from featurelake.serving import load_deployment_specs
+from featurelake.cli.main import app
+from featurelake.core import events
+from featurelake.deploy.prefect_file import load_deployment_specs
 
 SPECS = load_deployment_specs()
 DEBOUNCE_SECONDS = 10  # the least Prefect allows for a proactive trigger

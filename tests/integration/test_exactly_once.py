@@ -18,10 +18,10 @@ import polars as pl
 import pytest
 
 from featurelake.core.naming import bronze_path, quarantine_path
-from featurelake.ingestion import SOURCE_ETAG, SOURCE_KEY, ingest_log_path
-from featurelake.io.delta import DeltaStore
-from featurelake.io.raw import list_raw_objects
-from featurelake.io.s3 import s3_client
+from featurelake.ingest.bronze import SOURCE_ETAG, SOURCE_KEY, ingest_log_path
+from featurelake.io.aws.raw import list_raw_objects
+from featurelake.io.aws.s3 import s3_client
+from featurelake.io.delta.store import DeltaStore
 from featurelake.settings import Settings
 from flows.ingest import ingest
 from tests.integration.helpers import DATA, demo_objects, upload
@@ -282,9 +282,9 @@ def changed_csv_day(objects: dict[str, bytes]) -> tuple[str, bytes, str]:
 
 def test_a_crash_before_announcing_is_announced_by_the_next_run(settings: Settings, tmp_path: Path) -> None:
     """Killed after its last write, ingest told nobody; the next run (nothing new to ingest) does."""
-    from featurelake.announcements import ANNOUNCED_APP_ID
+    from featurelake.core.events import BRONZE_APPENDED, at, event_id
     from featurelake.core.naming import bronze_resource_id
-    from featurelake.events import BRONZE_APPENDED, at, event_id
+    from featurelake.ingest.announcements import ANNOUNCED_APP_ID
     from tests.integration.helpers import by_id, wait_for_events
 
     upload(settings, objects_with_bad_input())

@@ -10,10 +10,10 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from featurelake.cli import app
-from featurelake.featurestore import FeatureStore
-from featurelake.io.delta import DeltaStore
-from featurelake.io.registry import FeatureRegistry, RegistryMismatchError
+from featurelake.cli.main import app
+from featurelake.io.delta.registry import FeatureRegistry, RegistryMismatchError
+from featurelake.io.delta.store import DeltaStore
+from featurelake.retrieve.featurestore import FeatureStore
 from featurelake.settings import Settings, get_settings
 from features.customer_txn import CUSTOMER_TXN
 from flows.build_features import build_features

@@ -26,7 +26,7 @@ import pytest
 from prefect.events.filters import EventFilter, EventIDFilter, EventResourceFilter
 from prefect.settings import PREFECT_API_URL
 
-from featurelake.events import RAW_OBJECT_LANDED, RawObjectLanded, raw_object_event_id, raw_object_resource_id
+from featurelake.core.events import RAW_OBJECT_LANDED, RawObjectLanded, raw_object_event_id, raw_object_resource_id
 from tests.integration.helpers import by_id, wait_for_events
 
 HANDLER_PATH = Path(__file__).resolve().parents[2] / "infra" / "forwarder" / "handler.py"

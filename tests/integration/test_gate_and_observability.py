@@ -15,11 +15,11 @@ import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
+from featurelake.core.events import FEATURE_SET_DRIFTED, FEATURE_SET_VALIDATION_FAILED, at, event_id
 from featurelake.core.naming import feature_quarantine_path, feature_set_resource_id
-from featurelake.events import FEATURE_SET_DRIFTED, FEATURE_SET_VALIDATION_FAILED, at, event_id
-from featurelake.io.delta import DeltaStore
+from featurelake.io.delta.store import DeltaStore
 from featurelake.settings import Settings, get_settings
-from featurelake.validation import ValidationFailedError
+from featurelake.validate.gate import ValidationFailedError
 from features.customer_txn import CUSTOMER_TXN
 from flows.build_features import build_features
 from flows.ingest import ingest

@@ -17,14 +17,14 @@ import pytest
 from prefect.settings import PREFECT_API_URL, temporary_settings
 from typer.testing import CliRunner
 
-from featurelake import events
-from featurelake.cli import app
+from featurelake.cli.main import app
+from featurelake.core import events
 from featurelake.core.fingerprint import fingerprint
 from featurelake.core.naming import bronze_path, feature_set_resource_id
-from featurelake.io.delta import DeltaStore
-from featurelake.io.maintenance import data_files
-from featurelake.io.s3 import s3_client
-from featurelake.operations import announce_rollback, feature_history, rollback, vacuum
+from featurelake.io.aws.s3 import s3_client
+from featurelake.io.delta.maintenance import data_files
+from featurelake.io.delta.store import DeltaStore
+from featurelake.operate.operations import announce_rollback, feature_history, rollback, vacuum
 from featurelake.settings import Settings
 from features.customer_txn import CUSTOMER_TXN
 from flows.build_features import build_features

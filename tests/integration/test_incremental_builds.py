@@ -17,24 +17,24 @@ import pyarrow as pa
 import pytest
 from polars.testing import assert_frame_equal
 
-from featurelake.building import (
-    CHUNK_OPERATION,
+from featurelake.build.chunks import (
     BuildPlan,
     build_chunk,
     plan_build,
     publish_marker,
     publish_metadata,
 )
+from featurelake.build.publish import read_source
+from featurelake.core import commits
 from featurelake.core.featureset import PARTITION_COLUMN, compute_features
 from featurelake.core.fingerprint import fingerprint
 from featurelake.core.naming import feature_quarantine_path
-from featurelake.ingestion import SOURCE_ETAG, SOURCE_KEY
-from featurelake.io.delta import DeltaStore
-from featurelake.io.feature_tables import read_feature_table
+from featurelake.ingest.bronze import SOURCE_ETAG, SOURCE_KEY
+from featurelake.io.delta.feature_tables import read_feature_table
+from featurelake.io.delta.store import DeltaStore
 from featurelake.local import synthetic
-from featurelake.publishing import read_source
 from featurelake.settings import Settings, get_settings
-from featurelake.validation import ValidationFailedError
+from featurelake.validate.gate import ValidationFailedError
 from features.customer_txn import CUSTOMER_TXN
 from flows.build_features import build_features
 from flows.ingest import ingest
@@ -117,7 +117,7 @@ def test_a_build_in_chunks_publishes_the_same_rows_with_one_marker_commit(
     store = DeltaStore(settings)
     _assert_equals_full_recompute(store)
     history = store.history(CUSTOMER_TXN.table_path)
-    chunks = [c for c in history if c.get("featurelake.operation") == CHUNK_OPERATION]
+    chunks = [c for c in history if commits.is_chunk(c)]
     marker = history[0]
     assert len(chunks) >= 2, "the row limit did not split the build"
     assert int(marker["version"]) == summary["delta_version"]
@@ -153,9 +153,7 @@ def test_a_chunk_that_fails_the_gate_restores_the_table_and_quarantines_its_rows
     table = store.existing(STRICT.table_path)
     assert table.count() == 0, "chunks that passed were not withdrawn"
     history = store.history(STRICT.table_path)
-    assert [c for c in history if c.get("featurelake.operation") == CHUNK_OPERATION], (
-        "no chunk passed the gate: this test needs one that does"
-    )
+    assert [c for c in history if commits.is_chunk(c)], "no chunk passed the gate: this test needs one that does"
     assert history[0].get("featurelake.operation") == "rollback"
     quarantined = store.read(feature_quarantine_path(STRICT.name, STRICT.version))
     assert quarantined.height > 0
@@ -179,7 +177,7 @@ def test_chunks_fan_out_on_a_local_dask_cluster_with_concurrent_commits(
     summary = on_dask("customer_txn", 1)
     store = DeltaStore(settings)
     _assert_equals_full_recompute(store)
-    chunks = [c for c in store.history(CUSTOMER_TXN.table_path) if c.get("featurelake.operation") == CHUNK_OPERATION]
+    chunks = [c for c in store.history(CUSTOMER_TXN.table_path) if commits.is_chunk(c)]
     assert len(chunks) >= 2
     assert len({c["featurelake.days"] for c in chunks}) == len(chunks)
     assert summary["delta_version"] == store.version(CUSTOMER_TXN.table_path)

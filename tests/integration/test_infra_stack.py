@@ -52,8 +52,8 @@ from botocore.exceptions import ClientError
 from cfnlint.decode import cfn_yaml
 
 from featurelake.core.naming import bronze_path
-from featurelake.io.delta import DeltaStore
-from featurelake.io.s3 import s3_client
+from featurelake.io.aws.s3 import s3_client
+from featurelake.io.delta.store import DeltaStore
 from featurelake.settings import Settings, get_settings
 from features.customer_txn import CUSTOMER_TXN
 from flows.build_features import build_features
@@ -442,8 +442,8 @@ def test_staging_deploys_to_an_ecs_pool_with_each_flows_task_role_from_the_stack
     from prefect_aws.workers.ecs_worker import ECSWorker
     from typer.testing import CliRunner
 
-    from featurelake.cli import app
-    from featurelake.serving import load_deployment_specs
+    from featurelake.cli.main import app
+    from featurelake.deploy.prefect_file import load_deployment_specs
 
     isolated_settings(stack.endpoint, tmp_path, monkeypatch)
     monkeypatch.setenv("AWS_ENDPOINT_URL_CLOUDFORMATION", stack.endpoint)  # boto3's own per-service setting

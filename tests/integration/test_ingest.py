@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from featurelake.core.naming import bronze_path, quarantine_path
-from featurelake.ingestion import SOURCE_KEY, ingest_log_path
-from featurelake.io.delta import DeltaStore
-from featurelake.io.s3 import s3_client
+from featurelake.ingest.bronze import SOURCE_KEY, ingest_log_path
+from featurelake.io.aws.s3 import s3_client
+from featurelake.io.delta.store import DeltaStore
 from featurelake.settings import Settings, get_settings
 from flows.ingest import ingest
 from tests.integration.helpers import DATA, demo_objects, upload
@@ -96,7 +96,7 @@ def test_raw_bucket_is_never_written(settings: Settings) -> None:
 
 
 def test_listing_pages_through_more_than_a_thousand_objects(settings: Settings) -> None:
-    from featurelake.io.raw import list_raw_objects
+    from featurelake.io.aws.raw import list_raw_objects
 
     upload(settings, {f"fraud_labels/many/{i:05d}.csv": b"x\n" for i in range(1_005)})
 

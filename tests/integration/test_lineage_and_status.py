@@ -16,13 +16,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from typer.testing import CliRunner
 
-from featurelake import catalog
-from featurelake.cli import app
-from featurelake.io.raw import list_raw_objects
-from featurelake.lineage import LineageChain, model_lineage
+from featurelake.cli.main import app
+from featurelake.core import catalog
+from featurelake.io.aws.raw import list_raw_objects
+from featurelake.lineage.models import LineageChain, model_lineage
+from featurelake.observe.status import FRESH, NEVER_PUBLISHED, STALE, StatusRow, drift_from_run, feature_set_status
 from featurelake.settings import Settings, get_settings
-from featurelake.status import FRESH, NEVER_PUBLISHED, STALE, StatusRow, drift_from_run, feature_set_status
-from featurelake.validation import ValidationFailedError
+from featurelake.validate.gate import ValidationFailedError
 from features.customer_txn import CUSTOMER_TXN
 from flows.build_features import build_features
 from flows.ingest import ingest

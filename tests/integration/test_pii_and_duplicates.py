@@ -12,8 +12,8 @@ from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRun
 
 from featurelake.core.naming import bronze_path, quarantine_path
 from featurelake.core.pii import PiiKeyError, hmac_hex, key_id
-from featurelake.io.delta import DeltaStore
-from featurelake.io.secrets import read_pii_key
+from featurelake.io.delta.store import DeltaStore
+from featurelake.io.prefect.secrets import read_pii_key
 from featurelake.settings import Settings, get_settings
 from flows.ingest import ingest
 from tests.integration.helpers import DATA, demo_objects, upload

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
+from featurelake.core.events import FEATURE_SET_ROLLED_BACK, at, event_id
 from featurelake.core.naming import feature_set_resource_id
-from featurelake.events import FEATURE_SET_ROLLED_BACK, at, event_id
-from featurelake.io.delta import DeltaStore
-from featurelake.io.feature_tables import read_feature_table
+from featurelake.io.delta.feature_tables import read_feature_table
+from featurelake.io.delta.store import DeltaStore
 from featurelake.settings import Settings, get_settings
 from features.customer_txn import CUSTOMER_TXN
 from flows.build_features import build_features

@@ -20,9 +20,9 @@ import boto3
 import pytest
 
 from featurelake.core.naming import bronze_path
-from featurelake.io.delta import DeltaStore
-from featurelake.io.raw import RawObject, fetch_raw_bytes, list_raw_objects
-from featurelake.io.s3 import ObjectChangedError, PermanentS3Error, s3_client
+from featurelake.io.aws.raw import RawObject, fetch_raw_bytes, list_raw_objects
+from featurelake.io.aws.s3 import ObjectChangedError, PermanentS3Error, s3_client
+from featurelake.io.delta.store import DeltaStore
 from featurelake.settings import Settings, get_settings
 from flows.ingest import ingest
 from tests.integration.helpers import DATA, demo_objects, upload

@@ -26,21 +26,21 @@ import pytest
 from deltalake import DeltaTable, write_deltalake
 from typer.testing import CliRunner
 
-from featurelake import catalog
-from featurelake.announcements import record_announced
-from featurelake.cli import app
+from featurelake.cli.main import app
+from featurelake.core import catalog, commits
 from featurelake.core.featureset import compute_features
 from featurelake.core.fingerprint import fingerprint
-from featurelake.core.naming import bronze_path, build_app_id, quarantine_path
-from featurelake.ingestion import IngestResult, ingest_log_path, split_bytes, write_batches
-from featurelake.io import delta as delta_module
-from featurelake.io import maintenance
-from featurelake.io.delta import AppTransaction, DeltaStore
-from featurelake.io.feature_tables import write_feature_table
-from featurelake.io.raw import RawObject
-from featurelake.lineage import model_lineage
+from featurelake.core.naming import bronze_path, quarantine_path
+from featurelake.ingest.announcements import record_announced
+from featurelake.ingest.bronze import IngestResult, ingest_log_path, split_bytes, write_batches
+from featurelake.io.aws.raw import RawObject
+from featurelake.io.delta import maintenance
+from featurelake.io.delta import store as delta_module
+from featurelake.io.delta.feature_tables import write_feature_table
+from featurelake.io.delta.store import AppTransaction, DeltaStore
+from featurelake.lineage.models import model_lineage
 from featurelake.local import synthetic
-from featurelake.maintenance_plan import (
+from featurelake.operate.maintenance import (
     LakeTable,
     MaintenanceOptions,
     TableReport,
@@ -48,8 +48,7 @@ from featurelake.maintenance_plan import (
     maintain_lake,
     maintain_table,
 )
-from featurelake.model_pins import model_pins
-from featurelake.publishing import BRONZE_VERSION_KEY
+from featurelake.operate.pins import model_pins
 from featurelake.settings import Settings, get_settings
 from features.customer_txn import CUSTOMER_TXN
 from features.sources import FRAUD_LABELS, TRANSACTIONS
@@ -116,9 +115,9 @@ def publish(store: DeltaStore, bronze_version: int) -> int:
     metadata = {
         "featurelake.fingerprint": fingerprint(CUSTOMER_TXN),
         "featurelake.feature_set": CUSTOMER_TXN.ref,
-        BRONZE_VERSION_KEY: str(bronze_version),
+        commits.BRONZE_VERSION: str(bronze_version),
     }
-    marker = AppTransaction(build_app_id(CUSTOMER_TXN), bronze_version)
+    marker = AppTransaction(commits.build_app_id(CUSTOMER_TXN), bronze_version)
     return write_feature_table(store, CUSTOMER_TXN, features, metadata=metadata, app_transaction=marker)
 
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from featurelake.events import RAW_OBJECT_LANDED, raw_object_event_id, raw_object_resource_id
+from featurelake.core.events import RAW_OBJECT_LANDED, raw_object_event_id, raw_object_resource_id
+from featurelake.ingest.watcher import announce_landed, pending_objects
 from featurelake.settings import Settings
-from featurelake.watcher import announce_landed, pending_objects
 from features.sources import SOURCES
 from flows.ingest import ingest
 from flows.watch import watch_raw

@@ -14,8 +14,10 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from featurelake import catalog
-from featurelake.checking import (
+from featurelake.core import catalog
+from featurelake.core.pii import hmac_hex
+from featurelake.validate.gate import load_user_expectations
+from featurelake.validate.samples import (
     CHECK_PII_KEY,
     CheckReport,
     check_samples,
@@ -23,8 +25,6 @@ from featurelake.checking import (
     select_feature_sets,
     split_source,
 )
-from featurelake.core.pii import hmac_hex
-from featurelake.validation import load_user_expectations
 from features.customer_txn import CUSTOMER_TXN
 from features.sources import SOURCES, TRANSACTIONS
 from tests.catalogs.strict import STRICT

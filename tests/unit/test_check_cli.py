@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from featurelake.cli import app
+from featurelake.cli.main import app
 
 RUNNER = CliRunner()
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"

@@ -21,7 +21,7 @@ import typer
 import yaml
 from typer.testing import CliRunner
 
-from featurelake.cli import app
+from featurelake.cli.main import app
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOW_PATH = ROOT / "infra" / "ci" / "github" / "featurelake.yml"

@@ -19,7 +19,7 @@ HEAVY_FOR_HELP = ("great_expectations", "mlflow", "prefect", "deltalake", "boto3
 NEVER_WITHOUT_NEED = ("great_expectations", "mlflow", "prefect")
 PROBE = """
 import json, sys
-from featurelake.cli import app
+from featurelake.cli.main import app
 try:
     app(sys.argv[1:])
 except SystemExit as exit:

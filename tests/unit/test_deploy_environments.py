@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from featurelake.deploying import deploy_environment
-from featurelake.serving import (
+from featurelake.deploy.prefect_file import (
     ENVIRONMENTS_DIR,
     STACK_OUTPUTS,
     environment_values,
@@ -16,6 +15,7 @@ from featurelake.serving import (
     placeholders,
     read_env_file,
 )
+from featurelake.deploy.register import deploy_environment
 
 ENVIRONMENTS = sorted(p.stem for p in ENVIRONMENTS_DIR.glob("*.env"))
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from featurelake.events import PAYLOADS
-from featurelake.serving import load_deployment_specs
+from featurelake.core.events import PAYLOADS
+from featurelake.deploy.prefect_file import load_deployment_specs
 
 SPECS = load_deployment_specs()
 TRIGGERED = [(d, t) for d in SPECS for t in d.get("triggers", [])]
@@ -64,7 +64,7 @@ def test_triggered_runs_get_every_required_parameter(deployment: dict[str, Any],
 
 
 def test_every_feature_set_with_a_staleness_limit_is_watched_by_a_proactive_trigger() -> None:
-    from featurelake.catalog import discover
+    from featurelake.core.catalog import discover
 
     watched = {
         (d["parameters"]["feature_set"], d["parameters"]["version"]): t

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from scipy.stats import ks_2samp
 
 from featurelake.core.drift import PSI_EPSILON, drift_report, ks_statistic, psi
+from featurelake.core.events import FeatureDrift
 from featurelake.core.featureset import DriftPolicy
-from featurelake.events import FeatureDrift
 
 EPS = PSI_EPSILON
 

@@ -7,7 +7,7 @@ from typing import Literal
 
 import pytest
 
-from featurelake.events import FEATURE_SET_PUBLISHED, event_id
+from featurelake.core.events import FEATURE_SET_PUBLISHED, event_id
 from featurelake.settings import Settings
 
 RESOURCE = "featurelake.feature-set.customer_txn.v1"

@@ -12,8 +12,8 @@ import numpy as np
 import polars as pl
 
 from featurelake.core.featureset import compute_features
-from featurelake.io.delta import DeltaStore
-from featurelake.io.feature_tables import write_feature_table
+from featurelake.io.delta.feature_tables import write_feature_table
+from featurelake.io.delta.store import DeltaStore
 from featurelake.settings import Settings
 from features.customer_txn import CUSTOMER_TXN
 

@@ -14,9 +14,9 @@ import pytest
 from featurelake.core.contracts import SourceContract
 from featurelake.core.featureset import Feature, FeatureSet
 from featurelake.core.pointintime import SpineError
-from featurelake.featurestore import FeatureStore
-from featurelake.io.delta import DeltaStore
-from featurelake.io.feature_tables import write_feature_table
+from featurelake.io.delta.feature_tables import write_feature_table
+from featurelake.io.delta.store import DeltaStore
+from featurelake.retrieve.featurestore import FeatureStore
 from featurelake.settings import Settings
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)

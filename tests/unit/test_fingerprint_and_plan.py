@@ -8,7 +8,7 @@ from datetime import timedelta
 import polars as pl
 import pytest
 
-from featurelake.catalog import discover
+from featurelake.core.catalog import discover
 from featurelake.core.featureset import Feature, FeatureSet
 from featurelake.core.fingerprint import UnstableFeatureError, fingerprint
 from featurelake.core.plan import ACTIVE, RETIRED, ChangeKind, plan_changes, record_for
@@ -172,7 +172,7 @@ def test_fingerprints_are_the_same_in_every_process() -> None:
     import sys
 
     script = (
-        "from featurelake.catalog import discover; from featurelake.core.fingerprint import fingerprint; "
+        "from featurelake.core.catalog import discover; from featurelake.core.fingerprint import fingerprint; "
         "print(sorted((r, fingerprint(s)) for r, s in discover('features').feature_sets.items()))"
     )
     outputs = {

@@ -19,7 +19,6 @@ from typing import Any
 import pytest
 from cfnlint.decode import cfn_yaml
 
-from featurelake import tracking
 from featurelake.core.naming import (
     BRONZE_PREFIX,
     QUARANTINE_PREFIX,
@@ -28,9 +27,10 @@ from featurelake.core.naming import (
     feature_table_path,
     quarantine_path,
 )
-from featurelake.ingestion import ingest_log_path
-from featurelake.io.registry import REGISTRY_PATH
-from featurelake.maintenance_plan import lake_tables
+from featurelake.ingest.bronze import ingest_log_path
+from featurelake.io.delta.registry import REGISTRY_PATH
+from featurelake.io.mlflow import tracking
+from featurelake.operate.maintenance import lake_tables
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = sorted((ROOT / "infra" / "cloudformation").glob("*.yaml"))

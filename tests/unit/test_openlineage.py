@@ -10,7 +10,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from featurelake.openlineage import (
+from featurelake.lineage.openlineage import (
     PRODUCER,
     SCHEMA_URL,
     LineageDataset,

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from featurelake.promotion import PromotionPolicy, decide
-from featurelake.training import DEFAULT_TRAINER, holdout_metrics, positive_scores, resolve_trainer
+from featurelake.train.promotion import PromotionPolicy, decide
+from featurelake.train.trainers import DEFAULT_TRAINER, holdout_metrics, positive_scores, resolve_trainer
 from tests import trainers
 
 X = pd.DataFrame({"a": np.linspace(0, 1, 200), "b": np.r_[np.zeros(100), np.ones(100)]})
@@ -88,7 +88,7 @@ def test_a_trainer_returning_no_probabilities_is_refused() -> None:
 
 
 def test_the_policy_takes_each_ranking_metrics_direction_and_refuses_the_rest() -> None:
-    from featurelake.champion import policy_for
+    from featurelake.train.champion import policy_for
 
     assert policy_for("holdout_roc_auc", 0.01) == PromotionPolicy("holdout_roc_auc", True, 0.01)
     assert policy_for("holdout_log_loss", 0.0).greater_is_better is False

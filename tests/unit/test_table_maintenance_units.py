@@ -11,8 +11,8 @@ import polars as pl
 import pytest
 from deltalake import DeltaTable, write_deltalake
 
-from featurelake.io import maintenance
-from featurelake.model_pins import UnresolvedPinError, bronze_version_behind
+from featurelake.io.delta import maintenance
+from featurelake.operate.pins import UnresolvedPinError, bronze_version_behind
 
 
 def commit(version: int, operation: str = "WRITE", **metadata: Any) -> dict[str, Any]:

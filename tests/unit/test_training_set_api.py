@@ -26,9 +26,9 @@ from featurelake.core.contracts import SourceContract
 from featurelake.core.featureset import Feature, FeatureSet
 from featurelake.core.fingerprint import fingerprint
 from featurelake.core.pointintime import SpineError
-from featurelake.featurestore import FeatureStore, TrainingSet
-from featurelake.io.delta import DeltaStore
-from featurelake.io.feature_tables import write_feature_table
+from featurelake.io.delta.feature_tables import write_feature_table
+from featurelake.io.delta.store import DeltaStore
+from featurelake.retrieve.featurestore import FeatureStore, TrainingSet
 from featurelake.settings import Settings
 
 Row = dict[str, Any]

@@ -28,14 +28,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from featurelake.validation_engine import MetricPlan
-from featurelake.validation_gx import (
+from featurelake.validate.gx import (
     ENGINE_META,
     FALLBACK_META,
     ephemeral_context,
     validate_with_gx_pandas,
     validate_with_polars,
 )
+from featurelake.validate.metrics import MetricPlan
 
 NAN, INF = math.nan, math.inf
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)

@@ -10,7 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from featurelake.settings import Settings
-from featurelake.validation import ValidationOutcome, build_suite, suite_hash, validate_batch
+from featurelake.validate.gate import ValidationOutcome, build_suite, suite_hash, validate_batch
 from features.customer_txn import CUSTOMER_TXN
 
 USER_EXPECTATIONS: list[dict[str, Any]] = [

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from featurelake.core.featureset import FeatureSet
+from featurelake.core.commits import Versioned
 
 BRONZE_PREFIX = "bronze"
 QUARANTINE_PREFIX = "quarantine"
@@ -31,7 +28,7 @@ def feature_quarantine_path(name: str, version: int) -> str:
     return f"{QUARANTINE_PREFIX}/features/{name}/v{version}"
 
 
-def feature_set_resource_id(spec: FeatureSet) -> str:
+def feature_set_resource_id(spec: Versioned) -> str:
     """The Prefect event resource id of a feature set version."""
     return f"featurelake.feature-set.{spec.name}.v{spec.version}"
 
@@ -39,8 +36,3 @@ def feature_set_resource_id(spec: FeatureSet) -> str:
 def bronze_resource_id(source: str) -> str:
     """The Prefect event resource id of a bronze table."""
     return f"featurelake.bronze-table.{source}"
-
-
-def build_app_id(spec: FeatureSet) -> str:
-    """The Delta app-transaction id under which builds of this feature set commit."""
-    return f"featurelake.build.{spec.name}.v{spec.version}"

@@ -1,1 +1,1 @@
-"""Side effects behind narrow adapters: raw objects, Delta tables."""
+"""Side effects behind narrow adapters, one package per external system: AWS, Delta Lake, MLflow, Prefect."""

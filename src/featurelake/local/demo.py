@@ -56,8 +56,8 @@ def run_demo(state_dir: Path, keep_running: bool, stage_timeout: float, say: Cal
 
 def run_chain(stack: LocalStack, stage_timeout: float, say: Callable[[str], None]) -> dict[str, Any]:
     """Upload the synthetic dataset, start ingest and follow the automations to a model."""
-    from featurelake.io.s3 import ensure_buckets
-    from featurelake.io.secrets import create_pii_key_block
+    from featurelake.io.aws.s3 import ensure_buckets
+    from featurelake.io.prefect.secrets import create_pii_key_block
     from featurelake.settings import Settings
 
     settings = Settings()
@@ -82,11 +82,11 @@ def run_chain(stack: LocalStack, stage_timeout: float, say: Callable[[str], None
 
 def collect_summary(settings: Any, ingest: Any, build: Any, retrain: Any) -> dict[str, Any]:
     """What the chain produced, read back from Delta, MLflow and Prefect."""
-    from featurelake import tracking
     from featurelake.core.contracts import REASON_COLUMN
     from featurelake.core.naming import bronze_path, feature_table_path, quarantine_path
-    from featurelake.ingestion import ingest_log_path
-    from featurelake.io.delta import DeltaStore
+    from featurelake.ingest.bronze import ingest_log_path
+    from featurelake.io.delta.store import DeltaStore
+    from featurelake.io.mlflow import tracking
 
     store = DeltaStore(settings)
     params = retrain.parameters
@@ -129,7 +129,7 @@ def collect_summary(settings: Any, ingest: Any, build: Any, retrain: Any) -> dic
 
 def _champion_line(settings: Any, versions: list[str]) -> str:
     """Which version holds the ``champion`` alias, and the gate's reason for the retrain's version."""
-    from featurelake import tracking
+    from featurelake.io.mlflow import tracking
 
     name = settings.registered_model_name
     champion = tracking.champion_version(settings, name)

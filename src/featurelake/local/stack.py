@@ -13,8 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from featurelake.deploy.prefect_file import environment_values
 from featurelake.local.processes import Service, StackError, free_port, start_service
-from featurelake.serving import environment_values
 
 LOCAL_AWS_KEY = "featurelake-local"
 _STACK_VARIABLES = ("FEATURELAKE_", "AWS_", "PREFECT_", "MLFLOW_")

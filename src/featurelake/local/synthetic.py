@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from featurelake.io.raw import put_raw_objects
+from featurelake.io.aws.raw import put_raw_objects
 from featurelake.settings import Settings
 
 SOURCES = ("transactions", "fraud_labels")

@@ -1,0 +1,192 @@
+"""Event names, payload models and deterministic ids (``featurelake.<noun>.<past-tense verb>``).
+
+Event ids are uuid5 of what happened, so a retried emit collapses into the first one. Emitting is
+:func:`featurelake.io.prefect.events.emit`'s job.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from pydantic import BaseModel
+
+RAW_OBJECT_LANDED = "featurelake.raw-object.landed"
+BRONZE_APPENDED = "featurelake.bronze-table.appended"
+FEATURE_SET_PUBLISHED = "featurelake.feature-set.published"
+FEATURE_SET_VALIDATION_FAILED = "featurelake.feature-set.validation-failed"
+MODEL_TRAINED = "featurelake.model.trained"
+MODEL_PROMOTED = "featurelake.model.promoted"
+FEATURE_SET_DRIFTED = "featurelake.feature-set.drifted"
+FEATURE_SET_STALE = "featurelake.feature-set.stale"
+FEATURE_SET_ROLLED_BACK = "featurelake.feature-set.rolled-back"
+
+_NAMESPACE = uuid.UUID("6f1c6a52-2c1f-4b8e-9a57-6d2a7f0c1e11")
+
+
+class RawObjectLanded(BaseModel):
+    """An object appeared in the raw bucket (seen by the watcher or forwarded from S3/EventBridge).
+
+    The watcher and the AWS forwarder (``infra/forwarder``) build the same event for the same
+    object version, so the two paths collapse into one event in Prefect.
+    """
+
+    bucket: str
+    key: str
+    etag: str
+    size: int
+    source: str
+
+
+def raw_object_resource_id(bucket: str, key: str) -> str:
+    """The Prefect event resource id of a raw object: ``featurelake.raw-object.<bucket>/<key>``."""
+    return f"featurelake.raw-object.{bucket}/{key}"
+
+
+def raw_object_source(key: str) -> str:
+    """The source a raw key belongs to: its first path segment (``transactions/2026-11-01.csv``)."""
+    return key.split("/", 1)[0]
+
+
+def raw_object_event_id(bucket: str, key: str, etag: str) -> uuid.UUID:
+    """The id of the landed event for one object version; the ETag is unquoted."""
+    return event_id(RAW_OBJECT_LANDED, raw_object_resource_id(bucket, key), etag.strip('"'))
+
+
+class BronzeAppended(BaseModel):
+    """New rows landed in a bronze table."""
+
+    source: str
+    table_uri: str
+    delta_version: int
+    rows_accepted: int
+    rows_quarantined: int
+    source_keys: list[str]
+
+
+class FeatureSetPublished(BaseModel):
+    """A validated feature batch became readable at ``delta_version``."""
+
+    feature_set: str
+    feature_set_version: int
+    table_uri: str
+    delta_version: int
+    bronze_version: int
+    row_count: int
+    suite_hash: str
+    fingerprint: str | None = None
+    mlflow_run_id: str | None = None
+    #: Warn-only expectations this batch failed: published, but flagged.
+    warnings: list[str] = []
+
+
+class FeatureSetValidationFailed(BaseModel):
+    """A feature batch failed its suite and was not published."""
+
+    feature_set: str
+    feature_set_version: int
+    bronze_version: int
+    failed_expectations: list[str]
+    suite_hash: str | None = None
+    quarantine_uri: str | None = None
+    rows: int | None = None
+
+
+class ModelTrained(BaseModel):
+    """A model was trained on pinned feature versions and registered."""
+
+    model_name: str
+    model_version: str
+    feature_set: str
+    feature_set_version: int
+    delta_version: int
+    metrics: dict[str, float]
+    #: Whether this version became the champion (see :class:`ModelPromoted` for the comparison).
+    promoted: bool = False
+    mlflow_run_id: str | None = None
+
+
+class ModelPromoted(BaseModel):
+    """The ``champion`` alias moved to a model version that beat the previous champion."""
+
+    model_name: str
+    model_version: str
+    previous_version: str | None
+    metric: str
+    score: float
+    previous_score: float | None
+    #: "same holdout" (the old champion re-scored on the new holdout), "logged metric" or "no champion".
+    compared_on: str
+    feature_set: str
+    feature_set_version: int
+    delta_version: int
+
+
+class FeatureDrift(BaseModel):
+    """One numeric feature's shift between the previous published version and the new batch."""
+
+    feature: str
+    psi: float
+    ks: float
+    breached: bool
+
+
+class FeatureSetDrifted(BaseModel):
+    """A published batch moved away from the previous version beyond the feature set's thresholds."""
+
+    feature_set: str
+    feature_set_version: int
+    delta_version: int
+    reference_delta_version: int
+    psi_threshold: float
+    ks_threshold: float
+    features: list[FeatureDrift]
+
+
+class FeatureSetStale(BaseModel):
+    """No publish of a feature set happened within its maximum staleness."""
+
+    feature_set: str
+    feature_set_version: int
+    max_staleness_seconds: float
+    last_publish_time: str | None = None
+    last_delta_version: int | None = None
+
+
+class FeatureSetRolledBack(BaseModel):
+    """A feature table was restored to an earlier version (by a person or a failed flow)."""
+
+    feature_set: str
+    feature_set_version: int
+    table_uri: str
+    restored_to_version: int
+    new_delta_version: int
+    reason: str
+    actor: str
+
+
+PAYLOADS: dict[str, type[BaseModel]] = {
+    RAW_OBJECT_LANDED: RawObjectLanded,
+    BRONZE_APPENDED: BronzeAppended,
+    FEATURE_SET_PUBLISHED: FeatureSetPublished,
+    FEATURE_SET_VALIDATION_FAILED: FeatureSetValidationFailed,
+    MODEL_TRAINED: ModelTrained,
+    MODEL_PROMOTED: ModelPromoted,
+    FEATURE_SET_DRIFTED: FeatureSetDrifted,
+    FEATURE_SET_STALE: FeatureSetStale,
+    FEATURE_SET_ROLLED_BACK: FeatureSetRolledBack,
+}
+
+
+def at(table_uri: str, version: int | str | None) -> str:
+    """The discriminator of an event about one table version: ``<table uri>@<version>``.
+
+    Resource ids name the feature set or source, not the lake; two lakes (staging and
+    production, or two test runs) reporting to one Prefect server would otherwise produce the
+    same ids for different happenings, and Prefect would drop all but the first.
+    """
+    return f"{table_uri}@{version}"
+
+
+def event_id(name: str, resource_id: str, discriminator: str) -> uuid.UUID:
+    """The deterministic id of an event: the same happening always gets the same id."""
+    return uuid.uuid5(_NAMESPACE, f"{name}|{resource_id}|{discriminator}")

@@ -1,0 +1,1 @@
+"""Ingest: raw objects in S3 become bronze Delta rows (contract, PII policy, quarantine), exactly once."""

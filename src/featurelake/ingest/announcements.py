@@ -1,0 +1,84 @@
+"""Which bronze versions were announced, kept in the lake so that a crash cannot swallow an event.
+
+Ingest announces ``featurelake.bronze-table.appended`` after its last write. A process killed in
+between leaves bronze moved and nobody told: the re-run finds no new object and, without a
+record, would announce nothing, so no build would ever start. After each announcement an empty
+commit on the source's ingest log records the bronze version as a Delta app transaction; any
+later run announces a newer bronze version that has no such record. A crash between emitting and
+recording repeats the same event id, which Prefect and the idempotent builds absorb.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+
+import polars as pl
+
+from featurelake.core import commits
+from featurelake.core.naming import bronze_path
+from featurelake.ingest.bronze import LOG_SCHEMA, SOURCE_KEY, IngestResult, ingest_log_path
+from featurelake.io.delta.store import AppTransaction, CommitConflictError, DeltaStore
+
+ANNOUNCED_APP_ID = "featurelake.ingest.bronze-announced"
+
+
+def needs_announcement(store: DeltaStore, result: IngestResult) -> bool:
+    """True when ``result`` moved bronze to a version no announcement was recorded for."""
+    if result.bronze_version is None:
+        return False
+    announced = store.app_version(ingest_log_path(result.source), ANNOUNCED_APP_ID)
+    return announced is None or announced < result.bronze_version
+
+
+def unannounced_landing(store: DeltaStore, source: str) -> IngestResult | None:
+    """The latest bronze commit of a source, as a result to announce, if nobody recorded announcing it.
+
+    Counts come from the ingest log rows of the objects that commit names, so the payload says
+    what that commit holds.
+    """
+    version = store.version(bronze_path(source))
+    if version is None:
+        return None
+    commit = store.history(bronze_path(source), 1)[0]
+    if commits.SOURCE_KEYS not in commit:  # the table's empty create, or not written by ingest
+        return None
+    keys: list[str] = json.loads(commit[commits.SOURCE_KEYS])
+    log = store.read(ingest_log_path(source)).filter(pl.col(SOURCE_KEY).is_in(keys))
+    accepted, quarantined = int(log["rows_accepted"].sum()), int(log["rows_quarantined"].sum())
+    landing = IngestResult(source, len(keys), accepted + quarantined, accepted, quarantined, version, keys)
+    return landing if needs_announcement(store, landing) else None
+
+
+def record_announced(store: DeltaStore, result: IngestResult, run_tags: dict[str, str], attempts: int = 6) -> None:
+    """Record (an empty commit carrying an app transaction) that ``result``'s bronze version was announced.
+
+    A concurrent ingest's log commit can make this commit lose its race; recording is idempotent
+    (the highest version wins), so it is retried, and skipped once the record is already there.
+    """
+    for attempt in range(attempts):
+        if not needs_announcement(store, result):
+            return  # another run recorded it meanwhile
+        try:
+            _append_record(store, result, run_tags)
+            return
+        except CommitConflictError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(random.uniform(0, 0.2 * 2**attempt))
+
+
+def _append_record(store: DeltaStore, result: IngestResult, run_tags: dict[str, str]) -> None:
+    assert result.bronze_version is not None
+    store.write(
+        ingest_log_path(result.source),
+        pl.DataFrame(schema=LOG_SCHEMA),
+        mode="append",
+        metadata={
+            **run_tags,
+            commits.OPERATION: commits.Operation.BRONZE_ANNOUNCED,
+            commits.BRONZE_VERSION: result.bronze_version,
+        },
+        app_transaction=AppTransaction(ANNOUNCED_APP_ID, result.bronze_version),
+    )

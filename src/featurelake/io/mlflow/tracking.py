@@ -1,0 +1,387 @@
+"""MLflow lineage: the only module that imports mlflow (lazily: it costs seconds to import).
+
+A build run records what went in (raw object keys, bronze version) and what came out (feature
+table URI and Delta version, the GX result). A retrain run records the pinned feature tables
+as dataset inputs, the manifest, metrics and the registered model.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+
+from featurelake.core import commits
+from featurelake.settings import Settings
+
+
+@dataclass(frozen=True)
+class RegisteredModel:
+    """Where a retrain left its model."""
+
+    run_id: str
+    name: str
+    version: str
+
+
+def _start(settings: Settings, run_name: str, tags: dict[str, str]) -> Any:
+    import mlflow
+
+    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
+    mlflow.set_experiment(settings.mlflow_experiment)
+    return mlflow.start_run(run_name=run_name, tags=tags)
+
+
+def log_build(
+    settings: Settings,
+    *,
+    tags: dict[str, str],
+    params: dict[str, Any],
+    features: pl.DataFrame,
+    table_uri: str,
+    validation_result: dict[str, Any],
+    feature_rows: int | None = None,
+    validation_metrics: dict[str, float],
+    sources: dict[str, Any],
+) -> str:
+    """Record one feature build; return the MLflow run id.
+
+    ``features`` is the batch or a sample of it (its first 1,000 rows are logged as the output
+    dataset); ``feature_rows`` is the batch's row count when ``features`` is a sample.
+
+    ``validation_metrics`` are the gate's own verdict (warn-only failures do not fail it), not GX's.
+    ``sources`` names what the batch was built from (bronze table and version, the raw objects
+    with their ETags); it is logged whole as ``lineage/sources.json`` and the bronze table as an
+    input dataset, so the run links both ways.
+    """
+    import mlflow
+    from mlflow.data.polars_dataset import from_polars
+
+    with _start(settings, f"build {tags['featurelake.feature_set']}", tags) as run:
+        mlflow.log_params(params)
+        mlflow.log_dict(validation_result, "validation/gx_result.json")
+        mlflow.log_dict(sources, "lineage/sources.json")
+        mlflow.log_metrics(validation_metrics)
+        bronze = f"{sources['bronze_table']}@{sources['bronze_version']}"
+        reference = pl.DataFrame({"source": [bronze], "read_by": [tags[commits.FEATURE_SET]]})
+        _log_input_retrying(from_polars(reference, source=bronze, name=bronze), context="input")
+        dataset = from_polars(features.head(1000), source=table_uri, name=table_uri)
+        mlflow.log_input(dataset, context="output")
+        mlflow.log_metric("feature_rows", features.height if feature_rows is None else feature_rows)
+        return str(run.info.run_id)
+
+
+def _log_input_retrying(dataset: Any, context: str, attempts: int = 3) -> None:
+    """``mlflow.log_input``, retried: builds of several feature sets log the same bronze version at
+    once, and the tracking server can lose the race to insert the shared dataset row
+    (``UNIQUE constraint failed: datasets``); on the next try the row exists and is reused.
+    The digest also differs per feature set (``read_by``), which makes the race rare.
+    """
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    for attempt in range(attempts):
+        try:
+            mlflow.log_input(dataset, context=context)
+            return
+        except MlflowException:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.2 * 2**attempt)
+
+
+def log_retrain(
+    settings: Settings,
+    *,
+    tags: dict[str, str],
+    params: dict[str, Any],
+    metrics: dict[str, float],
+    manifest: dict[str, Any],
+    model: Any,
+    example: pl.DataFrame,
+    inputs: list[tuple[str, pl.DataFrame]],
+    trusted_types: list[str] | None = None,
+) -> RegisteredModel:
+    """Record one retrain, log and register its model tagged with the feature versions.
+
+    ``trusted_types`` names the estimator internals that skops may load back (default: every
+    type in the model); the model was fitted by this process, so they are ours to vouch for.
+    The pyfunc flavour predicts probabilities: a fraud score is what serving wants.
+    """
+    import mlflow
+    import skops.io
+    from mlflow.data.polars_dataset import from_polars
+    from mlflow.models import infer_signature
+
+    if trusted_types is None:
+        trusted_types = skops.io.get_untrusted_types(data=skops.io.dumps(model))
+
+    with _start(settings, "retrain", tags) as run:
+        mlflow.log_params(params)
+        mlflow.log_metrics(metrics)
+        mlflow.log_dict(manifest, "training_set/manifest.json")
+        for table_uri, frame in inputs:
+            dataset = from_polars(frame.head(1000), source=table_uri, name=table_uri)
+            mlflow.log_input(dataset, context="training")
+        x_example = example.to_pandas()
+        signature = infer_signature(x_example, model.predict_proba(x_example)[:, 1])
+        info = mlflow.sklearn.log_model(
+            model,
+            name="model",
+            signature=signature,
+            input_example=x_example.head(5),
+            registered_model_name=settings.registered_model_name,
+            skops_trusted_types=trusted_types,
+            pyfunc_predict_fn="predict_proba",
+        )
+        version = str(info.registered_model_version)
+        client = mlflow.MlflowClient()
+        for key, value in tags.items():
+            client.set_model_version_tag(settings.registered_model_name, version, key, value)
+        return RegisteredModel(str(run.info.run_id), settings.registered_model_name, version)
+
+
+CHAMPION_ALIAS = "champion"
+
+
+@dataclass(frozen=True)
+class Champion:
+    """The registered version the ``champion`` alias points at, with what it was judged by.
+
+    ``model`` is None when it cannot be loaded any more (its trainer's code is gone, say); the
+    gate then falls back on the logged metrics rather than failing every later retrain.
+    """
+
+    version: str
+    model: Any
+    input_columns: list[str] | None
+    metrics: dict[str, float]
+
+
+def champion(settings: Settings, name: str) -> Champion | None:
+    """The current champion of a registered model, loaded, or None when no version holds the alias."""
+    import mlflow
+
+    version = champion_version(settings, name)
+    if version is None:
+        return None
+    client = mlflow.MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
+    metrics = dict(client.get_run(client.get_model_version(name, version).run_id).data.metrics)
+    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
+    uri = f"models:/{name}/{version}"
+    try:
+        model = mlflow.sklearn.load_model(uri)
+    except Exception:  # any load failure: judge by the logged metric instead
+        return Champion(version, None, None, metrics)
+    signature = mlflow.models.get_model_info(uri).signature
+    return Champion(version, model, signature.inputs.input_names() if signature else None, metrics)
+
+
+def record_promotion(settings: Settings, name: str, version: str, promote: bool, tags: dict[str, str]) -> None:
+    """Tag the challenger with the decision and, when it won, point the ``champion`` alias at it."""
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
+    for key, value in tags.items():
+        client.set_model_version_tag(name, version, key, value)
+    if promote:
+        client.set_registered_model_alias(name, CHAMPION_ALIAS, version)
+
+
+def champion_version(settings: Settings, name: str) -> str | None:
+    """The version the ``champion`` alias points at; None when the model or the alias does not exist.
+
+    Only a missing model means "no champion": any other registry error propagates, so an outage
+    cannot make the gate promote a model for want of a champion.
+    """
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    client = mlflow.MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
+    try:
+        model = client.get_registered_model(name)
+    except MlflowException as error:
+        if error.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return None
+        raise
+    version = model.aliases.get(CHAMPION_ALIAS)
+    return None if version is None else str(version)
+
+
+def runs_of_flow_run(settings: Settings, flow_run_id: str) -> list[dict[str, Any]]:
+    """MLflow runs recorded by one Prefect flow run (id, name, metrics, params)."""
+    return search_runs(settings, {commits.FLOW_RUN_ID: flow_run_id})
+
+
+def search_runs(settings: Settings, tags: dict[str, str]) -> list[dict[str, Any]]:
+    """MLflow runs of the featurelake experiment carrying all of ``tags``, newest first."""
+    import mlflow
+
+    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
+    runs = mlflow.search_runs(
+        experiment_names=[settings.mlflow_experiment],
+        filter_string=" and ".join(f"tags.`{k}` = '{v}'" for k, v in tags.items()),
+        order_by=["attributes.start_time DESC"],
+        output_format="list",
+    )
+    return [
+        {"run_id": r.info.run_id, "name": r.info.run_name, "metrics": r.data.metrics, "params": r.data.params}
+        for r in runs
+    ]
+
+
+def model_version_tags(settings: Settings, name: str, version: str) -> dict[str, str]:
+    """The tags of one registered model version (its feature lineage)."""
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
+    return dict(client.get_model_version(name, version).tags)
+
+
+def model_versions_of_run(settings: Settings, run_id: str) -> list[str]:
+    """Registered model versions created from a run."""
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
+    found = client.search_model_versions(f"run_id = '{run_id}'")
+    return [str(v.version) for v in found]
+
+
+def model_version_record(settings: Settings, name: str, version: str) -> dict[str, Any]:
+    """A registered model version and what its run recorded: tags, params and the training-set manifest.
+
+    Lineage starts here; the manifest is ``None`` when the run logged none (a model registered
+    by hand), so the caller can fall back on the version's tags.
+
+    Raises:
+        KeyError: naming the model, the version and the registry when the version does not exist.
+    """
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    client = mlflow.MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
+    try:
+        found = client.get_model_version(name, version)
+    except MlflowException as error:
+        raise KeyError(
+            f"model {name!r} has no version {version!r} in the registry at {settings.mlflow_tracking_uri}; "
+            "check the name and version (the MLflow UI lists them under Models)"
+        ) from error
+    run = client.get_run(found.run_id)
+    return {
+        "name": name,
+        "version": str(found.version),
+        "run_id": str(found.run_id),
+        "run_name": run.info.run_name,
+        "created_at_ms": found.creation_timestamp,
+        "tags": dict(found.tags),
+        "run_tags": dict(run.data.tags),
+        "params": dict(run.data.params),
+        "manifest": _logged_dict(settings, str(found.run_id), "training_set/manifest.json"),
+    }
+
+
+def _logged_dict(settings: Settings, run_id: str, artifact_path: str) -> dict[str, Any] | None:
+    """A JSON artifact of a run, or None when the run has no such artifact."""
+    import json
+    import tempfile
+    from pathlib import Path
+
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    with tempfile.TemporaryDirectory() as directory:
+        try:
+            local = mlflow.artifacts.download_artifacts(
+                run_id=run_id,
+                artifact_path=artifact_path,
+                dst_path=directory,
+                tracking_uri=settings.mlflow_tracking_uri,
+            )
+        except (MlflowException, OSError):
+            return None
+        loaded = json.loads(Path(local).read_text())
+    return loaded if isinstance(loaded, dict) else None
+
+
+def build_runs(
+    settings: Settings, feature_set_ref: str, delta_version: int | None = None, max_results: int = 50
+) -> list[dict[str, Any]]:
+    """Build runs of one feature set version (optionally of one publish), newest first.
+
+    Retrain runs carry the same ``featurelake.feature_set`` and ``featurelake.delta_version``
+    tags (they name what they trained on), so build runs are told apart by their run name.
+    Each run comes with its tags, params, metrics and start time (ms since the epoch).
+    """
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
+    experiment = client.get_experiment_by_name(settings.mlflow_experiment)
+    if experiment is None:  # nothing was ever tracked
+        return []
+    filters = [
+        f"tags.`featurelake.feature_set` = '{feature_set_ref}'",
+        f"attributes.run_name = 'build {feature_set_ref}'",
+    ]
+    if delta_version is not None:
+        filters.append(f"tags.`featurelake.delta_version` = '{delta_version}'")
+    runs = client.search_runs(
+        [experiment.experiment_id],
+        filter_string=" and ".join(filters),
+        order_by=["attributes.start_time DESC"],
+        max_results=max_results,
+    )
+    return [
+        {
+            "run_id": r.info.run_id,
+            "name": r.info.run_name,
+            "status": r.info.status,
+            "start_time_ms": r.info.start_time,
+            "tags": dict(r.data.tags),
+            "params": dict(r.data.params),
+            "metrics": dict(r.data.metrics),
+        }
+        for r in runs
+    ]
+
+
+@dataclass(frozen=True)
+class ModelVersionTags:
+    """One registered model version and its tags (the feature versions it was trained on)."""
+
+    name: str
+    version: str
+    tags: dict[str, str]
+
+
+def model_versions_naming(settings: Settings, feature_set_ref: str) -> list[ModelVersionTags]:
+    """Registered model versions whose tags name ``feature_set_ref``, in any registered model.
+
+    Retrain tags the feature set that triggered it (``featurelake.feature_set``) and every set it
+    read, pinned, in ``featurelake.feature_sets`` (``ref@delta_version,...``); both are searched,
+    so a set a model only joined in is found too. LIKE treats ``_`` as a wildcard and may match
+    more than meant: callers parse the tags exactly. Deleted versions are gone from the registry
+    and not returned; archived ones are.
+    """
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
+    filters = [
+        f"tags.`featurelake.feature_set` = '{feature_set_ref}'",
+        f"tags.`featurelake.feature_sets` LIKE '%{feature_set_ref}@%'",
+    ]
+    found: dict[tuple[str, str], ModelVersionTags] = {}
+    for filter_string in filters:
+        token = None
+        while True:
+            page = client.search_model_versions(filter_string, max_results=1000, page_token=token)
+            for version in page:
+                found[(version.name, str(version.version))] = ModelVersionTags(
+                    version.name, str(version.version), dict(version.tags)
+                )
+            token = page.token
+            if not token:
+                break
+    return sorted(found.values(), key=lambda v: (v.name, int(v.version)))

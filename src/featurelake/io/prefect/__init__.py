@@ -1,0 +1,1 @@
+"""Prefect adapters: events, secrets blocks and the task runners chunks run on."""

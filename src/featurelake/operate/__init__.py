@@ -1,0 +1,1 @@
+"""Operate: history, rollback, vacuum and the nightly maintenance of every lake table."""

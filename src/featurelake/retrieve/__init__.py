@@ -1,0 +1,1 @@
+"""Retrieve: time-travel reads, point-in-time training sets and latest-value lookups of feature tables."""
