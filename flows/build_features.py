@@ -42,7 +42,7 @@ from featurelake.ingest.bronze import SOURCE_KEY
 from featurelake.io.delta.feature_tables import ensure_check_constraints
 from featurelake.io.delta.registry import FeatureRegistry
 from featurelake.io.delta.store import AppTransaction, DeltaStore
-from featurelake.io.mlflow import tracking
+from featurelake.io.mlflow import runs
 from featurelake.io.prefect.events import emit
 from featurelake.io.prefect.runners import chunk_task_runner
 from featurelake.io.revision import code_revision
@@ -115,7 +115,7 @@ def reannounce(spec: FeatureSet, store: DeltaStore, commit: dict[str, Any], bron
     """A retried build of an input that is already published: announce it again, change nothing."""
     settings, delta_version = get_settings(), int(commit["version"])
     table_uri = store.uri(spec.table_path)
-    builds = tracking.build_runs(settings, spec.ref, delta_version)  # not the retrains that trained on it
+    builds = runs.build_runs(settings, spec.ref, delta_version)  # not the retrains that trained on it
     payload = events.FeatureSetPublished(
         feature_set=spec.name,
         feature_set_version=spec.version,
@@ -331,7 +331,7 @@ def record_and_announce(
     settings = get_settings()
     table_uri = store.uri(spec.table_path)
     objects = batch.source_objects.sort(SOURCE_KEY)
-    run_id = tracking.log_build(
+    run_id = runs.log_build(
         settings,
         tags={**audit, commits.FEATURE_SET: spec.ref, commits.DELTA_VERSION: str(delta_version)},
         params={

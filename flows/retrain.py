@@ -22,7 +22,7 @@ from featurelake.core import catalog, commits, events
 from featurelake.core.featureset import FeatureSet
 from featurelake.core.naming import bronze_path
 from featurelake.io.delta.store import DeltaStore
-from featurelake.io.mlflow import tracking
+from featurelake.io.mlflow import runs
 from featurelake.io.prefect.events import emit
 from featurelake.io.revision import code_revision
 from featurelake.lineage import openlineage
@@ -121,7 +121,7 @@ def train_and_register(
     manifest = training.manifest | {
         "labels": {"table_uri": store.uri(bronze_path(FRAUD_LABELS.name)), "delta_version": labels_version}
     }
-    registered = tracking.log_retrain(
+    registered = runs.log_retrain(
         settings,
         tags=tags,
         metrics=trained.metrics,
@@ -163,7 +163,7 @@ def train_and_register(
 
 
 def announce(
-    registered: tracking.RegisteredModel,
+    registered: runs.RegisteredModel,
     trigger: FeatureSet,
     delta_version: int,
     trained: TrainedModel,

@@ -29,7 +29,7 @@ from featurelake.core.naming import (
 )
 from featurelake.ingest.bronze import ingest_log_path
 from featurelake.io.delta.registry import REGISTRY_PATH
-from featurelake.io.mlflow import tracking
+from featurelake.io.mlflow import registry
 from featurelake.operate.maintenance import lake_tables
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -440,7 +440,7 @@ def test_maintenance_can_compact_checkpoint_vacuum_and_clean_the_log_of_every_la
 
 def test_maintenance_reads_model_manifests_for_the_labels_pins_and_nothing_else_of_mlflow() -> None:
     # model_pins reads each registered model's manifest through MLflow (list, then download).
-    assert "training_set/manifest.json" in inspect.getsource(tracking.model_version_record)
+    assert "training_set/manifest.json" in inspect.getsource(registry.model_version_record)
     s = main_statements("MaintenanceTaskRole")
     for manifest in MANIFESTS:
         assert allows(s, "s3:ListBucket", LAKE, **{"s3:prefix": f"{manifest}/"})  # MLflow's list_artifacts

@@ -19,7 +19,7 @@ from featurelake.core import catalog, commits
 from featurelake.core.naming import bronze_path, feature_table_path
 from featurelake.ingest.bronze import SOURCE_ETAG, SOURCE_KEY, ingest_log_path
 from featurelake.io.delta.store import DeltaStore
-from featurelake.io.mlflow import tracking
+from featurelake.io.mlflow import registry, runs
 from featurelake.settings import Settings
 
 #: Where a backfill commit records the bronze version it recomputed from.
@@ -111,7 +111,7 @@ def model_lineage(settings: Settings, model_name: str, model_version: str) -> Li
     Raises:
         KeyError: the model version is not registered.
     """
-    record = tracking.model_version_record(settings, model_name, model_version)
+    record = registry.model_version_record(settings, model_name, model_version)
     store, warnings = DeltaStore(settings), []
     manifest = record["manifest"]
     if manifest is None:
@@ -185,9 +185,9 @@ def _labels(
 
 def _build_run_id(settings: Settings, ref: str, delta_version: int, flow_run_id: str | None) -> str | None:
     """The MLflow build run of this publish; with several (a re-logged build), the one of the same flow run."""
-    runs = tracking.build_runs(settings, ref, delta_version)
-    same_flow = [r for r in runs if flow_run_id and r["tags"].get(commits.FLOW_RUN_ID) == flow_run_id]
-    chosen = (same_flow or runs)[:1]
+    builds = runs.build_runs(settings, ref, delta_version)
+    same_flow = [r for r in builds if flow_run_id and r["tags"].get(commits.FLOW_RUN_ID) == flow_run_id]
+    chosen = (same_flow or builds)[:1]
     return str(chosen[0]["run_id"]) if chosen else None
 
 

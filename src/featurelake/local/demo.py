@@ -86,7 +86,7 @@ def collect_summary(settings: Any, ingest: Any, build: Any, retrain: Any) -> dic
     from featurelake.core.naming import bronze_path, feature_table_path, quarantine_path
     from featurelake.ingest.bronze import ingest_log_path
     from featurelake.io.delta.store import DeltaStore
-    from featurelake.io.mlflow import tracking
+    from featurelake.io.mlflow import registry, runs
 
     store = DeltaStore(settings)
     params = retrain.parameters
@@ -99,9 +99,9 @@ def collect_summary(settings: Any, ingest: Any, build: Any, retrain: Any) -> dic
         tables[store.uri(path)] = (table.version(), table.count()) if table else (None, 0)
     log = store.read(ingest_log_path("transactions"))
     reasons = store.read(quarantine_path("transactions"))[REASON_COLUMN]
-    build_runs = tracking.runs_of_flow_run(settings, str(build.id))
-    retrain_runs = tracking.runs_of_flow_run(settings, str(retrain.id))
-    versions = [v for r in retrain_runs for v in tracking.model_versions_of_run(settings, r["run_id"])]
+    build_runs = runs.runs_of_flow_run(settings, str(build.id))
+    retrain_runs = runs.runs_of_flow_run(settings, str(retrain.id))
+    versions = [v for r in retrain_runs for v in registry.model_versions_of_run(settings, r["run_id"])]
     return {
         "tables": tables,
         "ingest_run": ingest.name,
@@ -129,11 +129,11 @@ def collect_summary(settings: Any, ingest: Any, build: Any, retrain: Any) -> dic
 
 def _champion_line(settings: Any, versions: list[str]) -> str:
     """Which version holds the ``champion`` alias, and the gate's reason for the retrain's version."""
-    from featurelake.io.mlflow import tracking
+    from featurelake.io.mlflow import registry
 
     name = settings.registered_model_name
-    champion = tracking.champion_version(settings, name)
-    tags = [tracking.model_version_tags(settings, name, v) for v in versions]
+    champion = registry.champion_version(settings, name)
+    tags = [registry.model_version_tags(settings, name, v) for v in versions]
     reasons = [t.get("featurelake.promotion_reason", "?") for t in tags]
     return f"version {champion or 'none'} ({'; '.join(reasons) or 'no retrain'})"
 

@@ -17,7 +17,7 @@ from featurelake.core.catalog import Catalog
 from featurelake.core.featureset import FeatureSet
 from featurelake.core.naming import feature_quarantine_path
 from featurelake.io.delta.store import DeltaStore
-from featurelake.io.mlflow import tracking
+from featurelake.io.mlflow import runs
 from featurelake.settings import Settings
 
 FRESH, STALE, NEVER_PUBLISHED, NO_LIMIT = "fresh", "STALE", "never published", "no limit"
@@ -114,7 +114,7 @@ def _status(settings: Settings, store: DeltaStore, spec: FeatureSet, now: dateti
     publish = next((c for c in history if commits.is_publish(c)), None)
     published_at = _commit_time(publish)
     age = None if published_at is None else max(now - published_at, timedelta(0))
-    runs = tracking.build_runs(settings, spec.ref, max_results=20)
+    builds = runs.build_runs(settings, spec.ref, max_results=20)
     return StatusRow(
         ref=spec.ref,
         table_uri=store.uri(spec.table_path),
@@ -124,8 +124,8 @@ def _status(settings: Settings, store: DeltaStore, spec: FeatureSet, now: dateti
         age=age,
         max_staleness=spec.max_staleness,
         freshness=freshness(age, spec.max_staleness),
-        validation=_latest_validation(runs, _blocked_batch(store, spec)),
-        drift=next((d for r in runs if (d := drift_from_run(r)) is not None), None),
+        validation=_latest_validation(builds, _blocked_batch(store, spec)),
+        drift=next((d for r in builds if (d := drift_from_run(r)) is not None), None),
     )
 
 
@@ -138,9 +138,9 @@ def freshness(age: timedelta | None, max_staleness: timedelta | None) -> str:
     return STALE if age > max_staleness else FRESH
 
 
-def _latest_validation(runs: list[dict[str, Any]], blocked: ValidationStatus | None) -> ValidationStatus | None:
+def _latest_validation(builds: list[dict[str, Any]], blocked: ValidationStatus | None) -> ValidationStatus | None:
     """The newer of the last build run's verdict and the last batch the gate sent to quarantine."""
-    logged = next((v for r in runs if (v := validation_from_run(r)) is not None), None)
+    logged = next((v for r in builds if (v := validation_from_run(r)) is not None), None)
     candidates = [v for v in (logged, blocked) if v is not None]
     return max(candidates, key=lambda v: v.at or datetime.min.replace(tzinfo=UTC), default=None)
 

@@ -24,7 +24,7 @@ from featurelake.core.featureset import FeatureSet
 from featurelake.core.naming import feature_set_resource_id
 from featurelake.io.delta import maintenance
 from featurelake.io.delta.store import DeltaStore
-from featurelake.io.mlflow import tracking
+from featurelake.io.mlflow import registry
 from featurelake.io.prefect.events import emit
 from featurelake.io.revision import code_revision
 from featurelake.settings import Settings
@@ -220,7 +220,7 @@ def announce_rollback(settings: Settings, spec: FeatureSet, result: RollbackResu
 
 def protected_versions(settings: Settings, spec: FeatureSet) -> set[int]:
     """Delta versions of this feature table that some registered MLflow model version was trained on."""
-    found = tracking.model_versions_naming(settings, spec.ref)
+    found = registry.model_versions_naming(settings, spec.ref)
     return pinned_versions([v.tags for v in found], spec.ref, settings.lake_uri)
 
 

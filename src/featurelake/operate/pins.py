@@ -20,7 +20,7 @@ from featurelake.core.catalog import Catalog
 from featurelake.core.featureset import FeatureSet
 from featurelake.core.naming import BRONZE_PREFIX
 from featurelake.io.delta.store import DeltaStore
-from featurelake.io.mlflow import tracking
+from featurelake.io.mlflow import registry
 from featurelake.lineage.models import lake_path
 from featurelake.operate.operations import pinned_versions
 from featurelake.settings import Settings
@@ -70,7 +70,7 @@ def model_pins(settings: Settings, store: DeltaStore, found: Catalog) -> ModelPi
     unresolved: dict[str, list[str]] = {}
     tagged: dict[tuple[str, str], Mapping[str, str]] = {}
     for ref, spec in sorted(found.feature_sets.items()):
-        versions = tracking.model_versions_naming(settings, ref)
+        versions = registry.model_versions_naming(settings, ref)
         tagged |= {(v.name, v.version): v.tags for v in versions}
         features[ref] = frozenset(pinned_versions([v.tags for v in versions], ref, settings.lake_uri))
         for version, behind in _bronze_behind(store, spec, features[ref]).items():
@@ -158,7 +158,7 @@ def _labels_pins(
     table = tags.get("featurelake.feature_table")
     if table is not None and not table.startswith(settings.lake_uri.rstrip("/") + "/"):
         return []  # a model of another lake sharing this registry
-    manifest = tracking.model_version_record(settings, name, version)["manifest"] or {}
+    manifest = registry.model_version_record(settings, name, version)["manifest"] or {}
     uri = (manifest.get("labels") or {}).get("table_uri")
     if uri is None:
         return [(source, int(labels_version)) for source in sources]

@@ -7,7 +7,7 @@ version tags and the ``champion`` alias.
 
 from __future__ import annotations
 
-from featurelake.io.mlflow import tracking
+from featurelake.io.mlflow import registry
 from featurelake.settings import Settings
 from featurelake.train.promotion import PromotionDecision, PromotionPolicy, decide
 from featurelake.train.trainers import RANKING_METRICS, TrainedModel, holdout_metrics, positive_scores
@@ -27,7 +27,7 @@ def policy_for(metric: str, min_improvement: float) -> PromotionPolicy:
 def challenge(settings: Settings, name: str, trained: TrainedModel, policy: PromotionPolicy) -> PromotionDecision:
     """Judge ``trained`` against the current champion of ``name`` by ``policy``."""
     challenger_score = trained.metrics[policy.metric]
-    current = tracking.champion(settings, name)
+    current = registry.champion(settings, name)
     if current is None:
         return decide(policy, challenger_score, None, None, "no champion")
     columns = current.input_columns
@@ -48,4 +48,4 @@ def record(settings: Settings, name: str, version: str, decision: PromotionDecis
     }
     if decision.champion_version is not None:
         tags["featurelake.previous_champion"] = decision.champion_version
-    tracking.record_promotion(settings, name, version, decision.promote, tags)
+    registry.record_promotion(settings, name, version, decision.promote, tags)
