@@ -25,50 +25,62 @@ def _window_count(window: str) -> pl.Expr:
 
 
 def amount_count_1h() -> pl.Expr:
+    """Number of the customer's transactions in the trailing hour, this one included."""
     return _window_count("1h")
 
 
 def amount_sum_1h() -> pl.Expr:
+    """Sum of the customer's transaction amounts in the trailing hour, this one included."""
     return pl.col("amount").rolling_sum_by(TIME, "1h")
 
 
 def amount_mean_1h() -> pl.Expr:
+    """Mean of the customer's transaction amounts in the trailing hour, this one included."""
     return pl.col("amount").rolling_mean_by(TIME, "1h")
 
 
 def amount_max_1h() -> pl.Expr:
+    """Largest of the customer's transaction amounts in the trailing hour, this one included."""
     return pl.col("amount").rolling_max_by(TIME, "1h")
 
 
 def amount_count_24h() -> pl.Expr:
+    """Number of the customer's transactions in the trailing 24 hours, this one included."""
     return _window_count("24h")
 
 
 def amount_sum_24h() -> pl.Expr:
+    """Sum of the customer's transaction amounts in the trailing 24 hours, this one included."""
     return pl.col("amount").rolling_sum_by(TIME, "24h")
 
 
 def amount_mean_24h() -> pl.Expr:
+    """Mean of the customer's transaction amounts in the trailing 24 hours, this one included."""
     return pl.col("amount").rolling_mean_by(TIME, "24h")
 
 
 def amount_max_24h() -> pl.Expr:
+    """Largest of the customer's transaction amounts in the trailing 24 hours, this one included."""
     return pl.col("amount").rolling_max_by(TIME, "24h")
 
 
 def amount_count_7d() -> pl.Expr:
+    """Number of the customer's transactions in the trailing 7 days, this one included."""
     return _window_count("7d")
 
 
 def amount_sum_7d() -> pl.Expr:
+    """Sum of the customer's transaction amounts in the trailing 7 days, this one included."""
     return pl.col("amount").rolling_sum_by(TIME, "7d")
 
 
 def amount_mean_7d() -> pl.Expr:
+    """Mean of the customer's transaction amounts in the trailing 7 days, this one included."""
     return pl.col("amount").rolling_mean_by(TIME, "7d")
 
 
 def amount_max_7d() -> pl.Expr:
+    """Largest of the customer's transaction amounts in the trailing 7 days, this one included."""
     return pl.col("amount").rolling_max_by(TIME, "7d")
 
 

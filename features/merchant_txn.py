@@ -20,22 +20,27 @@ TIME = "event_time"
 
 
 def merchant_txn_count_1h() -> pl.Expr:
+    """Number of the merchant's transactions in the trailing hour."""
     return pl.col("amount").is_not_null().cast(pl.Int64).rolling_sum_by(TIME, "1h")
 
 
 def merchant_txn_count_24h() -> pl.Expr:
+    """Number of the merchant's transactions in the trailing 24 hours."""
     return pl.col("amount").is_not_null().cast(pl.Int64).rolling_sum_by(TIME, "24h")
 
 
 def merchant_amount_sum_24h() -> pl.Expr:
+    """Sum of the merchant's transaction amounts in the trailing 24 hours."""
     return pl.col("amount").rolling_sum_by(TIME, "24h")
 
 
 def merchant_amount_mean_7d() -> pl.Expr:
+    """Mean of the merchant's transaction amounts in the trailing 7 days."""
     return pl.col("amount").rolling_mean_by(TIME, "7d")
 
 
 def merchant_amount_max_7d() -> pl.Expr:
+    """Largest of the merchant's transaction amounts in the trailing 7 days."""
     return pl.col("amount").rolling_max_by(TIME, "7d")
 
 

@@ -46,8 +46,9 @@ from featurelake.io.mlflow import runs
 from featurelake.io.prefect.events import emit
 from featurelake.io.prefect.runners import chunk_task_runner
 from featurelake.io.revision import code_revision
-from featurelake.observe.signals import announce_drift, build_lineage, drift_metrics
-from featurelake.operate.operations import announce_rollback, rollback
+from featurelake.lineage.jobs import build_lineage
+from featurelake.observe.drift import announce_drift, drift_metrics
+from featurelake.operate.rollback import announce_rollback, rollback
 from featurelake.settings import get_settings
 from featurelake.validate.gate import ValidationFailedError, ValidationOutcome, load_library, load_user_expectations
 

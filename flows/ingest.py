@@ -32,7 +32,7 @@ from featurelake.io.prefect.events import emit
 from featurelake.io.prefect.secrets import read_pii_key
 from featurelake.io.revision import code_revision
 from featurelake.lineage import openlineage
-from featurelake.observe.signals import send_lineage
+from featurelake.lineage.jobs import send_lineage
 from featurelake.settings import Settings, get_settings
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)

@@ -26,8 +26,8 @@ from featurelake.io.mlflow import runs
 from featurelake.io.prefect.events import emit
 from featurelake.io.revision import code_revision
 from featurelake.lineage import openlineage
+from featurelake.lineage.jobs import model_dataset, send_lineage
 from featurelake.lineage.models import model_lineage
-from featurelake.observe.signals import model_dataset, send_lineage
 from featurelake.retrieve.featurestore import FeatureStore
 from featurelake.settings import get_settings
 from featurelake.train import champion

@@ -39,6 +39,7 @@ def sample_objects() -> dict[str, bytes]:
 
 
 def main() -> None:
+    """Regenerate every sample file from the seeded sample objects."""
     for source in {key.split("/", 1)[0] for key in sample_objects()}:
         shutil.rmtree(HERE / source, ignore_errors=True)
     for key, body in sample_objects().items():

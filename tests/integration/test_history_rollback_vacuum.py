@@ -24,7 +24,9 @@ from featurelake.core.naming import bronze_path, feature_set_resource_id
 from featurelake.io.aws.s3 import s3_client
 from featurelake.io.delta.maintenance import data_files
 from featurelake.io.delta.store import DeltaStore
-from featurelake.operate.operations import announce_rollback, feature_history, rollback, vacuum
+from featurelake.operate.history import feature_history
+from featurelake.operate.rollback import announce_rollback, rollback
+from featurelake.operate.vacuum import vacuum
 from featurelake.settings import Settings
 from features.customer_txn import CUSTOMER_TXN
 from flows.build_features import build_features

@@ -1,4 +1,4 @@
-"""Audit rows, model pins, retention and path handling of featurelake.operate.operations (no servers).
+"""Audit rows, model pins, retention and path handling of featurelake.operate (no servers).
 
 The delta-rs behaviours the operations rely on (restore refusing vacuumed files, the retention
 guard, vacuum's path spellings) are checked on small tables in a temporary directory.
@@ -15,7 +15,8 @@ from deltalake import DeltaTable, write_deltalake
 
 from featurelake.cli.ops import render_history
 from featurelake.io.delta import maintenance
-from featurelake.operate.operations import history_row, pinned_versions
+from featurelake.operate.history import history_row
+from featurelake.operate.vacuum import pinned_versions
 
 LAKE = "s3://lake-a"
 TABLE = f"{LAKE}/features/customer_txn/v1"

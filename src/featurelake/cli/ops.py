@@ -1,7 +1,8 @@
 """``featurelake`` commands for operating feature tables: history, rollback, vacuum, and lake maintenance.
 
-Thin shells over :mod:`featurelake.operate.operations`. Errors a user can meet (a bad reference, a
-version the table does not have, a retention below the table's minimum) exit 1 with the message.
+Thin shells over :mod:`featurelake.operate` (history, rollback, vacuum, maintenance). Errors a user
+can meet (a bad reference, a version the table does not have, a retention below the table's
+minimum) exit 1 with the message.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ if TYPE_CHECKING:
     from featurelake.core.featureset import FeatureSet
     from featurelake.io.delta.store import DeltaStore
     from featurelake.operate.maintenance import TableReport
-    from featurelake.operate.operations import RollbackResult, VacuumResult
+    from featurelake.operate.rollback import RollbackResult
+    from featurelake.operate.vacuum import VacuumResult
     from featurelake.settings import Settings
 
 REF = typer.Argument(..., help="Feature set, e.g. customer_txn:v1.")
@@ -66,7 +68,7 @@ def history(
     features_module: str | None = FEATURES_MODULE,
 ) -> None:
     """The audit trail of a feature table: every Delta commit, who made it, from which code, and why."""
-    from featurelake.operate.operations import feature_history
+    from featurelake.operate.history import feature_history
 
     _, store, spec = _context(ref, features_module)
     rows = feature_history(store, spec, limit or None)
@@ -122,7 +124,7 @@ def rollback(
     features_module: str | None = FEATURES_MODULE,
 ) -> None:
     """Restore a feature table to an earlier Delta version (a new, audited commit) and announce it."""
-    from featurelake.operate.operations import rollback as run_rollback
+    from featurelake.operate.rollback import rollback as run_rollback
 
     settings, store, spec = _context(ref, features_module)
     result = guarded(lambda: run_rollback(store, spec, to_version, actor=actor(), reason=reason))
@@ -148,7 +150,7 @@ def _announce(settings: Settings, spec: FeatureSet, result: RollbackResult) -> N
     if not api_configured():
         typer.echo("PREFECT_API_URL is not set: no featurelake.feature-set.rolled-back event was emitted")
         return
-    from featurelake.operate.operations import announce_rollback
+    from featurelake.operate.rollback import announce_rollback
 
     event_id = announce_rollback(settings, spec, result)
     typer.echo(f"emitted featurelake.feature-set.rolled-back (event id {event_id})")
@@ -166,7 +168,7 @@ def vacuum(
     features_module: str | None = FEATURES_MODULE,
 ) -> None:
     """Delete old, unreferenced data files; never those of versions a registered model was trained on."""
-    from featurelake.operate.operations import vacuum as run_vacuum
+    from featurelake.operate.vacuum import vacuum as run_vacuum
 
     settings, store, spec = _context(ref, features_module)
     retention, short, who = timedelta(hours=retain_hours), allow_short_retention, actor()

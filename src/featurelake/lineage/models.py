@@ -217,7 +217,7 @@ def bronze_objects(store: DeltaStore, source: str, version: int, warnings: list[
 
 
 def _ingest_log(store: DeltaStore, source: str) -> dict[str, tuple[str, int]]:
-    """key → (ETag, rows accepted) as the source's ingest log has it now."""
+    """Key → (ETag, rows accepted) as the source's ingest log has it now."""
     path = ingest_log_path(source)
     if store.version(path) is None:
         return {}

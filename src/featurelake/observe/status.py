@@ -130,7 +130,7 @@ def _status(settings: Settings, store: DeltaStore, spec: FeatureSet, now: dateti
 
 
 def freshness(age: timedelta | None, max_staleness: timedelta | None) -> str:
-    """fresh / STALE against the spec's limit; never published; or no limit when the spec sets none."""
+    """Fresh / STALE against the spec's limit; never published; or no limit when the spec sets none."""
     if age is None:
         return NEVER_PUBLISHED
     if max_staleness is None:

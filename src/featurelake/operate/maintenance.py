@@ -33,8 +33,8 @@ from featurelake.ingest.bronze import ingest_log_path
 from featurelake.io.delta import maintenance
 from featurelake.io.delta.store import DeltaStore
 from featurelake.io.revision import code_revision
-from featurelake.operate.operations import vacuum_table
 from featurelake.operate.pins import ModelPins, model_pins
+from featurelake.operate.vacuum import vacuum_table
 from featurelake.settings import Settings
 
 DEFAULT_TARGET_SIZE = 128 * 2**20

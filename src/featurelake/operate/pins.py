@@ -22,7 +22,7 @@ from featurelake.core.naming import BRONZE_PREFIX
 from featurelake.io.delta.store import DeltaStore
 from featurelake.io.mlflow import registry
 from featurelake.lineage.models import lake_path
-from featurelake.operate.operations import pinned_versions
+from featurelake.operate.vacuum import pinned_versions
 from featurelake.settings import Settings
 
 #: Delta operations that change no row: the version after one holds what the version before held.

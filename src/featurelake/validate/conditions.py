@@ -60,7 +60,7 @@ class PandasView:
         return pl.col(column).cast(pl.Float64) if column in self.nullable_ints else pl.col(column)
 
     def missing(self, column: str) -> pl.Expr:
-        """pandas' ``isnull``: null, and NaN in float columns."""
+        """Pandas' ``isnull``: null, and NaN in float columns."""
         if self.kind(column) in {"float", "float32"}:
             return pl.col(column).is_null() | pl.col(column).is_nan()
         return pl.col(column).is_null()

@@ -1,6 +1,6 @@
 """Delta table maintenance: restore, compact, checkpoint, vacuum and clean up the log.
 
-These are the delta-rs calls behind ``featurelake.operate.operations`` and the nightly maintenance;
+These are the delta-rs calls behind :mod:`featurelake.operate` and the nightly maintenance;
 they take a loaded :class:`~deltalake.DeltaTable` so that a plan and its execution see one
 snapshot (and a compaction planned on a snapshot a writer has since changed loses its commit
 race instead of overwriting that writer's work).

@@ -79,8 +79,11 @@ def _window_files(table: DeltaTable, time_column: str, since: datetime, until: d
 
 
 def _detached(frame: pl.DataFrame) -> pl.DataFrame:
-    """A copy that owns its strings: polars string columns share their byte buffers with the
-    frame they were selected from, so a small frame can otherwise keep a large one's memory."""
+    """A copy that owns its strings.
+
+    Polars string columns share their byte buffers with the frame they were selected from, so a
+    small frame can otherwise keep a large one's memory.
+    """
     copy = pl.from_arrow(frame.to_arrow(compat_level=pl.CompatLevel.oldest()))
     assert isinstance(copy, pl.DataFrame)
     return copy

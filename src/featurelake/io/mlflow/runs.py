@@ -75,9 +75,11 @@ def log_build(
 
 
 def _log_input_retrying(dataset: Any, context: str, attempts: int = 3) -> None:
-    """``mlflow.log_input``, retried: builds of several feature sets log the same bronze version at
-    once, and the tracking server can lose the race to insert the shared dataset row
-    (``UNIQUE constraint failed: datasets``); on the next try the row exists and is reused.
+    """``mlflow.log_input``, retried when the tracking server loses a race.
+
+    Builds of several feature sets log the same bronze version at once, and the tracking server
+    can lose the race to insert the shared dataset row (``UNIQUE constraint failed: datasets``);
+    on the next try the row exists and is reused.
     The digest also differs per feature set (``read_by``), which makes the race rare.
     """
     import mlflow

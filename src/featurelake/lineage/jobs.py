@@ -1,7 +1,7 @@
-"""What flows report besides their tables: drift against the last publish, and OpenLineage events.
+"""OpenLineage run events of featurelake's jobs: ingest, each feature set's build, each model's retrain.
 
-Kept out of the flow so the flow stays a readable list of steps; the statistics themselves are
-pure (:mod:`featurelake.core.drift`) and the transport is :mod:`featurelake.lineage.openlineage`.
+Events are built by :mod:`featurelake.lineage.openlineage` and sent through the configured
+transport; flows call these at START, COMPLETE and FAIL so lineage tools see every run.
 """
 
 from __future__ import annotations
@@ -12,40 +12,11 @@ from typing import Any
 
 import polars as pl
 
-from featurelake.core import events
-from featurelake.core.drift import DriftReport
 from featurelake.core.featureset import FeatureSet
-from featurelake.core.naming import bronze_path, feature_set_resource_id
+from featurelake.core.naming import bronze_path
 from featurelake.io.delta.store import DeltaStore
-from featurelake.io.prefect.events import emit
 from featurelake.lineage import openlineage
-from featurelake.settings import Settings, get_settings
-
-
-def drift_metrics(report: DriftReport) -> dict[str, float]:
-    """MLflow metrics: ``drift_psi.<feature>``, ``drift_ks.<feature>`` and ``drift_breached_features``."""
-    metrics: dict[str, float] = {"drift_breached_features": float(len(report.breached))}
-    for result in report.features:
-        if result.psi is not None:
-            metrics[f"drift_psi.{result.name}"] = result.psi
-        if result.ks is not None:
-            metrics[f"drift_ks.{result.name}"] = result.ks
-    return metrics
-
-
-def announce_drift(spec: FeatureSet, report: DriftReport, delta_version: int, reference_version: int) -> None:
-    """Emit ``featurelake.feature-set.drifted`` for a publish that breached the thresholds."""
-    payload = events.FeatureSetDrifted(
-        feature_set=spec.name,
-        feature_set_version=spec.version,
-        delta_version=delta_version,
-        reference_delta_version=reference_version,
-        psi_threshold=report.policy.psi_threshold,
-        ks_threshold=report.policy.ks_threshold,
-        features=[events.FeatureDrift.model_validate(f) for f in report.as_event_features()],
-    )
-    table_uri = get_settings().table_uri(spec.table_path)
-    emit(events.FEATURE_SET_DRIFTED, feature_set_resource_id(spec), payload, events.at(table_uri, delta_version))
+from featurelake.settings import Settings
 
 
 def build_job_name(spec: FeatureSet) -> str:

@@ -1,9 +1,4 @@
-"""Operating a feature table: its audit trail, rollback to an earlier version, and a safe vacuum.
-
-Every change to a feature table is a Delta commit whose metadata names who and what (flow run,
-code revision, spec fingerprint, suite hash); :func:`feature_history` reads that trail back.
-A rollback is a Delta restore: a new commit that makes an earlier version current again, so it
-is itself in the trail (actor, reason, version restored) and can be undone the same way.
+"""A safe vacuum: files older than the retention go, except those a registered model's versions read.
 
 Vacuum is where versions are lost for good. delta-rs decides by age (files removed longer ago
 than the retention), not by version, so a model's training data would disappear with age even
@@ -16,54 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import timedelta
 
-from featurelake.core import commits, events
+from featurelake.core import commits
 from featurelake.core.featureset import FeatureSet
-from featurelake.core.naming import feature_set_resource_id
 from featurelake.io.delta import maintenance
 from featurelake.io.delta.store import DeltaStore
 from featurelake.io.mlflow import registry
-from featurelake.io.prefect.events import emit
 from featurelake.io.revision import code_revision
 from featurelake.settings import Settings
-
-#: Commit metadata keys of the audit trail, as they appear in a history row.
-AUDIT_KEYS = {
-    "flow_run_id": commits.FLOW_RUN_ID,
-    "deployment": commits.DEPLOYMENT,
-    "code_revision": commits.CODE_REVISION,
-    "fingerprint": commits.FINGERPRINT,
-    "suite_hash": commits.SUITE_HASH,
-    "actor": commits.ACTOR,
-    "reason": commits.REASON,
-    "restored_to": commits.RESTORED_TO,
-    "bronze_version": commits.BRONZE_VERSION,
-    "days": commits.DAYS,
-}
-#: delta-rs and Spark name the same counts differently per operation; the first one present wins.
-_ROWS_ADDED = ("num_added_rows", "num_inserted_rows", "num_target_rows_inserted", "numOutputRows")
-_ROWS_REMOVED = ("num_removed_rows", "num_deleted_rows", "num_target_rows_deleted", "numDeletedRows")
-_FILES_ADDED = ("num_added_files", "numRestoredFile", "num_target_files_added", "numFilesAdded", "numAddedFiles")
-_FILES_REMOVED = ("num_removed_files", "numRemovedFile", "num_target_files_removed", "numFilesRemoved")
-
-
-@dataclass(frozen=True)
-class RollbackResult:
-    """A restore that happened: from which version, to which, as which new version, by whom and why."""
-
-    feature_set: str
-    table_uri: str
-    previous_version: int
-    restored_to: int
-    new_version: int
-    actor: str
-    reason: str
-    files_restored: int
-    files_removed: int
-    #: CHECK constraints the current version has and the restored one had not: the restore drops them.
-    dropped_constraints: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -83,139 +39,6 @@ class VacuumResult:
     kept: tuple[str, ...]
     #: Protected versions the table does not have (it was recreated since): nothing to keep for them.
     unknown_versions: tuple[int, ...] = ()
-
-
-def feature_history(store: DeltaStore, spec: FeatureSet, limit: int | None = None) -> list[dict[str, Any]]:
-    """The audit trail of a feature table, newest commit first (empty if it was never published)."""
-    return [history_row(commit) for commit in store.history(spec.table_path, limit)]
-
-
-def history_row(commit: Mapping[str, Any]) -> dict[str, Any]:
-    """One Delta commit as an audit row: when, what, how many rows, and who/why from its metadata.
-
-    ``rows_removed`` is None where delta-rs does not count them (an overwrite counts only the
-    rows it adds). A restore made without featurelake still shows the version it restored.
-    """
-    metrics: Mapping[str, Any] = commit.get("operationMetrics") or {}
-    row: dict[str, Any] = {
-        "version": int(commit["version"]),
-        "timestamp": datetime.fromtimestamp(int(commit["timestamp"]) / 1000, tz=UTC).isoformat(),
-        "operation": str(commit.get("operation", "")),
-        "action": commits.operation_of(commit),
-        "rows_added": _first_count(metrics, _ROWS_ADDED),
-        "rows_removed": _first_count(metrics, _ROWS_REMOVED),
-        "files_added": _first_count(metrics, _FILES_ADDED),
-        "files_removed": _first_count(metrics, _FILES_REMOVED),
-    }
-    row |= {field: _text(commit.get(key)) for field, key in AUDIT_KEYS.items()}
-    if row["restored_to"] is None and row["operation"] == "RESTORE":
-        row["restored_to"] = _text((commit.get("operationParameters") or {}).get("version"))
-    return row
-
-
-def _first_count(metrics: Mapping[str, Any], keys: Iterable[str]) -> int | None:
-    for key in keys:
-        if metrics.get(key) is not None:
-            return int(metrics[key])
-    return None
-
-
-def _text(value: Any) -> str | None:
-    return None if value is None else str(value)
-
-
-def rollback(
-    store: DeltaStore,
-    spec: FeatureSet,
-    to_version: int,
-    *,
-    actor: str,
-    reason: str,
-    extra_metadata: Mapping[str, str] | None = None,
-) -> RollbackResult:
-    """Make ``to_version`` the current content of the feature table again, as a new audited commit.
-
-    Nothing is rewritten: the restore commit re-adds the old version's files and removes the
-    newer ones, so readers pinned to any version still get what they got before. The commit
-    records ``featurelake.operation=rollback``, the actor, the reason and both versions;
-    ``extra_metadata`` lets a flow add its run id. Announce it with :func:`announce_rollback`.
-
-    Raises:
-        ValueError: for a blank actor or reason, a version the table does not have, the current
-            version, or a version whose files were vacuumed.
-        FileNotFoundError: when the feature table was never published.
-    """
-    if not actor.strip() or not reason.strip():
-        raise ValueError(f"rollback of {spec.ref}: name who rolls back (actor) and why (reason) for the audit trail")
-    table = store.existing(spec.table_path)
-    current = table.version()
-    _check_target(spec, store.uri(spec.table_path), to_version, current)
-    target_constraints = maintenance.constraints(store.existing(spec.table_path, to_version))
-    dropped = tuple(sorted(set(maintenance.constraints(table)) - set(target_constraints)))
-    metadata = {
-        **(extra_metadata or {}),
-        commits.OPERATION: commits.Operation.ROLLBACK,
-        commits.FEATURE_SET: spec.ref,
-        commits.ACTOR: actor,
-        commits.REASON: reason,
-        commits.RESTORED_TO: str(to_version),
-        commits.ROLLED_BACK_FROM: str(current),
-        commits.CODE_REVISION: code_revision(),
-    }
-    metrics = maintenance.restore(table, to_version, metadata)
-    return RollbackResult(
-        feature_set=spec.ref,
-        table_uri=store.uri(spec.table_path),
-        previous_version=current,
-        restored_to=to_version,
-        new_version=table.version(),
-        actor=actor,
-        reason=reason,
-        files_restored=int(metrics.get("numRestoredFile", 0)),
-        files_removed=int(metrics.get("numRemovedFile", 0)),
-        dropped_constraints=dropped,
-    )
-
-
-def _check_target(spec: FeatureSet, table_uri: str, to_version: int, current: int) -> None:
-    """Refuse a rollback that would do nothing or name a version that never existed."""
-    if to_version == current:
-        raise ValueError(f"{spec.ref} ({table_uri}) is already at version {current}: nothing to roll back")
-    if not 0 <= to_version < current:
-        raise ValueError(
-            f"{spec.ref} ({table_uri}) has no version {to_version}: its versions are 0..{current}; "
-            f"see `featurelake history {spec.ref}`"
-        )
-
-
-def announce_rollback(settings: Settings, spec: FeatureSet, result: RollbackResult) -> str:
-    """Emit ``featurelake.feature-set.rolled-back``; the new Delta version makes its id deterministic.
-
-    The discriminator is the table URI with the new version: the resource id names only the
-    feature set, and two lakes (say staging and production) reporting to one Prefect server
-    would otherwise give their rollbacks the same id, and Prefect would drop the second.
-
-    Returns:
-        The event id.
-    """
-    table_uri = settings.table_uri(spec.table_path)
-    payload = events.FeatureSetRolledBack(
-        feature_set=spec.name,
-        feature_set_version=spec.version,
-        table_uri=table_uri,
-        restored_to_version=result.restored_to,
-        new_delta_version=result.new_version,
-        reason=result.reason,
-        actor=result.actor,
-    )
-    emitted = emit(
-        events.FEATURE_SET_ROLLED_BACK,
-        feature_set_resource_id(spec),
-        payload,
-        events.at(table_uri, result.new_version),
-        labels={"featurelake.table-uri": table_uri, "featurelake.delta-version": str(result.new_version)},
-    )
-    return str(emitted)
 
 
 def protected_versions(settings: Settings, spec: FeatureSet) -> set[int]:
