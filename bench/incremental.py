@@ -89,40 +89,33 @@ def _append_day(store: Any, day: int, args: argparse.Namespace) -> None:
 
 def build(store: Any, max_rows: int | None, audit: dict[str, str]) -> dict[str, Any]:
     """Plan and build like the flow does (chunks one after another), returning what was done."""
-    from featurelake.build import chunks as building
-    from featurelake.core import commits
-    from featurelake.io.delta.store import AppTransaction
+    from featurelake.build import publish
+    from featurelake.build.batch import combine_outcomes
+    from featurelake.build.chunks import build_chunk
+    from featurelake.build.plan import plan_build
     from features.customer_txn import CUSTOMER_TXN as SPEC
 
     bronze_version = store.version("bronze/transactions")
-    plan = building.plan_build(store, SPEC, bronze_version, max_rows)
-    single = len(plan.chunks) == 1
-    metadata = (
-        building.publish_metadata(SPEC, bronze_version, audit, rows=0)
-        if single
-        else commits.chunk_metadata(SPEC.ref, audit)
-    )
-    marker = AppTransaction(commits.build_app_id(SPEC), bronze_version) if single else None
+    plan = plan_build(store, SPEC, bronze_version, max_rows)
+    if not plan.chunks:
+        publish.publish_unchanged(store, SPEC, plan, audit)
+    publish.prepare(store, SPEC, plan)
+    instructions = publish.chunk_instructions(plan, SPEC, audit)
     results = [
-        building.build_chunk(
+        build_chunk(
             store,
             SPEC,
             chunk,
             bronze_version=bronze_version,
             reference_version=None,
-            metadata=metadata,
+            instructions=instructions,
             user_expectations=[],
             sample_rows=1_000,
-            app_transaction=marker,
-            prepare_table=single,
         )
         for chunk in plan.chunks
     ]
-    if not single:
-        rows = sum(r.rows for r in results)
-        building.publish_marker(
-            store, SPEC, bronze_version, building.publish_metadata(SPEC, bronze_version, audit, rows)
-        )
+    if results:
+        publish.finish(store, SPEC, plan, results, audit, combine_outcomes([r.outcome for r in results]))
     return {
         "mode": "full" if plan.full else "incremental",
         "days": [c.label for c in plan.chunks],
@@ -173,20 +166,22 @@ def _rebuild_new_day(store: Any, audit: dict[str, str]) -> dict[str, Any]:
     names the base explicitly; everything else (log reads, window read, compute, gate, write)
     is the same work, and rewriting the same partition is idempotent.
     """
-    from featurelake.build import chunks as building
+    from featurelake.build.chunks import build_chunk
+    from featurelake.build.plan import incremental_base, plan_from_base
+    from featurelake.build.publish import ChunkInstructions
     from features.customer_txn import CUSTOMER_TXN as SPEC
 
     bronze_version = store.version("bronze/transactions")
-    building.incremental_base(store, SPEC)  # what the flow reads to find its base (timed; result unused)
-    plan = building.plan_from_base(store, SPEC, bronze_version, bronze_version - 1, max_rows=None)
+    incremental_base(store, SPEC)  # what the flow reads to find its base (timed; result unused)
+    plan = plan_from_base(store, SPEC, bronze_version, bronze_version - 1, max_rows=None)
     (chunk,) = plan.chunks
-    result = building.build_chunk(
+    result = build_chunk(
         store,
         SPEC,
         chunk,
         bronze_version=bronze_version,
         reference_version=None,
-        metadata={**audit, "featurelake.operation": "bench-replay"},
+        instructions=ChunkInstructions({**audit, "featurelake.operation": "bench-replay"}),
         user_expectations=[],
         sample_rows=1_000,
     )

@@ -38,7 +38,8 @@ from bench.incremental import _append_day, _store, build
 
 def child(args: argparse.Namespace) -> None:
     """Measure the input (``--measure``) or build under ``--budget`` bytes (0: no budget)."""
-    from featurelake.build.chunks import max_rows_for_budget, read_chunk_source, resident_bytes
+    from featurelake.build.budget import max_rows_for_budget, resident_bytes
+    from featurelake.build.source import read_chunk_source
     from featurelake.core.fingerprint import fingerprint
     from featurelake.core.increments import DayChunk
     from features.customer_txn import CUSTOMER_TXN

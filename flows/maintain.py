@@ -15,7 +15,7 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_progress_artifact, create_table_artifact, update_progress_artifact
 
 from featurelake.core import catalog
-from featurelake.operate.maintenance import MaintenanceOptions, TableReport, maintain_lake
+from featurelake.operate.maintenance import MaintenanceOptions, TableReport, failed_tables, maintain_lake
 from featurelake.settings import get_settings
 
 
@@ -46,17 +46,12 @@ def maintain(
     progress: Any = create_progress_artifact(0.0, key="maintenance-progress", description="Tables maintained (%)")
 
     def done(report: TableReport, count: int, total: int) -> None:
-        row = report.as_row()
-        if report.error:
-            logger.error("%s: %s", report.table, report.error)
-        else:
-            logger.info("%s: files %s, removed %s, notes: %s", report.table, row["files"], row["removed"], row["notes"])
+        (logger.error if report.error else logger.info)(report.summary())
         update_progress_artifact(progress, 100.0 * count / total)
 
     reports = maintain_lake(settings, catalog.load(settings.features_module), options, on_table=done)
     rows = [report.as_row() for report in reports]
     create_table_artifact(table=rows, key="maintenance", description=f"Table maintenance (dry run: {dry_run})")
-    failed = [report.table for report in reports if report.error]
-    if failed:
+    if failed := failed_tables(reports):
         raise RuntimeError(f"maintenance failed for {failed}; the log and the 'maintenance' artifact say why")
     return rows

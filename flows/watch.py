@@ -9,7 +9,7 @@ from __future__ import annotations
 from prefect import flow, get_run_logger
 
 from featurelake.core import catalog
-from featurelake.ingest.watcher import announce_landed, pending_objects
+from featurelake.ingest.watcher import announce_landed, count_by_source, pending_objects
 from featurelake.settings import get_settings
 
 
@@ -20,6 +20,6 @@ def watch_raw(sources: list[str] | None = None) -> dict[str, int]:
     chosen = catalog.load(settings.features_module).select_sources(sources)
     pending = pending_objects(settings, chosen)
     announce_landed(settings, pending)
-    counts = {contract.name: sum(1 for p in pending if p.source == contract.name) for contract in chosen}
+    counts = count_by_source(chosen, pending)
     logger.info("pending raw objects announced: %s", counts)
     return counts

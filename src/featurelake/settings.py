@@ -28,7 +28,6 @@ class Settings(BaseSettings):
     kms_key_id: str | None = None
     mlflow_tracking_uri: str = "sqlite:///.featurelake/mlflow.db"
     mlflow_experiment: str = "featurelake"
-    registered_model_name: str = "featurelake-fraud"
     state_dir: Path = Path(".featurelake")
     features_module: str = "features"
     #: Where the HMAC key for PII columns lives: a Prefect Secret block, or an AWS Secrets Manager

@@ -25,6 +25,7 @@ from featurelake.local import synthetic
 from featurelake.local.demo import INGEST, RETRAIN, run_chain
 from featurelake.local.stack import LocalStack
 from featurelake.settings import Settings, get_settings
+from features.models import FRAUD_MODEL
 from tests.integration.helpers import by_id, wait_for_events
 from tests.pii_scan import file_findings, lake_findings, pii_needles
 
@@ -75,11 +76,16 @@ def test_publish_event_starts_a_retrain_that_completes_with_the_published_versio
     assert retrain_run.deployment_id == deployment.id
     assert retrain_run.created_by is not None
     assert retrain_run.created_by.type == "AUTOMATION"
-    assert params == {"feature_set": "customer_txn", "feature_set_version": 1, "delta_version": published}
+    assert params == {
+        "model": FRAUD_MODEL.name,
+        "feature_set": "customer_txn",
+        "feature_set_version": 1,
+        "delta_version": published,
+    }
     assert isinstance(params["delta_version"], int)
 
     client = mlflow.MlflowClient(settings.mlflow_tracking_uri)
-    versions = client.search_model_versions(f"name = '{settings.registered_model_name}'")
+    versions = client.search_model_versions(f"name = '{FRAUD_MODEL.name}'")
     mine = [v for v in versions if v.tags.get("featurelake.flow_run_id") == str(retrain_run.id)]
     assert len(mine) == 1
     assert mine[0].tags["featurelake.delta_version"] == str(published)
@@ -212,14 +218,14 @@ def test_the_deployed_retrain_ran_on_the_worker_became_champion_and_traces_back_
     assert retrain_run.work_pool_name == "featurelake-local"
 
     registry = mlflow.MlflowClient(settings.mlflow_tracking_uri)
-    champion = registry.get_model_version_by_alias(settings.registered_model_name, "champion")
+    champion = registry.get_model_version_by_alias(FRAUD_MODEL.name, "champion")
     assert champion.tags["featurelake.flow_run_id"] == str(retrain_run.id)
     assert champion.tags["featurelake.train.promotion"] == "promoted"
-    resource = f"featurelake.model.{settings.registered_model_name}"
+    resource = f"featurelake.model.{FRAUD_MODEL.name}"
     promoted = wait_for_events(by_id(events.event_id(events.MODEL_PROMOTED, resource, champion.run_id)))
     assert [e.payload["model_version"] for e in promoted] == [str(champion.version)]
 
-    lineage = model_lineage(settings, settings.registered_model_name, str(champion.version))
+    lineage = model_lineage(settings, FRAUD_MODEL.name, str(champion.version))
     keys = {key for key, _ in lineage.raw_objects()}
     for key in (k for k in raw_objects(DATA) if k.startswith(("transactions/", "fraud_labels/"))):
         # the first day was also sent again under another name: whichever copy kept its rows

@@ -14,7 +14,8 @@ import pytest
 from typer.testing import CliRunner
 
 from featurelake.build.backfill import backfill
-from featurelake.build.publish import published_commit, read_source
+from featurelake.build.publish import published_commit
+from featurelake.build.source import read_source
 from featurelake.cli.main import app
 from featurelake.core.featureset import PARTITION_COLUMN, compute_features
 from featurelake.core.fingerprint import fingerprint

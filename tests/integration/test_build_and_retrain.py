@@ -15,6 +15,7 @@ from featurelake.io.delta.store import DeltaStore
 from featurelake.settings import Settings, get_settings
 from featurelake.validate.gate import ValidationFailedError
 from features.customer_txn import CUSTOMER_TXN
+from features.models import FRAUD_MODEL
 from flows.build_features import build_features
 from flows.ingest import ingest
 from flows.retrain import retrain
@@ -105,11 +106,15 @@ def test_retrain_uses_the_pinned_delta_version_and_registers_lineage(
     result = retrain("customer_txn", 1, delta_version=old)
 
     client = mlflow.MlflowClient(settings.mlflow_tracking_uri)
-    version = client.get_model_version(settings.registered_model_name, str(result["model_version"]))
+    version = client.get_model_version(FRAUD_MODEL.name, str(result["model_version"]))
     assert version.tags["featurelake.delta_version"] == str(old)
     assert version.tags["featurelake.feature_set"] == "customer_txn:v1"
+    assert version.tags["featurelake.label"] == "fraud_labels.is_fraud"  # from the model spec
     run = client.get_run(version.run_id)
+    assert run.data.params["features"] == "customer_txn:v1"
+    assert run.data.params["trainer"] == "featurelake.train.trainers:default_estimator"
     manifest = json.loads(mlflow.artifacts.load_text(run.info.artifact_uri + "/training_set/manifest.json"))
+    assert manifest["labels"]["source"] == "fraud_labels"
     assert manifest["feature_sets"][0]["delta_version"] == old
     assert manifest["spine"]["rows"] == DATA.labels.height
     assert (
@@ -125,7 +130,7 @@ def test_retrain_uses_the_pinned_delta_version_and_registers_lineage(
     assert [e["eventType"] for e in retrain_events] == ["START", "COMPLETE"]
     inputs = {(i["name"], i["facets"]["version"]["datasetVersion"]) for i in retrain_events[-1]["inputs"]}
     assert (CUSTOMER_TXN.table_path, str(old)) in inputs
-    assert retrain_events[-1]["outputs"][0]["name"] == f"models/{settings.registered_model_name}"
+    assert retrain_events[-1]["outputs"][0]["name"] == f"models/{FRAUD_MODEL.name}"
     assert retrain_events[-1]["outputs"][0]["facets"]["version"]["datasetVersion"] == str(result["model_version"])
 
 
@@ -134,7 +139,7 @@ def test_the_champion_alias_moves_only_to_a_model_that_beats_it_on_the_same_hold
     ingest()
     published = build_features("customer_txn", 1)["delta_version"]
     client = mlflow.MlflowClient(settings.mlflow_tracking_uri)
-    name = settings.registered_model_name
+    name = FRAUD_MODEL.name
 
     weak = retrain("customer_txn", 1, delta_version=published, trainer="tests.trainers:constant")
     assert weak["promoted"] is True  # the first model has nobody to beat

@@ -182,7 +182,12 @@ def test_a_burst_of_publishes_starts_one_retrain_pinned_to_the_last(deployed: di
     runs = [r for r in _runs(deployment) if r.parameters.get("delta_version") in burst]
 
     assert len(runs) == 1
-    assert runs[0].parameters == {"feature_set": "customer_txn", "feature_set_version": 1, "delta_version": 1004}
+    assert runs[0].parameters == {
+        "model": "featurelake-fraud",  # the deployment's own parameter, beside what the trigger rendered
+        "feature_set": "customer_txn",
+        "feature_set_version": 1,
+        "delta_version": 1004,
+    }
 
 
 def _cli_parameters(spec: dict[str, Any]) -> list[str]:
@@ -217,3 +222,4 @@ def test_prefect_deployment_run_works_from_the_cli_for_each_deployment(deployed:
         _assert_typed(spec["entrypoint"], run.parameters)
         if spec["name"] == "fraud-model":
             assert run.parameters["delta_version"] == 7
+            assert run.parameters["model"] == "featurelake-fraud"

@@ -282,9 +282,9 @@ def changed_csv_day(objects: dict[str, bytes]) -> tuple[str, bytes, str]:
 
 def test_a_crash_before_announcing_is_announced_by_the_next_run(settings: Settings, tmp_path: Path) -> None:
     """Killed after its last write, ingest told nobody; the next run (nothing new to ingest) does."""
+    from featurelake.core.commits import ANNOUNCED_APP_ID
     from featurelake.core.events import BRONZE_APPENDED, at, event_id
     from featurelake.core.naming import bronze_resource_id
-    from featurelake.ingest.announcements import ANNOUNCED_APP_ID
     from tests.integration.helpers import by_id, wait_for_events
 
     upload(settings, objects_with_bad_input())

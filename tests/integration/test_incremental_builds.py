@@ -17,14 +17,11 @@ import pyarrow as pa
 import pytest
 from polars.testing import assert_frame_equal
 
-from featurelake.build.chunks import (
-    BuildPlan,
-    build_chunk,
-    plan_build,
-    publish_marker,
-    publish_metadata,
-)
-from featurelake.build.publish import read_source
+from featurelake.build import publish
+from featurelake.build.batch import combine_outcomes
+from featurelake.build.chunks import build_chunk
+from featurelake.build.plan import BuildPlan, plan_build
+from featurelake.build.source import read_source
 from featurelake.core import commits
 from featurelake.core.featureset import PARTITION_COLUMN, compute_features
 from featurelake.core.fingerprint import fingerprint
@@ -204,23 +201,31 @@ def _append(store: DeltaStore, rows: pl.DataFrame) -> int:
 
 
 def _publish(store: DeltaStore) -> BuildPlan:
-    """Plan and run a build as the flow does (chunks, then the publish marker); returns the plan."""
+    """Plan and run a build as the flow does (chunks, then the publish the protocol says); returns the plan."""
     bronze_version = store.version("bronze/transactions")
     assert bronze_version is not None
     build_plan = plan_build(store, CUSTOMER_TXN, bronze_version, max_rows=None)
-    for chunk in build_plan.chunks:
+    audit = {"featurelake.fingerprint": fingerprint(CUSTOMER_TXN)}
+    if not build_plan.chunks:
+        publish.publish_unchanged(store, CUSTOMER_TXN, build_plan, audit)
+        return build_plan
+    publish.prepare(store, CUSTOMER_TXN, build_plan)
+    instructions = publish.chunk_instructions(build_plan, CUSTOMER_TXN, audit)
+    results = [
         build_chunk(
             store,
             CUSTOMER_TXN,
             chunk,
             bronze_version=bronze_version,
             reference_version=None,
-            metadata={},
+            instructions=instructions,
             user_expectations=[],
             sample_rows=100,
         )
-    audit = {"featurelake.fingerprint": fingerprint(CUSTOMER_TXN)}
-    publish_marker(store, CUSTOMER_TXN, bronze_version, publish_metadata(CUSTOMER_TXN, bronze_version, audit, 0))
+        for chunk in build_plan.chunks
+    ]
+    outcome = combine_outcomes([r.outcome for r in results])
+    publish.finish(store, CUSTOMER_TXN, build_plan, results, audit, outcome)
     return build_plan
 
 

@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from featurelake.lineage.openlineage import emit_lineage, run_event, s3_dataset
+from featurelake.io.openlineage import emit_lineage
+from featurelake.lineage.openlineage import run_event, s3_dataset
 from featurelake.settings import Settings
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
@@ -104,7 +105,7 @@ def test_a_collector_down_for_every_attempt_gives_false_and_a_warning(
     receiver: Receiver, caplog: pytest.LogCaptureFixture
 ) -> None:
     receiver.statuses[:] = [503, 503, 503, 503]
-    with caplog.at_level(logging.WARNING, logger="featurelake.lineage.openlineage"):
+    with caplog.at_level(logging.WARNING, logger="featurelake.io.openlineage"):
         assert not emit_lineage(Settings(openlineage_url=receiver.url), _events()[0], backoff=FAST)
     assert len(receiver.requests) == 3
     assert "HTTP 503" in caplog.text
@@ -112,7 +113,7 @@ def test_a_collector_down_for_every_attempt_gives_false_and_a_warning(
 
 def test_a_4xx_is_not_retried(receiver: Receiver, caplog: pytest.LogCaptureFixture) -> None:
     receiver.statuses[:] = [400]
-    with caplog.at_level(logging.WARNING, logger="featurelake.lineage.openlineage"):
+    with caplog.at_level(logging.WARNING, logger="featurelake.io.openlineage"):
         assert not emit_lineage(Settings(openlineage_url=receiver.url), _events()[0], backoff=FAST)
     assert len(receiver.requests) == 1
     assert "HTTP 400" in caplog.text
@@ -128,7 +129,7 @@ def _closed_port() -> int:
 def test_a_closed_port_gives_false_and_a_warning_naming_the_url_not_the_key(caplog: pytest.LogCaptureFixture) -> None:
     url = f"http://127.0.0.1:{_closed_port()}"
     settings = Settings(openlineage_url=url, openlineage_api_key=API_KEY)  # type: ignore[arg-type]
-    with caplog.at_level(logging.WARNING, logger="featurelake.lineage.openlineage"):
+    with caplog.at_level(logging.WARNING, logger="featurelake.io.openlineage"):
         assert emit_lineage(settings, _events()[0], backoff=FAST) is False
     assert f"{url}/api/v1/lineage" in caplog.text
     assert "3 attempt" in caplog.text
@@ -137,7 +138,7 @@ def test_a_closed_port_gives_false_and_a_warning_naming_the_url_not_the_key(capl
 
 def test_credentials_in_the_url_never_reach_the_log(caplog: pytest.LogCaptureFixture) -> None:
     url = f"http://admin:hunter2@127.0.0.1:{_closed_port()}"
-    with caplog.at_level(logging.WARNING, logger="featurelake.lineage.openlineage"):
+    with caplog.at_level(logging.WARNING, logger="featurelake.io.openlineage"):
         assert not emit_lineage(Settings(openlineage_url=url), _events()[0], backoff=FAST)
     assert "hunter2" not in caplog.text
     assert "127.0.0.1" in caplog.text
@@ -166,7 +167,7 @@ def test_file_and_http_together_both_receive_the_event(receiver: Receiver, tmp_p
 def test_an_unwritable_file_gives_false_and_a_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("")
-    with caplog.at_level(logging.WARNING, logger="featurelake.lineage.openlineage"):
+    with caplog.at_level(logging.WARNING, logger="featurelake.io.openlineage"):
         assert not emit_lineage(Settings(openlineage_file=blocker / "events.jsonl"), _events()[0])
     assert "not-a-dir" in caplog.text
 
@@ -185,7 +186,7 @@ def test_a_malformed_api_key_is_never_quoted_in_the_warning(
 ) -> None:
     bad_key = "line-one\nX-Injected: leaked-secret"
     settings = Settings(openlineage_url=receiver.url, openlineage_api_key=bad_key)  # type: ignore[arg-type]
-    with caplog.at_level(logging.WARNING, logger="featurelake.lineage.openlineage"):
+    with caplog.at_level(logging.WARNING, logger="featurelake.io.openlineage"):
         assert not emit_lineage(settings, _events()[0], backoff=FAST)
     assert caplog.records
     assert "leaked-secret" not in caplog.text

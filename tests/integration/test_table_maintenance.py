@@ -32,7 +32,8 @@ from featurelake.core.featureset import compute_features
 from featurelake.core.fingerprint import fingerprint
 from featurelake.core.naming import bronze_path, quarantine_path
 from featurelake.ingest.announcements import record_announced
-from featurelake.ingest.bronze import IngestResult, ingest_log_path, split_bytes, write_batches
+from featurelake.ingest.bronze import IngestResult, ingest_log_path, write_batches
+from featurelake.ingest.objects import split_bytes
 from featurelake.io.aws.raw import RawObject
 from featurelake.io.delta import maintenance
 from featurelake.io.delta import store as delta_module

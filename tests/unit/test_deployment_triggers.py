@@ -80,3 +80,21 @@ def test_every_feature_set_with_a_staleness_limit_is_watched_by_a_proactive_trig
         assert trigger["expect"] == ["featurelake.feature-set.published"]
         assert trigger["match"]["prefect.resource.id"] == f"featurelake.feature-set.{spec.name}.v{spec.version}"
         assert trigger["within"] == spec.max_staleness.total_seconds()
+
+
+def test_every_retrain_deployment_names_a_model_spec_and_listens_to_what_it_reads() -> None:
+    from featurelake.core.catalog import discover
+
+    found = discover("features")
+    retrains = [d for d in SPECS if d["entrypoint"] == "flows/retrain.py:retrain"]
+    assert [d["parameters"]["model"] for d in retrains] == ["featurelake-fraud"]
+    for deployment in retrains:
+        spec = found.get_model(deployment["parameters"]["model"])
+        for trigger in deployment["triggers"]:
+            assert trigger["expect"] == ["featurelake.feature-set.published"]
+            name, _, version = (
+                trigger["match"]["prefect.resource.id"].removeprefix("featurelake.feature-set.").rpartition(".v")
+            )
+            assert spec.uses(f"{name}:v{version}"), (
+                f"{deployment['name']} fires on a feature set {spec.name} does not read"
+            )

@@ -11,9 +11,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import ks_2samp
 
+from featurelake.core import events
 from featurelake.core.drift import PSI_EPSILON, drift_report, ks_statistic, psi
 from featurelake.core.events import FeatureDrift
 from featurelake.core.featureset import DriftPolicy
+from featurelake.observe import drift
+from features.customer_txn import CUSTOMER_TXN
 
 EPS = PSI_EPSILON
 
@@ -237,3 +240,17 @@ def test_psi_is_non_negative_and_ks_is_a_probability(reference: list[float], cur
     assert math.isfinite(index)
     assert index >= 0
     assert 0 <= distance <= 1
+
+
+def test_a_drift_event_id_follows_the_table_uri_and_version(monkeypatch: pytest.MonkeyPatch) -> None:
+    reference, current = _frames(1_000, 800)
+    report = drift_report(DriftPolicy(min_rows=200), reference, current, ["amount"])
+    sent: list[tuple[object, ...]] = []
+    monkeypatch.setattr(drift, "emit", lambda *args: sent.append(args))
+    drift.announce_drift("s3://lake/features/customer_txn/v1", CUSTOMER_TXN, report, 7, 6)
+    ((name, resource, payload, discriminator),) = sent
+    assert (name, resource) == (events.FEATURE_SET_DRIFTED, "featurelake.feature-set.customer_txn.v1")
+    assert discriminator == "s3://lake/features/customer_txn/v1@7"
+    assert isinstance(payload, events.FeatureSetDrifted)
+    assert (payload.delta_version, payload.reference_delta_version) == (7, 6)
+    assert [f.feature for f in payload.features] == ["amount"]

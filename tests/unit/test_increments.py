@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from featurelake.build.chunks import max_rows_for_budget, source_row_bytes
+from featurelake.build.budget import max_rows_for_budget, source_row_bytes
 from featurelake.core.featureset import compute_features
 from featurelake.core.increments import (
     DayChunk,

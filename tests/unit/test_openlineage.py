@@ -2,25 +2,27 @@
 
 from __future__ import annotations
 
+import json
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
 
+from featurelake.io.openlineage import lineage_endpoint
+from featurelake.lineage.jobs import send_lineage
 from featurelake.lineage.openlineage import (
     PRODUCER,
     SCHEMA_URL,
     LineageDataset,
     ParentRun,
-    lineage_endpoint,
     lineage_run_id,
     run_event,
     s3_dataset,
 )
-from featurelake.settings import Settings, get_settings
+from featurelake.settings import Settings
 
 NOW = datetime(2025, 3, 1, 12, 30, 15, 123456, tzinfo=UTC)
 FLOW_RUN = "6d1c9a4e-3b2f-4f7e-8e21-9c0a1b2c3d4e"
@@ -229,16 +231,13 @@ def test_a_naive_time_is_refused() -> None:
         run_event("START", FLOW_RUN, JOB, now=datetime(2025, 3, 1, 12, 0), namespace="featurelake")
 
 
-@pytest.fixture
-def fresh_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
-    get_settings.cache_clear()
-    yield monkeypatch
-    get_settings.cache_clear()
-
-
-def test_job_namespace_defaults_to_the_setting(fresh_settings: pytest.MonkeyPatch) -> None:
-    fresh_settings.setenv("FEATURELAKE_OPENLINEAGE_NAMESPACE", "featurelake-prod")
-    body = run_event("START", FLOW_RUN, JOB, now=NOW)
+def test_the_job_namespace_is_the_callers_and_send_lineage_passes_the_setting(tmp_path: Path) -> None:
+    with pytest.raises(TypeError, match="namespace"):
+        run_event("START", FLOW_RUN, JOB, now=NOW)  # type: ignore[call-arg]
+    events = tmp_path / "events.jsonl"
+    settings = Settings(openlineage_namespace="featurelake-prod", openlineage_file=events)
+    assert send_lineage(settings, "START", JOB, FLOW_RUN, [BRONZE], [])
+    body = json.loads(events.read_text().splitlines()[0])
     assert body["job"]["namespace"] == "featurelake-prod"
     assert body["run"]["runId"] == lineage_run_id("featurelake-prod", JOB, FLOW_RUN)
 

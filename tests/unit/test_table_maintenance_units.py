@@ -134,3 +134,13 @@ def test_writers_stop_cleaning_the_log_once_told(tmp_path: Path) -> None:
     reloaded = DeltaTable(str(tmp_path / "t"))
     assert not maintenance.writers_clean_log(reloaded)
     assert reloaded.history(1)[0]["featurelake.operation"] == "keep-log"
+
+
+def test_failed_tables_are_named_and_a_report_summarises_itself_in_one_line() -> None:
+    from featurelake.operate.maintenance import TableReport, failed_tables
+
+    done = TableReport("bronze/t", "bronze", 3, 20, 2**20, 4, 2, 2**20, removed=18, notes=["held"])
+    broken = TableReport("features/f/v1", "features", 1, 1, 1, error="vacuum: registry down")
+    assert failed_tables([done, broken]) == ["features/f/v1"]
+    assert done.summary() == "bronze/t: files 20 → 2, removed 18, notes: held"
+    assert broken.summary() == "features/f/v1: vacuum: registry down"

@@ -11,17 +11,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from featurelake.build.chunks import read_chunk_source
-from featurelake.build.publish import bronze_version_of
+from featurelake.build.publish import backfill_metadata
+from featurelake.build.source import bronze_version_of, read_chunk_source
 from featurelake.core import commits
 from featurelake.core.featureset import FeatureSet
-from featurelake.core.fingerprint import fingerprint
 from featurelake.core.increments import DayChunk, features_for_days
 from featurelake.io.delta.feature_tables import write_feature_table
 from featurelake.io.delta.registry import FeatureRegistry
 from featurelake.io.delta.store import DeltaStore
-from featurelake.settings import get_settings
-from featurelake.validate.gate import ValidationFailedError, validate_batch
+from featurelake.validate.gate import ValidationEngine, ValidationFailedError, validate_batch
 
 
 @dataclass(frozen=True)
@@ -38,8 +36,18 @@ class BackfillResult:
     suite_hash: str
 
 
-def backfill(store: DeltaStore, spec: FeatureSet, start: date, end: date, audit: dict[str, str]) -> BackfillResult:
+def backfill(
+    store: DeltaStore,
+    spec: FeatureSet,
+    start: date,
+    end: date,
+    audit: dict[str, str],
+    *,
+    validation_engine: ValidationEngine = "polars",
+) -> BackfillResult:
     """Recompute, validate and replace the days ``start..end`` (inclusive) of a feature table.
+
+    ``validation_engine`` is the gate's engine (``settings.validation_engine``), as for a build.
 
     Raises:
         ValueError: for an empty or reversed range, naming the feature set.
@@ -56,19 +64,10 @@ def backfill(store: DeltaStore, spec: FeatureSet, start: date, end: date, audit:
             f"backfill of {spec.ref}: source {spec.source.name!r} (bronze version {bronze_version}) has no rows "
             f"with {spec.event_time} between {start} and {end}; nothing was changed"
         )
-    outcome = validate_batch(spec, features, source_rows, engine=get_settings().validation_engine)
+    outcome = validate_batch(spec, features, source_rows, engine=validation_engine)
     if not outcome.success:
         raise ValidationFailedError(f"backfill of {spec.ref} {start}..{end}: failed {list(outcome.failed)}")
-    metadata = {
-        **audit,
-        commits.OPERATION: commits.Operation.BACKFILL,
-        commits.FEATURE_SET: spec.ref,
-        commits.DAYS: commits.day_label(start, end),
-        commits.SUITE_HASH: outcome.suite_hash,
-        commits.FINGERPRINT: fingerprint(spec),
-        # Not commits.BRONZE_VERSION: that key marks publishes, which a retried build re-announces.
-        commits.SOURCE_BRONZE_VERSION: str(bronze_version),
-    }
+    metadata = backfill_metadata(spec, audit, chunk, bronze_version, outcome.suite_hash)
     delta_version = write_feature_table(store, spec, features, metadata=metadata, days=(start, end))
     return BackfillResult(
         spec.ref, start, end, features.height, source_rows, bronze_version, delta_version, outcome.suite_hash

@@ -132,11 +132,13 @@ def backfill(
     """Recompute, validate and replace the days START..END of a feature table; other days are untouched."""
     from featurelake.build.backfill import backfill as run_backfill
     from featurelake.io.revision import code_revision
+    from featurelake.settings import get_settings
 
     store, api = _feature_store(features_module)
     spec = guarded(lambda: api.spec(ref))
     audit = {commits.ACTOR: _actor(), commits.CODE_REVISION: code_revision()}
-    result = guarded(lambda: run_backfill(store, spec, start.date(), end.date(), audit))
+    engine = get_settings().validation_engine
+    result = guarded(lambda: run_backfill(store, spec, start.date(), end.date(), audit, validation_engine=engine))
     typer.echo(
         f"{result.feature_set}: rebuilt {result.start}..{result.end} ({result.rows} rows from {result.source_rows} "
         f"source rows at bronze version {result.bronze_version}) as Delta version {result.delta_version}"

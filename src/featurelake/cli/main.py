@@ -111,7 +111,7 @@ def serve(
     env: str = typer.Option("dev", help="Whose values fill the file's placeholders (deployments/environments)."),
 ) -> None:
     """Serve every deployment of prefect.yaml from this process (needs PREFECT_API_URL)."""
-    from featurelake.deploy.prefect_file import serve_all
+    from featurelake.deploy.serve import serve_all
 
     serve_all(prefect_file, env)
 

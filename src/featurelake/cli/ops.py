@@ -210,7 +210,7 @@ def maintain(
 ) -> None:
     """Compact, checkpoint, vacuum and clean the log of every lake table (what maintain/nightly runs)."""
     from featurelake.core import catalog
-    from featurelake.operate.maintenance import MaintenanceOptions, maintain_lake
+    from featurelake.operate.maintenance import MaintenanceOptions, failed_tables, maintain_lake
     from featurelake.settings import get_settings
 
     settings = get_settings()
@@ -225,7 +225,7 @@ def maintain(
     )
     reports = maintain_lake(settings, found, options)
     typer.echo(render_maintenance(reports, dry_run))
-    failed = [report.table for report in reports if report.error]
+    failed = failed_tables(reports)
     if failed:
         typer.secho(f"maintenance failed for {failed} (see error: above)", err=True, fg=typer.colors.RED)
         raise typer.Exit(1)

@@ -1,9 +1,10 @@
-"""Find the feature sets and source contracts a project defines, by importing its package.
+"""Find the feature sets, source contracts and model specs a project defines, by importing its package.
 
-The library never imports feature definitions by name (the dependency rule); the CLI and the
-API are told which package holds them (``FEATURELAKE_FEATURES_MODULE``, default ``features``)
-and collect every :class:`FeatureSet` and :class:`SourceContract` defined at module level in it
-and its submodules. Adding a feature set is adding a module: there is no list to keep in sync.
+The library never imports feature definitions by name (the dependency rule); the CLI, the API and
+the flows are told which package holds them (``FEATURELAKE_FEATURES_MODULE``, default
+``features``) and collect every :class:`FeatureSet`, :class:`SourceContract` and
+:class:`ModelSpec` defined at module level in it and its submodules. Adding a feature set or a
+model is adding a module: there is no list to keep in sync.
 """
 
 from __future__ import annotations
@@ -18,15 +19,18 @@ from types import ModuleType
 
 from featurelake.core.contracts import SourceContract
 from featurelake.core.featureset import FeatureSet
+from featurelake.core.modelspec import ModelSpec, reference_problems
 
 
 @dataclass(frozen=True)
 class Catalog:
-    """Everything a features package defines, keyed by ``name:vN`` and source name."""
+    """Everything a features package defines, keyed by ``name:vN``, source name and model name."""
 
     feature_sets: dict[str, FeatureSet] = field(default_factory=dict)
     sources: dict[str, SourceContract] = field(default_factory=dict)
     defined_in: dict[str, str] = field(default_factory=dict)
+    models: dict[str, ModelSpec] = field(default_factory=dict)
+    model_defined_in: dict[str, str] = field(default_factory=dict)
 
     def get(self, name: str, version: int) -> FeatureSet:
         """One feature set version.
@@ -39,6 +43,21 @@ class Catalog:
             return self.feature_sets[ref]
         except KeyError:
             raise KeyError(f"unknown feature set {ref}; known: {sorted(self.feature_sets)}") from None
+
+    def get_model(self, name: str) -> ModelSpec:
+        """The model spec registered under ``name``.
+
+        Raises:
+            KeyError: listing the model specs the features package declares.
+        """
+        try:
+            return self.models[name]
+        except KeyError:
+            raise KeyError(f"unknown model {name!r}; the features package declares {sorted(self.models)}") from None
+
+    def models_reading(self, feature_set_ref: str) -> list[ModelSpec]:
+        """The models a publish of ``feature_set_ref`` (``name:vN``) retrains: those whose references read it."""
+        return [spec for _, spec in sorted(self.models.items()) if spec.uses(feature_set_ref)]
 
     def expectations_path(self, spec: FeatureSet) -> Path:
         """Where the owner keeps user expectations: ``<name>.v<version>.expectations.yaml`` beside the module."""
@@ -59,10 +78,11 @@ class Catalog:
 
 
 def discover(package: str) -> Catalog:
-    """Import ``package`` and its submodules and collect their feature sets and sources.
+    """Import ``package`` and its submodules and collect their feature sets, sources and model specs.
 
     Raises:
-        ValueError: when two modules define different feature sets under one reference.
+        ValueError: when two modules define different feature sets under one reference or
+            different models under one name, or a model reads what the package does not define.
     """
     catalog = Catalog()
     for module in _modules(importlib.import_module(package)):
@@ -71,6 +91,12 @@ def discover(package: str) -> Catalog:
                 _add(catalog, value, module.__name__)
             elif isinstance(value, SourceContract):
                 catalog.sources.setdefault(value.name, value)
+            elif isinstance(value, ModelSpec):
+                _add_model(catalog, value, module.__name__)
+    for model in catalog.models.values():
+        problems = reference_problems(model, catalog.feature_sets)
+        if problems:
+            raise ValueError(f"model {model.name!r} ({catalog.model_defined_in[model.name]}): {'; '.join(problems)}")
     return catalog
 
 
@@ -94,6 +120,20 @@ def _add(catalog: Catalog, spec: FeatureSet, module: str) -> None:
         catalog.feature_sets[spec.ref] = spec
         catalog.defined_in[spec.ref] = module
     catalog.sources.setdefault(spec.source.name, spec.source)  # a source a feature set reads is a declared source
+
+
+def _add_model(catalog: Catalog, spec: ModelSpec, module: str) -> None:
+    """Register a model spec under its name; its label source counts as declared (ingest lands it)."""
+    existing = catalog.models.get(spec.name)
+    if existing is not None and existing is not spec:
+        raise ValueError(
+            f"model {spec.name!r} is defined twice, in {catalog.model_defined_in[spec.name]} and {module}; "
+            "give one of them another name"
+        )
+    if existing is None:
+        catalog.models[spec.name] = spec
+        catalog.model_defined_in[spec.name] = module
+    catalog.sources.setdefault(spec.labels.name, spec.labels)
 
 
 @lru_cache(maxsize=8)

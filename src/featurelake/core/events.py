@@ -20,6 +20,10 @@ FEATURE_SET_DRIFTED = "featurelake.feature-set.drifted"
 FEATURE_SET_STALE = "featurelake.feature-set.stale"
 FEATURE_SET_ROLLED_BACK = "featurelake.feature-set.rolled-back"
 
+#: Resource labels of events about one table version: automations and the Event Feed filter on them.
+TABLE_URI_LABEL = "featurelake.table-uri"
+DELTA_VERSION_LABEL = "featurelake.delta-version"
+
 _NAMESPACE = uuid.UUID("6f1c6a52-2c1f-4b8e-9a57-6d2a7f0c1e11")
 
 

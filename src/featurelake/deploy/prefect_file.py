@@ -1,12 +1,11 @@
-"""Serve or deploy the deployments declared in ``deployments/prefect.yaml``.
+"""The deployments declared in ``deployments/prefect.yaml``, with one environment's values filled in.
 
 The YAML stays the single source of truth: the same entrypoints, parameters and triggers are
-served locally (demo, tests) and deployed to work pools with ``prefect deploy``. Flows are
-loaded by entrypoint, so the library never imports the ``flows`` package.
+served locally (demo, tests) and deployed to work pools with ``prefect deploy``.
 
 Per-environment values are ``{{ $NAME }}`` placeholders filled from the environment, with the
 defaults in ``deployments/environments/<env>.env``. A placeholder left unset would reach Prefect
-as literal text (a work pool named ``{{ $FEATURELAKE_WORK_POOL }}``), so both paths refuse it.
+as literal text (a work pool named ``{{ $FEATURELAKE_WORK_POOL }}``), so every path refuses it.
 """
 
 from __future__ import annotations
@@ -20,10 +19,18 @@ from typing import Any
 import yaml
 
 DEFAULT_PREFECT_FILE = Path("deployments/prefect.yaml")
+
+
 ENVIRONMENTS_DIR = Path("deployments/environments")
+
+
 #: Placeholders resolved where the flow runs (pull steps), not when deploying.
 RUNTIME_PLACEHOLDERS = frozenset({"FEATURELAKE_PROJECT_DIR"})
+
+
 _PLACEHOLDER = re.compile(r"\{\{\s*\$([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+
+
 #: CloudFormation stack outputs (infra/cloudformation) → the placeholders they fill.
 STACK_OUTPUTS = {
     "IngestTaskRoleArn": "FEATURELAKE_INGEST_TASK_ROLE_ARN",
@@ -120,62 +127,3 @@ def _fill(node: Any, values: Mapping[str, str]) -> Any:
     if isinstance(node, str):
         return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), node)
     return node
-
-
-def build_runner_deployments(specs: list[dict[str, Any]]) -> list[Any]:
-    """Turn prefect.yaml entries into deployments a local runner can serve."""
-    from prefect.events.schemas.deployment_triggers import DeploymentEventTrigger
-    from prefect.flows import load_flow_from_entrypoint
-
-    deployments = []
-    for spec in specs:
-        flow: Any = load_flow_from_entrypoint(spec["entrypoint"])
-        triggers: list[Any] = [
-            DeploymentEventTrigger(**{k: v for k, v in t.items() if k != "type"}) for t in spec.get("triggers", [])
-        ]
-        deployments.append(
-            flow.to_deployment(
-                name=spec["name"],
-                schedules=[_schedule(s) for s in spec.get("schedules", [])],
-                parameters=spec.get("parameters", {}),
-                triggers=triggers,
-                tags=spec.get("tags", []),
-                description=spec.get("description"),
-                concurrency_limit=_concurrency_limit(spec.get("concurrency_limit")),
-            )
-        )
-    return deployments
-
-
-def _concurrency_limit(entry: int | dict[str, Any] | None) -> Any:
-    from prefect.client.schemas.objects import ConcurrencyLimitConfig
-
-    if entry is None or isinstance(entry, int):
-        return entry
-    return ConcurrencyLimitConfig(**entry)
-
-
-def _schedule(entry: dict[str, Any]) -> Any:
-    """A prefect.yaml schedule entry (``interval`` in seconds, or ``cron``) as a Prefect schedule."""
-    from prefect.schedules import Cron, Interval
-
-    if "interval" in entry:
-        return Interval(float(entry["interval"]), active=entry.get("active", True))
-    if "cron" in entry:
-        return Cron(entry["cron"], timezone=entry.get("timezone"), active=entry.get("active", True))
-    raise ValueError(f"unsupported schedule {entry}; use interval (seconds) or cron")
-
-
-def serve_all(prefect_file: Path = DEFAULT_PREFECT_FILE, environment: str = "dev") -> None:
-    """Serve every deployment of the file, with ``environment``'s values, until interrupted.
-
-    Raises:
-        ValueError: naming placeholders that have no value.
-    """
-    from prefect import serve
-
-    values = environment_values(environment)
-    missing = missing_values(values, prefect_file, required=False)
-    if missing:
-        raise ValueError(f"{prefect_file} uses {missing}, which {environment}.env does not set")
-    serve(*build_runner_deployments(load_deployment_specs(prefect_file, values)))

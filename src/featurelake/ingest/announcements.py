@@ -16,19 +16,58 @@ import time
 
 import polars as pl
 
-from featurelake.core import commits
-from featurelake.core.naming import bronze_path
-from featurelake.ingest.bronze import LOG_SCHEMA, SOURCE_KEY, IngestResult, ingest_log_path
+from featurelake.core import commits, events
+from featurelake.core.naming import bronze_path, bronze_resource_id
+from featurelake.ingest.bronze import LOG_SCHEMA, SOURCE_KEY, IngestResult, ingest_log_path, run_tags
 from featurelake.io.delta.store import AppTransaction, CommitConflictError, DeltaStore
+from featurelake.io.prefect.events import emit
+from featurelake.settings import Settings
 
-ANNOUNCED_APP_ID = "featurelake.ingest.bronze-announced"
+
+def announce_landings(settings: Settings, sources: list[str], landed: list[IngestResult], flow_run_id: str) -> None:
+    """Announce, then record, each source's bronze version that no announcement was recorded for.
+
+    ``landed`` holds what this run wrote; a source it did not move may still have a landing a
+    crashed run never announced (:func:`unannounced_landing`). ``sources`` should leave out the
+    sources whose ingest failed in this run.
+    """
+    store, written = DeltaStore(settings), {r.source: r for r in landed}
+    for source in sources:
+        result = written.get(source) or unannounced_landing(store, source)
+        if result is not None and needs_announcement(store, result):
+            announce(settings, result)
+            record_announced(store, result, run_tags(flow_run_id))
+
+
+def bronze_appended(settings: Settings, result: IngestResult) -> events.BronzeAppended:
+    """The payload telling the automations that bronze moved (only for a result that moved it)."""
+    return events.BronzeAppended(
+        source=result.source,
+        table_uri=settings.table_uri(bronze_path(result.source)),
+        delta_version=result.bronze_version or 0,
+        rows_accepted=result.rows_accepted,
+        rows_quarantined=result.rows_quarantined,
+        source_keys=result.source_keys,
+    )
+
+
+def announce(settings: Settings, result: IngestResult) -> None:
+    """Emit ``featurelake.bronze-table.appended`` for ``result`` (deterministic id: re-emits collapse)."""
+    payload = bronze_appended(settings, result)
+    emit(
+        events.BRONZE_APPENDED,
+        bronze_resource_id(result.source),
+        payload,
+        discriminator=events.at(payload.table_uri, result.bronze_version),
+        labels={events.DELTA_VERSION_LABEL: str(result.bronze_version)},
+    )
 
 
 def needs_announcement(store: DeltaStore, result: IngestResult) -> bool:
     """True when ``result`` moved bronze to a version no announcement was recorded for."""
     if result.bronze_version is None:
         return False
-    announced = store.app_version(ingest_log_path(result.source), ANNOUNCED_APP_ID)
+    announced = store.app_version(ingest_log_path(result.source), commits.ANNOUNCED_APP_ID)
     return announced is None or announced < result.bronze_version
 
 
@@ -80,5 +119,5 @@ def _append_record(store: DeltaStore, result: IngestResult, run_tags: dict[str, 
             commits.OPERATION: commits.Operation.BRONZE_ANNOUNCED,
             commits.BRONZE_VERSION: result.bronze_version,
         },
-        app_transaction=AppTransaction(ANNOUNCED_APP_ID, result.bronze_version),
+        app_transaction=AppTransaction(commits.ANNOUNCED_APP_ID, result.bronze_version),
     )

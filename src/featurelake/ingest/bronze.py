@@ -1,8 +1,11 @@
-"""Raw objects into bronze: contract check, quarantine, idempotent per-object writes.
+"""The bronze write: bronze, quarantine and the ingest log, idempotent per raw object.
 
 An object is done once it appears in the source's ingest log. Bronze and quarantine rows are
 written with a predicate overwrite on the object keys of the batch, and the log last, so a
 crash anywhere followed by a re-run rewrites the same rows instead of adding them twice.
+
+This module also names the bookkeeping columns every bronze and quarantine row carries (which
+object it came from, at which ETag, when): the build, lineage and check stages read them.
 """
 
 from __future__ import annotations
@@ -16,21 +19,20 @@ import polars as pl
 import pyarrow as pa
 
 from featurelake.core import commits
-from featurelake.core.contracts import REASON_COLUMN, SourceContract, apply_contract
+from featurelake.core.contracts import SourceContract
 from featurelake.core.naming import bronze_path, quarantine_path
-from featurelake.core.pii import protect
-from featurelake.core.raw_formats import UnreadableObjectError, parse_raw_bytes
-from featurelake.io.aws.raw import RawObject, fetch_raw_bytes
+from featurelake.core.pii import key_id
+from featurelake.io.aws.raw import RawObject
 from featurelake.io.delta.store import DeltaStore, sql_in
-from featurelake.settings import Settings
+from featurelake.io.revision import code_revision
 
+#: Bookkeeping columns of every bronze and quarantine row: the raw object, its ETag, the ingest time.
 SOURCE_KEY, SOURCE_ETAG, INGESTED_AT = "_source_key", "_source_etag", "_ingested_at"
+#: Quarantine's column holding a rejected row (or the start of a rejected file) as text.
 RAW_CONTENT = "_raw"
 LOG_SCHEMA = pl.Schema(
     {SOURCE_KEY: pl.String, SOURCE_ETAG: pl.String, "rows_accepted": pl.Int64, "rows_quarantined": pl.Int64}
 )
-_RAW_PREVIEW_BYTES = 4096
-_PREVIEW_ROWS = 50
 
 
 def ingest_log_path(source: str) -> str:
@@ -84,6 +86,14 @@ def combine_results(results: list[IngestResult]) -> IngestResult:
     )
 
 
+def summary_rows(results: list[IngestResult]) -> list[dict[str, object]]:
+    """One row of counts per source (the ingest flow's return value and summary artifact).
+
+    The object keys are left out: a backlog can name thousands of them.
+    """
+    return [{k: v for k, v in vars(r).items() if k != "source_keys"} | {"reconciled": r.reconciled} for r in results]
+
+
 def ingested_objects(store: DeltaStore, source: str) -> set[tuple[str, str]]:
     """(key, etag) of every object already processed for this source."""
     if store.version(ingest_log_path(source)) is None:
@@ -92,134 +102,39 @@ def ingested_objects(store: DeltaStore, source: str) -> set[tuple[str, str]]:
     return set(log.iter_rows())
 
 
-def split_object(
-    settings: Settings, contract: SourceContract, obj: RawObject, now: dt.datetime, pii_key: bytes | None = None
-) -> ObjectBatch:
-    """Read one object, split it by the contract and protect its personal data (:func:`split_bytes`)."""
-    return split_bytes(contract, obj, fetch_raw_bytes(settings, obj), now, pii_key)
+def not_ingested(listed: list[RawObject], done: set[tuple[str, str]]) -> list[RawObject]:
+    """The listed objects whose (key, ETag) the ingest log does not hold: new, or rewritten since."""
+    return [o for o in listed if (o.key, o.etag) not in done]
 
 
-def split_bytes(
-    contract: SourceContract, obj: RawObject, data: bytes, now: dt.datetime, pii_key: bytes | None = None
-) -> ObjectBatch:
-    """Split one object's bytes by the contract and protect its personal data; pure (no I/O).
+def run_tags(flow_run_id: str) -> dict[str, str]:
+    """The commit metadata naming the ingest run that wrote a commit."""
+    return {commits.FLOW_RUN_ID: flow_run_id, commits.FLOW: "ingest"}
 
-    A file that cannot be read, or breaks the contract as a whole, is quarantined whole as one
-    record. Accepted rows and quarantined raw content both go through the PII policies, so
-    neither bronze nor quarantine holds a raw personal value. ``featurelake check`` runs sample
-    files through this same function.
+
+def audit_tags(flow_run_id: str, deployment: str | None, pii_key: bytes | None) -> dict[str, str]:
+    """The commit metadata of an ingest's writes: run, deployment, code revision and PII key id.
+
+    The key id (never the key) says which key hashed the batch's PII columns, for audits and
+    key rotation.
     """
-    try:
-        raw = parse_raw_bytes(obj.key, data)
-    except UnreadableObjectError as error:
-        return _rejected_whole(obj, now, str(error), _unparsed_content(contract, obj, data))
-    try:
-        split = apply_contract(contract, raw)
-    except ValueError as error:
-        return _rejected_whole(obj, now, str(error), _parsed_content(contract, raw, data, pii_key))
-    accepted = protect(split.accepted, contract.pii, pii_key)
-    rejected = protect(split.rejected, contract.pii, pii_key).select(
-        pl.col(REASON_COLUMN),
-        pl.struct(pl.exclude(REASON_COLUMN)).struct.json_encode().alias(RAW_CONTENT),
+    tags = {
+        **run_tags(flow_run_id),
+        commits.DEPLOYMENT: deployment or "(none: run directly)",
+        commits.CODE_REVISION: code_revision(),
+    }
+    if pii_key is not None:
+        tags[commits.PII_KEY_ID] = key_id(pii_key)
+    return tags
+
+
+def stamp(frame: pl.DataFrame, obj: RawObject, now: dt.datetime) -> pl.DataFrame:
+    """Add the bookkeeping columns: which object (and ETag) the rows came from, and when they were read."""
+    return frame.with_columns(
+        pl.lit(obj.key).alias(SOURCE_KEY),
+        pl.lit(obj.etag).alias(SOURCE_ETAG),
+        pl.lit(now, dtype=pl.Datetime("us", "UTC")).alias(INGESTED_AT),
     )
-    return ObjectBatch(obj, raw.height, _stamp(accepted, obj, now), _stamp(rejected, obj, now))
-
-
-def _rejected_whole(obj: RawObject, now: dt.datetime, reason: str, content: str) -> ObjectBatch:
-    """A file rejected whole counts as one record read and one record quarantined."""
-    record = pl.DataFrame({REASON_COLUMN: [reason], RAW_CONTENT: [content]})
-    return ObjectBatch(obj, 1, _stamp(pl.DataFrame(), obj, now), _stamp(record, obj, now))
-
-
-def _unparsed_content(contract: SourceContract, obj: RawObject, data: bytes) -> str:
-    """The start of an unreadable file as text, unless it may hold personal data nobody can find in it."""
-    if not contract.pii:
-        return _preview(data)
-    return (
-        f"[withheld: source {contract.name!r} declares PII columns {sorted(contract.pii)} and this file "
-        f"could not be parsed to protect them; the original stays in the raw bucket as {obj.key} "
-        f"(ETag {obj.etag}, {obj.size} bytes)]"
-    )
-
-
-def _parsed_content(contract: SourceContract, raw: pl.DataFrame, data: bytes, pii_key: bytes | None) -> str:
-    """The start of a file that parsed but broke the contract as a whole.
-
-    With PII declared, only the declared columns are kept (protected), as NDJSON: an undeclared
-    column is exactly where personal data nobody reviewed would be.
-    """
-    if not contract.pii:
-        return _preview(data)
-    declared = raw.select(pl.col(c).cast(pl.String) for c in raw.columns if c in contract.columns)
-    return protect(declared, contract.pii, pii_key).head(_PREVIEW_ROWS).write_ndjson()[:_RAW_PREVIEW_BYTES]
-
-
-def _preview(data: bytes) -> str:
-    return data[:_RAW_PREVIEW_BYTES].decode("utf-8", errors="replace")
-
-
-def quarantine_known_keys(store: DeltaStore, contract: SourceContract, batches: list[ObjectBatch]) -> list[ObjectBatch]:
-    """Move rows whose primary key bronze (or an earlier object of this batch) already holds to quarantine.
-
-    A producer re-sending a file under a new name must not double its rows in bronze. Rows that
-    came from the same object are not duplicates of themselves: a re-run after a crash replaces
-    them (the writes overwrite by object key), so bronze rows of these objects are ignored here.
-    """
-    return quarantine_repeated_keys(contract, batches, _bronze_keys(store, contract, [b.obj.key for b in batches]))
-
-
-def quarantine_repeated_keys(
-    contract: SourceContract, batches: list[ObjectBatch], seen: pl.DataFrame | None = None
-) -> list[ObjectBatch]:
-    """Move accepted rows whose primary key ``seen`` or an earlier object of ``batches`` holds to quarantine; pure.
-
-    ``seen`` holds the primary keys already in bronze with the object each came from
-    (``_first_seen_in``); None means bronze is empty (as for ``featurelake check``).
-    """
-    keys = list(contract.primary_key)
-    seen = _no_keys(contract) if seen is None else seen
-    checked = []
-    for batch in batches:
-        if batch.accepted.height == 0:  # nothing accepted (a file rejected whole has no key columns)
-            checked.append(batch)
-            continue
-        accepted = batch.accepted.join(seen, on=keys, how="left")
-        known = accepted["_first_seen_in"].is_not_null()
-        moved = accepted.filter(known).select(
-            pl.concat_str(
-                pl.lit(f"duplicate primary key {keys}: already ingested from "), pl.col("_first_seen_in")
-            ).alias(REASON_COLUMN),
-            pl.struct(pl.exclude(REASON_COLUMN, "_first_seen_in", SOURCE_KEY, SOURCE_ETAG, INGESTED_AT))
-            .struct.json_encode()
-            .alias(RAW_CONTENT),
-            SOURCE_KEY,
-            SOURCE_ETAG,
-            INGESTED_AT,
-        )
-        kept = accepted.filter(~known).drop("_first_seen_in")
-        seen = pl.concat([seen, kept.select(*keys, pl.lit(batch.obj.key).alias("_first_seen_in"))])
-        quarantined = (
-            pl.concat([batch.quarantined, moved], how="diagonal_relaxed") if moved.height else batch.quarantined
-        )
-        checked.append(ObjectBatch(batch.obj, batch.rows_read, kept, quarantined))
-    return checked
-
-
-def _bronze_keys(store: DeltaStore, contract: SourceContract, excluded_objects: list[str]) -> pl.DataFrame:
-    """Primary keys already in bronze, with the object each came from, leaving out the given objects."""
-    keys = list(contract.primary_key)
-    if store.version(bronze_path(contract.name)) is None:
-        return _no_keys(contract)
-    bronze = store.read(bronze_path(contract.name), columns=[*keys, SOURCE_KEY])
-    return (
-        bronze.filter(~pl.col(SOURCE_KEY).is_in(excluded_objects))
-        .select(*keys, pl.col(SOURCE_KEY).alias("_first_seen_in"))
-        .unique(subset=keys, keep="first")
-    )
-
-
-def _no_keys(contract: SourceContract) -> pl.DataFrame:
-    return pl.DataFrame(schema={**{k: contract.columns[k] for k in contract.primary_key}, "_first_seen_in": pl.String})
 
 
 def write_batches(
@@ -234,25 +149,17 @@ def write_batches(
     ``replaced`` names objects ingested before under another ETag (a producer rewrote them):
     their old rows are removed from a table even when the new version puts none there.
     """
-    keys = [b.obj.key for b in batches]
-    predicate = sql_in(SOURCE_KEY, keys)
-    metadata = {
-        **run_tags,
-        commits.SOURCE: contract.name,
-        commits.OBJECTS: len(keys),
-        commits.SOURCE_KEYS: json.dumps(keys),  # which objects this commit holds (audit, re-announcing)
-    }
+    source, keys = contract.name, [b.obj.key for b in batches]
+    predicate, metadata = sql_in(SOURCE_KEY, keys), _commit_metadata(source, keys, run_tags)
     quarantined = pl.concat([b.quarantined for b in batches], how="diagonal_relaxed")
     with_rows = [b.accepted for b in batches if b.accepted.height]
     accepted = pl.concat(with_rows, how="diagonal_relaxed") if with_rows else pl.DataFrame()  # all files bad
     stale = sorted(replaced & set(keys))
-    _replace_rows(store, quarantine_path(contract.name), quarantined, predicate, stale, metadata)
-    bronze_version = _replace_rows(store, bronze_path(contract.name), accepted, predicate, stale, metadata)
-    store.write(
-        ingest_log_path(contract.name), _log_rows(batches), mode="overwrite", predicate=predicate, metadata=metadata
-    )
+    _replace_rows(store, quarantine_path(source), quarantined, predicate, stale, metadata)
+    bronze_version = _replace_rows(store, bronze_path(source), accepted, predicate, stale, metadata)
+    store.write(ingest_log_path(source), _log_rows(batches), mode="overwrite", predicate=predicate, metadata=metadata)
     return IngestResult(
-        source=contract.name,
+        source=source,
         objects_new=len(batches),
         rows_read=sum(b.rows_read for b in batches),
         rows_accepted=accepted.height,
@@ -260,6 +167,11 @@ def write_batches(
         bronze_version=bronze_version,
         source_keys=keys,
     )
+
+
+def _commit_metadata(source: str, keys: list[str], run_tags: dict[str, str]) -> dict[str, object]:
+    """An ingest commit's metadata: the run, the source, and which objects it holds (audit, re-announcing)."""
+    return {**run_tags, commits.SOURCE: source, commits.OBJECTS: len(keys), commits.SOURCE_KEYS: json.dumps(keys)}
 
 
 def _replace_rows(
@@ -279,15 +191,8 @@ def _replace_rows(
     return store.write(path, empty, mode="overwrite", predicate=sql_in(SOURCE_KEY, stale), metadata=metadata)
 
 
-def _stamp(frame: pl.DataFrame, obj: RawObject, now: dt.datetime) -> pl.DataFrame:
-    return frame.with_columns(
-        pl.lit(obj.key).alias(SOURCE_KEY),
-        pl.lit(obj.etag).alias(SOURCE_ETAG),
-        pl.lit(now, dtype=pl.Datetime("us", "UTC")).alias(INGESTED_AT),
-    )
-
-
 def _log_rows(batches: list[ObjectBatch]) -> pl.DataFrame:
+    """The ingest log's rows for these objects: key, ETag and what each contributed."""
     return pl.DataFrame(
         {
             SOURCE_KEY: [b.obj.key for b in batches],

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from featurelake.core import events
 from featurelake.core.contracts import SourceContract
-from featurelake.ingest.bronze import ingested_objects
+from featurelake.ingest.bronze import ingested_objects, not_ingested
 from featurelake.io.aws.raw import RawObject, list_raw_objects
 from featurelake.io.delta.store import DeltaStore
 from featurelake.io.prefect.events import emit
@@ -36,8 +36,13 @@ def pending_objects(settings: Settings, contracts: Iterable[SourceContract]) -> 
     for contract in contracts:
         done = ingested_objects(store, contract.name)
         listed = list_raw_objects(settings, contract.raw_prefix)
-        pending += [PendingObject(contract.name, o) for o in listed if (o.key, o.etag) not in done]
+        pending += [PendingObject(contract.name, o) for o in not_ingested(listed, done)]
     return pending
+
+
+def count_by_source(contracts: Iterable[SourceContract], pending: list[PendingObject]) -> dict[str, int]:
+    """How many pending objects each source has (zero included: the watch flow reports every source)."""
+    return {contract.name: sum(1 for p in pending if p.source == contract.name) for contract in contracts}
 
 
 def landed_event(bucket: str, item: PendingObject) -> tuple[str, dict[str, str], events.RawObjectLanded]:

@@ -1,7 +1,8 @@
 """OpenLineage run events of featurelake's jobs: ingest, each feature set's build, each model's retrain.
 
 Events are built by :mod:`featurelake.lineage.openlineage` and sent through the configured
-transport; flows call these at START, COMPLETE and FAIL so lineage tools see every run.
+transport (:mod:`featurelake.io.openlineage`); flows call these at START, COMPLETE and FAIL so
+lineage tools see every run, under the settings' job namespace.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import polars as pl
 from featurelake.core.featureset import FeatureSet
 from featurelake.core.naming import bronze_path
 from featurelake.io.delta.store import DeltaStore
+from featurelake.io.openlineage import emit_lineage
 from featurelake.lineage import openlineage
 from featurelake.settings import Settings
 
@@ -59,9 +61,16 @@ def send_lineage(
 ) -> bool:
     """One OpenLineage event for a flow run, stamped now, through the configured transport."""
     event: dict[str, Any] = openlineage.run_event(
-        event_type, flow_run_id, job_name, inputs, outputs, now=dt.datetime.now(dt.UTC), error=error
+        event_type,
+        flow_run_id,
+        job_name,
+        inputs,
+        outputs,
+        now=dt.datetime.now(dt.UTC),
+        namespace=settings.openlineage_namespace,
+        error=error,
     )
-    return openlineage.emit_lineage(settings, event)
+    return emit_lineage(settings, event)
 
 
 def model_dataset(settings: Settings, name: str, version: str | None) -> openlineage.LineageDataset:
@@ -70,4 +79,5 @@ def model_dataset(settings: Settings, name: str, version: str | None) -> openlin
 
 
 def _with_rows(dataset: openlineage.LineageDataset, rows: int) -> openlineage.LineageDataset:
+    """The dataset with its row count, which becomes the ``outputStatistics`` facet."""
     return dataclasses.replace(dataset, row_count=rows)

@@ -16,68 +16,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from featurelake.core import catalog, commits
+from featurelake.core import model_tags as tags
 from featurelake.core.naming import bronze_path, feature_table_path
 from featurelake.ingest.bronze import SOURCE_ETAG, SOURCE_KEY, ingest_log_path
 from featurelake.io.delta.store import DeltaStore
 from featurelake.io.mlflow import registry, runs
+from featurelake.lineage import render
+from featurelake.lineage.records import BronzeVersion, FeatureVersion, RawObjectRef, TrainingSetRecord
 from featurelake.settings import Settings
-
-#: Where a backfill commit records the bronze version it recomputed from.
-
-
-@dataclass(frozen=True)
-class RawObjectRef:
-    """One raw object version whose rows a bronze version holds, with the ingest log's view of it."""
-
-    key: str
-    etag: str
-    rows: int
-    logged: bool
-    note: str | None = None
-
-
-@dataclass(frozen=True)
-class BronzeVersion:
-    """A bronze table pinned to the version a build (or the training spine) read."""
-
-    source: str
-    table_uri: str
-    delta_version: int
-    committed_at: datetime | None
-    objects: tuple[RawObjectRef, ...]
-
-    @property
-    def rows(self) -> int:
-        """Rows of the table at this version, summed over its objects."""
-        return sum(o.rows for o in self.objects)
-
-
-@dataclass(frozen=True)
-class FeatureVersion:
-    """One feature table at the Delta version a model was trained on, and the audit of that commit."""
-
-    ref: str
-    table_uri: str
-    delta_version: int
-    committed_at: datetime | None
-    operation: str | None
-    fingerprint: str | None
-    suite_hash: str | None
-    code_revision: str | None
-    flow_run_id: str | None
-    build_run_id: str | None
-    bronze: BronzeVersion | None
-
-
-@dataclass(frozen=True)
-class TrainingSetRecord:
-    """What the retrain's manifest says it joined: the spine and the pinned tables."""
-
-    spine_rows: int | None
-    spine_time_column: str | None
-    spine_time_range: tuple[str, str] | None
-    feature_sets: tuple[FeatureVersion, ...]
-    labels: BronzeVersion | None
 
 
 @dataclass(frozen=True)
@@ -102,7 +48,10 @@ class LineageChain:
 
     def render_text(self) -> str:
         """The chain as an indented tree, one line per hop and per raw object."""
-        return "\n".join(_tree_lines(_chain_tree(self)))
+        title = (
+            f"model {self.model_name} v{self.model_version}  (run {self.run_id}, flow run {self.flow_run_id or '?'})"
+        )
+        return render.render_chain(title, self.training_set, self.warnings)
 
 
 def model_lineage(settings: Settings, model_name: str, model_version: str) -> LineageChain:
@@ -131,14 +80,13 @@ def model_lineage(settings: Settings, model_name: str, model_version: str) -> Li
     return LineageChain(model_name, record["version"], record["run_id"], flow_run_id, training, tuple(warnings))
 
 
-def _manifest_from_tags(settings: Settings, tags: dict[str, str]) -> dict[str, Any]:
+def _manifest_from_tags(settings: Settings, version_tags: dict[str, str]) -> dict[str, Any]:
     """A minimal manifest from ``featurelake.feature_sets`` (``name:vN@delta,...``), for runs without one."""
     entries = []
-    for item in filter(None, tags.get("featurelake.feature_sets", "").split(",")):
-        ref, _, version = item.partition("@")
+    for ref, delta_version in tags.pinned_feature_sets(version_tags):
         name, _, set_version = ref.partition(":v")
         uri = settings.table_uri(feature_table_path(name, int(set_version)))
-        entries.append({"ref": ref, "table_uri": uri, "delta_version": int(version)})
+        entries.append({"ref": ref, "table_uri": uri, "delta_version": delta_version})
     return {"feature_sets": entries}
 
 
@@ -255,11 +203,13 @@ def _commit_at(store: DeltaStore, path: str, version: int) -> dict[str, Any] | N
 
 
 def _commit_time(commit: dict[str, Any]) -> datetime | None:
+    """When a commit was made (delta-rs stamps milliseconds), or None for a missing commit."""
     stamp = commit.get("timestamp")
     return None if stamp is None else datetime.fromtimestamp(int(stamp) / 1000, tz=UTC)
 
 
 def _jsonable(value: Any) -> Any:
+    """Datetimes as ISO strings and tuples as lists, through nested dicts."""
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, dict):
@@ -267,58 +217,3 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_jsonable(v) for v in value]
     return value
-
-
-@dataclass(frozen=True)
-class _Node:
-    label: str
-    children: tuple[_Node, ...] = ()
-
-
-def _chain_tree(chain: LineageChain) -> _Node:
-    training = chain.training_set
-    spine = f"{training.spine_rows} spine rows" if training.spine_rows is not None else "spine not recorded"
-    if training.spine_time_range:
-        spine += f", {training.spine_time_column} {training.spine_time_range[0]} .. {training.spine_time_range[1]}"
-    hops = [_feature_node(f) for f in training.feature_sets]
-    if training.labels is not None:
-        hops.append(_Node("labels (spine)", (_bronze_node(training.labels),)))
-    root = f"model {chain.model_name} v{chain.model_version}  (run {chain.run_id}, flow run {chain.flow_run_id or '?'})"
-    nodes = [_Node(f"training set: {spine}", tuple(hops))]
-    if chain.warnings:
-        nodes.append(_Node("warnings", tuple(_Node(f"! {w}") for w in chain.warnings)))
-    return _Node(root, tuple(nodes))
-
-
-def _feature_node(feature: FeatureVersion) -> _Node:
-    audit = (
-        f"{feature.operation or 'commit'} {_when(feature.committed_at)}; fingerprint {feature.fingerprint or '?'}; "
-        f"suite {feature.suite_hash or '?'}; code {feature.code_revision or '?'}; "
-        f"flow run {feature.flow_run_id or '?'}; build run {feature.build_run_id or '?'}"
-    )
-    children = (_Node(audit), _bronze_node(feature.bronze)) if feature.bronze else (_Node(audit),)
-    return _Node(f"feature set {feature.ref} @ Delta version {feature.delta_version}  {feature.table_uri}", children)
-
-
-def _bronze_node(bronze: BronzeVersion) -> _Node:
-    objects = tuple(
-        _Node(f"{o.key}  ETag {o.etag}  {o.rows} rows" + (f"  ! {o.note}" if o.note else "")) for o in bronze.objects
-    )
-    label = (
-        f"bronze {bronze.source} @ Delta version {bronze.delta_version}  {bronze.table_uri}  "
-        f"({len(bronze.objects)} raw objects, {bronze.rows} rows, committed {_when(bronze.committed_at)})"
-    )
-    return _Node(label, objects)
-
-
-def _when(moment: datetime | None) -> str:
-    return "?" if moment is None else moment.isoformat(timespec="seconds")
-
-
-def _tree_lines(node: _Node, prefix: str = "", last: bool = True, root: bool = True) -> list[str]:
-    """Box-drawing tree lines, the way ``tree`` prints directories."""
-    lines = [node.label if root else f"{prefix}{'└── ' if last else '├── '}{node.label}"]
-    inner = "" if root else prefix + ("    " if last else "│   ")
-    for index, child in enumerate(node.children):
-        lines += _tree_lines(child, inner, index == len(node.children) - 1, root=False)
-    return lines

@@ -1,20 +1,16 @@
-"""OpenLineage run events (spec 2-0-2), built by hand and sent to a JSON-lines file and/or HTTP.
+"""OpenLineage run events (spec 2-0-2), built by hand; :mod:`featurelake.io.openlineage` sends them.
 
 A START before the work and a COMPLETE or FAIL after it put featurelake's tables into the lineage
 graph of Marquez, DataHub or OpenMetadata. The envelope is small, so it is written here rather than
 through the openlineage-python client, which the fixed stack does not carry. Datasets follow the
 naming spec (``s3://bucket/path`` is namespace ``s3://bucket``, name ``path``) so every producer
 names a table alike; run ids are UUIDs derived from the Prefect flow-run id, so START, COMPLETE,
-a re-sent event and another flow's parent facet all name the same run. Lineage only observes: a
-collector that is down logs a warning and never fails the pipeline.
+a re-sent event and another flow's parent facet all name the same run. Everything here is pure:
+the clock and the job namespace are the caller's.
 """
 
 from __future__ import annotations
 
-import json
-import logging
-import os
-import time
 import traceback
 import uuid
 from collections.abc import Mapping, Sequence
@@ -24,18 +20,11 @@ from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
-from urllib.parse import urlsplit, urlunsplit
-
-import httpx
-
-from featurelake.settings import Settings, get_settings
-
-logger = logging.getLogger(__name__)
+from urllib.parse import urlsplit
 
 SPEC_VERSION = "2-0-2"
 SCHEMA_URL = f"https://openlineage.io/spec/{SPEC_VERSION}/OpenLineage.json#/$defs/RunEvent"
 PRODUCER = "https://github.com/featurelake/featurelake"
-LINEAGE_PATH = "/api/v1/lineage"
 
 EventType = Literal["START", "COMPLETE", "FAIL"]
 Facet = dict[str, Any]
@@ -58,11 +47,6 @@ _FACET_SCHEMAS = {
 }
 #: Fixed forever: changing it changes every derived run id and splits runs in the catalogue.
 _RUN_ID_NAMESPACE = uuid.UUID("0b7f3c52-6a4e-4d1c-9a1e-3f5d2c8b9e71")
-#: Pauses before the second and third HTTP attempts (seconds); 5xx and connection errors retry.
-_BACKOFF = (0.5, 2.0)
-_TIMEOUT_SECONDS = 5.0
-#: Failures worth another attempt: the collector may be restarting or briefly overloaded.
-_TRANSIENT = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
 
 
 @dataclass(frozen=True)
@@ -123,10 +107,10 @@ def run_event(
     outputs: Sequence[LineageDataset] = (),
     *,
     now: datetime,
+    namespace: str,
     error: str | BaseException | None = None,
     parent: tuple[str, str, str] | None = None,
     flow_run_url: str | None = None,
-    namespace: str | None = None,
 ) -> dict[str, Any]:
     """One OpenLineage RunEvent as JSON-ready data.
 
@@ -139,20 +123,23 @@ def run_event(
         inputs: Datasets read.
         outputs: Datasets written.
         now: When the transition happened; must be timezone-aware (no hidden clock).
+        namespace: The job namespace (``Settings.openlineage_namespace``): one per environment,
+            so staging and production runs of a job stay apart in the catalogue.
         error: The failure of a FAIL event; an exception also gives the stack trace.
         parent: ``(job_namespace, job_name, run_id)`` of the run that started this one.
         flow_run_url: The Prefect UI page of the flow run, when known.
-        namespace: The job namespace; defaults to ``Settings.openlineage_namespace``.
+
+    Raises:
+        ValueError: for a naive ``now``.
     """
-    job_namespace = namespace or get_settings().openlineage_namespace
     return {
         "eventType": event_type,
         "eventTime": _event_time(now),
         "run": {
-            "runId": lineage_run_id(job_namespace, job_name, run_id),
+            "runId": lineage_run_id(namespace, job_name, run_id),
             "facets": _run_facets(event_type, run_id, error, parent, flow_run_url),
         },
-        "job": {"namespace": job_namespace, "name": job_name, "facets": _job_facets()},
+        "job": {"namespace": namespace, "name": job_name, "facets": _job_facets()},
         "inputs": [_dataset_json(dataset, output=False) for dataset in inputs],
         "outputs": [_dataset_json(dataset, output=True) for dataset in outputs],
         "producer": PRODUCER,
@@ -244,108 +231,3 @@ def _dataset_json(dataset: LineageDataset, *, output: bool) -> dict[str, Any]:
         stats = _facet("outputStatistics", rowCount=dataset.row_count)
         body["outputFacets"] = {"outputStatistics": stats}
     return body
-
-
-def emit_lineage(
-    settings: Settings,
-    event: Mapping[str, Any],
-    *,
-    backoff: Sequence[float] = _BACKOFF,
-    timeout: float = _TIMEOUT_SECONDS,
-) -> bool:
-    """Send one run event to every configured transport (file, then HTTP); never raise.
-
-    Returns:
-        True when every configured transport took the event; False when one failed (logged as
-        a warning) or when none is configured (``FEATURELAKE_OPENLINEAGE_URL`` / ``_FILE``).
-    """
-    if settings.openlineage_file is None and not settings.openlineage_url:
-        return False
-    try:
-        return _deliver(settings, event, backoff, timeout)
-    except Exception as exc:  # an observer must not fail the run it observes
-        logger.warning("OpenLineage event not sent: %s", _scrub(f"{type(exc).__name__}: {exc}", settings))
-        return False
-
-
-def _deliver(settings: Settings, event: Mapping[str, Any], backoff: Sequence[float], timeout: float) -> bool:
-    body = json.dumps(event, separators=(",", ":"), ensure_ascii=False)
-    delivered = True
-    if settings.openlineage_file is not None:
-        delivered &= _append(settings.openlineage_file, body)
-    if settings.openlineage_url:
-        key = settings.openlineage_api_key
-        token = key.get_secret_value() if key is not None else None
-        endpoint = lineage_endpoint(settings.openlineage_url)
-        if token and not (token.isascii() and token.isprintable()):
-            logger.warning(
-                "OpenLineage event not sent to %s: the API key is not a valid header value", _redact(endpoint)
-            )
-            return False
-        delivered &= _post(endpoint, body, token, backoff, timeout)
-    return delivered
-
-
-def lineage_endpoint(url: str) -> str:
-    """``<url>/api/v1/lineage``, accepting a URL that already ends with the path."""
-    base = url.rstrip("/")
-    return base if base.endswith(LINEAGE_PATH) else f"{base}{LINEAGE_PATH}"
-
-
-def _append(path: Path, body: str) -> bool:
-    """One line per event, in a single O_APPEND write so concurrent runs never interleave."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            os.write(fd, (body + "\n").encode())
-        finally:
-            os.close(fd)
-    except OSError as exc:
-        logger.warning("OpenLineage event not written to %s: %s", path, exc)
-        return False
-    return True
-
-
-def _post(endpoint: str, body: str, token: str | None, backoff: Sequence[float], timeout: float) -> bool:
-    """POST with retries on 5xx and connection errors; a 4xx is our bug and is not retried."""
-    headers = {"Content-Type": "application/json"}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    problem, attempts = "", 0
-    for pause in (0.0, *backoff):
-        time.sleep(pause)
-        attempts += 1
-        try:
-            response = httpx.post(endpoint, content=body.encode(), headers=headers, timeout=timeout)
-        except _TRANSIENT as exc:
-            problem = f"{type(exc).__name__}: {exc}"
-            continue
-        except httpx.HTTPError as exc:
-            problem = f"{type(exc).__name__}: {exc}"
-            break
-        if response.is_success:
-            return True
-        problem = f"HTTP {response.status_code}: {response.text[:200]}"
-        if response.status_code < 500 and response.status_code != 429:
-            break
-    logger.warning(
-        "OpenLineage event not delivered to %s after %d attempt(s) (%s); the run goes on without it",
-        _redact(endpoint),
-        attempts,
-        problem,
-    )
-    return False
-
-
-def _scrub(text: str, settings: Settings) -> str:
-    """``text`` without the API key, for messages of errors we did not anticipate."""
-    key = settings.openlineage_api_key
-    return text.replace(key.get_secret_value(), "***") if key and key.get_secret_value() else text
-
-
-def _redact(url: str) -> str:
-    """The URL without user-info, so credentials embedded in it never reach a log."""
-    parts = urlsplit(url)
-    host = parts.netloc.rsplit("@", 1)[-1]
-    return urlunsplit(parts._replace(netloc=host))

@@ -122,16 +122,15 @@ def collect_summary(settings: Any, ingest: Any, build: Any, retrain: Any) -> dic
         "build_mlflow_runs": [r["run_id"] for r in build_runs],
         "retrain_mlflow_runs": [r["run_id"] for r in retrain_runs],
         "metrics": retrain_runs[0]["metrics"] if retrain_runs else {},
-        "model": f"{settings.registered_model_name} version {', '.join(versions) or '?'}",
-        "champion": _champion_line(settings, versions),
+        "model": f"{params['model']} version {', '.join(versions) or '?'}",
+        "champion": _champion_line(settings, params["model"], versions),
     }
 
 
-def _champion_line(settings: Any, versions: list[str]) -> str:
+def _champion_line(settings: Any, name: str, versions: list[str]) -> str:
     """Which version holds the ``champion`` alias, and the gate's reason for the retrain's version."""
     from featurelake.io.mlflow import registry
 
-    name = settings.registered_model_name
     champion = registry.champion_version(settings, name)
     tags = [registry.model_version_tags(settings, name, v) for v in versions]
     reasons = [t.get("featurelake.promotion_reason", "?") for t in tags]

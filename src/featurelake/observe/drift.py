@@ -11,7 +11,6 @@ from featurelake.core.drift import DriftReport
 from featurelake.core.featureset import FeatureSet
 from featurelake.core.naming import feature_set_resource_id
 from featurelake.io.prefect.events import emit
-from featurelake.settings import get_settings
 
 
 def drift_metrics(report: DriftReport) -> dict[str, float]:
@@ -25,8 +24,19 @@ def drift_metrics(report: DriftReport) -> dict[str, float]:
     return metrics
 
 
-def announce_drift(spec: FeatureSet, report: DriftReport, delta_version: int, reference_version: int) -> None:
-    """Emit ``featurelake.feature-set.drifted`` for a publish that breached the thresholds."""
+def announce_drift(
+    table_uri: str, spec: FeatureSet, report: DriftReport, delta_version: int, reference_version: int
+) -> None:
+    """Emit ``featurelake.feature-set.drifted`` for a publish that breached the thresholds.
+
+    Args:
+        table_uri: The feature table's URI (``settings.table_uri(spec.table_path)``): with the
+            Delta version it makes the event id, so two lakes reporting to one server stay apart.
+        spec: The feature set version that was published.
+        report: The drift of the publish against the reference.
+        delta_version: The Delta version of the publish.
+        reference_version: The Delta version it was compared with.
+    """
     payload = events.FeatureSetDrifted(
         feature_set=spec.name,
         feature_set_version=spec.version,
@@ -36,5 +46,4 @@ def announce_drift(spec: FeatureSet, report: DriftReport, delta_version: int, re
         ks_threshold=report.policy.ks_threshold,
         features=[events.FeatureDrift.model_validate(f) for f in report.as_event_features()],
     )
-    table_uri = get_settings().table_uri(spec.table_path)
     emit(events.FEATURE_SET_DRIFTED, feature_set_resource_id(spec), payload, events.at(table_uri, delta_version))

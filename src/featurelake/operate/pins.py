@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from featurelake.core import commits
+from featurelake.core import commits, model_tags
 from featurelake.core.catalog import Catalog
 from featurelake.core.featureset import FeatureSet
 from featurelake.core.naming import BRONZE_PREFIX
@@ -40,7 +40,6 @@ NO_ROW_OPERATIONS = frozenset(
         "FSCK",
     }
 )
-LABELS_VERSION_TAG = "featurelake.labels_version"
 
 
 class UnresolvedPinError(LookupError):
@@ -152,11 +151,10 @@ def _labels_pins(
     The table is in the run's manifest. A model without one (registered by hand, or its
     artifacts gone) pins its labels version on every bronze table of the lake: too much kept.
     """
-    labels_version = str(tags.get(LABELS_VERSION_TAG, ""))
+    labels_version = str(tags.get(model_tags.LABELS_VERSION, ""))
     if not labels_version.isdigit():
         return []
-    table = tags.get("featurelake.feature_table")
-    if table is not None and not table.startswith(settings.lake_uri.rstrip("/") + "/"):
+    if not model_tags.in_lake(tags, settings.lake_uri):
         return []  # a model of another lake sharing this registry
     manifest = registry.model_version_record(settings, name, version)["manifest"] or {}
     uri = (manifest.get("labels") or {}).get("table_uri")

@@ -126,6 +126,6 @@ def announce_rollback(settings: Settings, spec: FeatureSet, result: RollbackResu
         feature_set_resource_id(spec),
         payload,
         events.at(table_uri, result.new_version),
-        labels={"featurelake.table-uri": table_uri, "featurelake.delta-version": str(result.new_version)},
+        labels={events.TABLE_URI_LABEL: table_uri, events.DELTA_VERSION_LABEL: str(result.new_version)},
     )
     return str(emitted)

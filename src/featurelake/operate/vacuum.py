@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
-from featurelake.core import commits
+from featurelake.core import commits, model_tags
 from featurelake.core.featureset import FeatureSet
 from featurelake.io.delta import maintenance
 from featurelake.io.delta.store import DeltaStore
@@ -56,18 +56,13 @@ def pinned_versions(tag_sets: Iterable[Mapping[str, str]], ref: str, lake_uri: s
     registry shared by environments) pins nothing here; one without that tag is assumed to be
     ours, since keeping too much is the safe mistake.
     """
-    root = lake_uri.rstrip("/") + "/"
     versions: set[int] = set()
     for tags in tag_sets:
-        table = tags.get("featurelake.feature_table")
-        if table is not None and not table.startswith(root):
+        if not model_tags.in_lake(tags, lake_uri):
             continue
         if tags.get(commits.FEATURE_SET) == ref and str(tags.get(commits.DELTA_VERSION, "")).isdigit():
             versions.add(int(tags[commits.DELTA_VERSION]))
-        for entry in tags.get("featurelake.feature_sets", "").split(","):
-            name, _, version = entry.strip().rpartition("@")
-            if name == ref and version.isdigit():
-                versions.add(int(version))
+        versions |= {version for name, version in model_tags.pinned_feature_sets(tags) if name == ref}
     return versions
 
 
@@ -172,6 +167,7 @@ def _files_needed_by(store: DeltaStore, path: str, name: str, versions: Iterable
 
 
 def _refuse_protected(name: str, verb: str, files: Iterable[str], needed: set[str]) -> None:
+    """Stop before (or report after) delta-rs touches a file a protected version reads."""
     clash = sorted(set(files) & needed)
     if clash:
         raise RuntimeError(
@@ -181,6 +177,7 @@ def _refuse_protected(name: str, verb: str, files: Iterable[str], needed: set[st
 
 
 def _vacuum_metadata(protected: list[int], metadata: Mapping[str, str]) -> dict[str, str]:
+    """The vacuum commit's audit: what it kept and which code ran it."""
     return {
         **metadata,
         commits.OPERATION: commits.Operation.VACUUM,

@@ -7,10 +7,11 @@ version tags and the ``champion`` alias.
 
 from __future__ import annotations
 
+from featurelake.core.modelspec import RANKING_METRICS
 from featurelake.io.mlflow import registry
 from featurelake.settings import Settings
 from featurelake.train.promotion import PromotionDecision, PromotionPolicy, decide
-from featurelake.train.trainers import RANKING_METRICS, TrainedModel, holdout_metrics, positive_scores
+from featurelake.train.trainers import TrainedModel, holdout_metrics, positive_scores
 
 
 def policy_for(metric: str, min_improvement: float) -> PromotionPolicy:

@@ -18,15 +18,13 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from featurelake.core.modelspec import import_path
 from featurelake.retrieve.featurestore import TrainingSet
 
 #: Fits a model on (features, labels) and returns it; the model must have ``predict_proba``.
 Fit = Callable[[Any, Any], Any]
 
 DEFAULT_TRAINER = "featurelake.train.trainers:default_estimator"
-#: Holdout metrics a model can be ranked by (the positive rate describes the data, not the model),
-#: with whether a higher value is better.
-RANKING_METRICS = {"holdout_roc_auc": True, "holdout_average_precision": True, "holdout_log_loss": False}
 
 
 @dataclass(frozen=True)
@@ -60,9 +58,7 @@ def resolve_trainer(spec: str | None) -> Fit:
     Raises:
         ValueError: when the path is malformed or names nothing usable, with what was found.
     """
-    module_name, _, attribute = (spec or DEFAULT_TRAINER).partition(":")
-    if not module_name or not attribute:
-        raise ValueError(f"trainer {spec!r} is not an import path of the form 'package.module:attribute'")
+    module_name, attribute = import_path(spec or DEFAULT_TRAINER)
     try:
         target = getattr(importlib.import_module(module_name), attribute)
     except (ImportError, AttributeError) as error:

@@ -1,7 +1,7 @@
 """Source contracts and the publishing gate on sample data: what CI runs before anything is deployed.
 
 Sample files are laid out like the raw bucket, ``<source>/<any path>/<file>``. Each one goes
-through the code ingestion runs (:func:`featurelake.ingest.bronze.split_bytes`: parsing, the
+through the code ingestion runs (:func:`featurelake.ingest.objects.split_bytes`: parsing, the
 contract, the PII policies, then the duplicate-key check across files), and the accepted rows
 stand in for bronze. Every feature set is then computed from them with the build's transform
 and gated by the build's suite (spec expectations plus the owner's, error or warn).
@@ -28,7 +28,9 @@ from featurelake.core.contracts import REASON_COLUMN, SourceContract
 from featurelake.core.featureset import FeatureSet, compute_features
 from featurelake.core.pii import key_id
 from featurelake.core.refs import FeatureRef
-from featurelake.ingest.bronze import ObjectBatch, quarantine_repeated_keys, split_bytes
+from featurelake.ingest.bronze import ObjectBatch
+from featurelake.ingest.duplicates import quarantine_repeated_keys
+from featurelake.ingest.objects import split_bytes
 from featurelake.io.aws.raw import RawObject
 from featurelake.validate.gate import ValidationOutcome, validate_batch
 

@@ -20,7 +20,7 @@ from featurelake.settings import Settings
 
 @dataclass(frozen=True)
 class RegisteredModel:
-    """Where a retrain left its model."""
+    """Where a retrain left its model: the run, and the version registered under the model spec's name."""
 
     run_id: str
     name: str
@@ -98,6 +98,7 @@ def _log_input_retrying(dataset: Any, context: str, attempts: int = 3) -> None:
 def log_retrain(
     settings: Settings,
     *,
+    model_name: str,
     tags: dict[str, str],
     params: dict[str, Any],
     metrics: dict[str, float],
@@ -107,11 +108,14 @@ def log_retrain(
     inputs: list[tuple[str, pl.DataFrame]],
     trusted_types: list[str] | None = None,
 ) -> RegisteredModel:
-    """Record one retrain, log and register its model tagged with the feature versions.
+    """Record one retrain, log and register its model under ``model_name`` tagged with the feature versions.
+
+    ``model_name`` is the model spec's name: every spec is its own registered model, with its
+    own versions and its own ``champion`` alias.
 
     ``trusted_types`` names the estimator internals that skops may load back (default: every
     type in the model); the model was fitted by this process, so they are ours to vouch for.
-    The pyfunc flavour predicts probabilities: a fraud score is what serving wants.
+    The pyfunc flavour predicts probabilities: a score is what serving wants.
     """
     import mlflow
     import skops.io
@@ -135,15 +139,15 @@ def log_retrain(
             name="model",
             signature=signature,
             input_example=x_example.head(5),
-            registered_model_name=settings.registered_model_name,
+            registered_model_name=model_name,
             skops_trusted_types=trusted_types,
             pyfunc_predict_fn="predict_proba",
         )
         version = str(info.registered_model_version)
         client = mlflow.MlflowClient()
         for key, value in tags.items():
-            client.set_model_version_tag(settings.registered_model_name, version, key, value)
-        return RegisteredModel(str(run.info.run_id), settings.registered_model_name, version)
+            client.set_model_version_tag(model_name, version, key, value)
+        return RegisteredModel(str(run.info.run_id), model_name, version)
 
 
 def runs_of_flow_run(settings: Settings, flow_run_id: str) -> list[dict[str, Any]]:
