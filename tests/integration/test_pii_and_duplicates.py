@@ -9,6 +9,7 @@ import polars as pl
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, LogFilter, LogFilterFlowRunId
+from prefect.logging.handlers import APILogWorker
 
 from featurelake.core.naming import bronze_path, quarantine_path
 from featurelake.core.pii import PiiKeyError, hmac_hex, key_id
@@ -56,6 +57,9 @@ def test_no_raw_pii_in_lake_tables_objects_logs_or_artifacts(
     assert any("undeclared column(s) ['contact_email']" in r for r in reasons)
     assert reasons.count("card_number: value does not match '[0-9]{12,19}'") == 3
     assert lake_findings(settings, [*NEEDLES, "4111-1111-1111-1111"]) == []
+    # Logs reach the API from a background worker in batches; the flow's end does not wait for
+    # them (measured: an empty read under load). Send what is queued before reading it back.
+    APILogWorker.drain_all()
     with get_client(sync_client=True) as client:
         logs = client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[uuid.UUID(flow_run_id)])))
         artifacts = client.read_artifacts(

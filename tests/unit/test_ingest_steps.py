@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pytest
 
@@ -10,6 +11,7 @@ from featurelake.core import commits
 from featurelake.core.contracts import REASON_COLUMN
 from featurelake.core.naming import bronze_path
 from featurelake.core.pii import PiiKeyError, key_id
+from featurelake.ingest import announcements
 from featurelake.ingest.announcements import bronze_appended
 from featurelake.ingest.backlog import needs_pii_key, pending_objects, worth_retrying
 from featurelake.ingest.bronze import (
@@ -18,6 +20,7 @@ from featurelake.ingest.bronze import (
     IngestResult,
     audit_tags,
     combine_results,
+    ingest_log_path,
     not_ingested,
     run_tags,
     summary_rows,
@@ -27,6 +30,7 @@ from featurelake.ingest.objects import split_bytes
 from featurelake.ingest.watcher import PendingObject, count_by_source
 from featurelake.io.aws.raw import RawObject
 from featurelake.io.aws.s3 import ObjectChangedError, PermanentS3Error
+from featurelake.io.delta.store import DeltaStore
 from featurelake.settings import Settings
 from features.sources import FRAUD_LABELS, SOURCES, TRANSACTIONS
 
@@ -146,3 +150,16 @@ def test_the_watcher_counts_every_source(pending_sources: list[str]) -> None:
     counts = count_by_source(SOURCES.values(), pending)
 
     assert counts == {contract.name: pending_sources.count(contract.name) for contract in SOURCES.values()}
+
+
+def test_a_record_that_loses_a_race_does_not_undo_a_newer_one(tmp_path: Path) -> None:
+    # Two ingests recorded concurrently: the one for bronze version 1 checked before the one for 2
+    # wrote, and committed after it. The app transaction now says 1; the announcement of 2 stands.
+    store = DeltaStore(Settings(lake_uri=str(tmp_path / "lake")))
+    newer, older = _result("transactions", 2), _result("transactions", 1)
+    announcements._append_record(store, newer, {})
+    announcements._append_record(store, older, {})
+    assert store.app_version(ingest_log_path("transactions"), commits.ANNOUNCED_APP_ID) == 1
+    assert announcements.announced_version(store, "transactions") == 2
+    assert not announcements.needs_announcement(store, newer)
+    assert announcements.needs_announcement(store, _result("transactions", 3))

@@ -63,12 +63,34 @@ def announce(settings: Settings, result: IngestResult) -> None:
     )
 
 
+#: How many recent ingest-log commits :func:`announced_version` reads for records that raced.
+_RECENT_RECORDS = 20
+
+
 def needs_announcement(store: DeltaStore, result: IngestResult) -> bool:
     """True when ``result`` moved bronze to a version no announcement was recorded for."""
     if result.bronze_version is None:
         return False
-    announced = store.app_version(ingest_log_path(result.source), commits.ANNOUNCED_APP_ID)
+    announced = announced_version(store, result.source)
     return announced is None or announced < result.bronze_version
+
+
+def announced_version(store: DeltaStore, source: str) -> int | None:
+    """The newest bronze version whose announcement was recorded.
+
+    The app transaction holds the *last* record written, not the highest: two ingests that record
+    concurrently (one for version 2, then one for version 1 that checked before the other wrote)
+    leave it at 1. Records are recent commits of the ingest log, so the highest of the last few
+    is taken as well: a race never makes a later run announce (and record) again.
+    """
+    path = ingest_log_path(source)
+    recorded = [
+        int(str(commit[commits.BRONZE_VERSION]))
+        for commit in store.history(path, _RECENT_RECORDS)
+        if commit.get(commits.OPERATION) == commits.Operation.BRONZE_ANNOUNCED and commit.get(commits.BRONZE_VERSION)
+    ]
+    last = store.app_version(path, commits.ANNOUNCED_APP_ID)
+    return max([v for v in (last, *recorded) if v is not None], default=None)
 
 
 def unannounced_landing(store: DeltaStore, source: str) -> IngestResult | None:
