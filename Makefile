@@ -5,7 +5,7 @@ PYTHON ?= python3
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 RUN := $(UV) run --frozen
 
-.PHONY: bootstrap demo test check unit integration e2e lint typecheck imports security infra-check bench bench-memory bench-parsing clean
+.PHONY: bootstrap demo test check unit integration e2e lint typecheck imports security infra-check bench bench-memory bench-parsing bench-idle bench-latency clean
 
 .tools/bin/uv:
 	$(PYTHON) -m venv .tools
@@ -78,6 +78,17 @@ bench-memory: bootstrap
 
 bench-parsing: bootstrap
 	$(RUN) python bench/raw_parsing.py $(BENCH_ARGS)
+
+# The idle demo stack (bench/idle_stack.py): the demo chain, then --minutes (10) left alone; flow runs
+# created, CPU (% of one core) and RSS/PSS of every stack process. ≈ 15 minutes. BENCH_ARGS="--minutes 1".
+bench-idle: bootstrap
+	$(RUN) python bench/idle_stack.py $(BENCH_ARGS)
+
+# Trigger latency (bench/trigger_latency.py): an event's arrival at the server → the run it triggers
+# Running, for ingest, the builds and the retrain, on the local stack with a process worker; medians of
+# --samples (5). ≈ 6 minutes. BENCH_ARGS="--samples 1" is the smoke size.
+bench-latency: bootstrap
+	$(RUN) python bench/trigger_latency.py $(BENCH_ARGS)
 
 clean:
 	rm -rf .featurelake .pytest_cache .mypy_cache .ruff_cache

@@ -8,7 +8,8 @@ from prefect import get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from featurelake.build import announcements
-from featurelake.build.report import artifact_key, drift_markdown, validation_report
+from featurelake.build.plan import BuildPlan
+from featurelake.build.report import UNCHANGED, artifact_key, drift_markdown, unchanged_summary, validation_report
 from featurelake.core.drift import DriftReport
 from featurelake.core.featureset import FeatureSet
 from featurelake.io.delta.store import DeltaStore
@@ -24,12 +25,19 @@ def emit_announcement(announcement: announcements.Announcement) -> None:
 
 
 def announce(spec: FeatureSet, announcement: announcements.Announcement) -> dict[str, object]:
-    """Show the publish in the UI and emit its event; the summary is the flow's return value."""
+    """Show the publish (or its re-announcement) in the UI, emit its event; the summary is the return value."""
     create_table_artifact(
-        table=[announcement.summary], key=artifact_key("build", spec), description="Published feature batch"
+        table=[announcement.summary], key=artifact_key("build", spec), description=announcement.description
     )
     emit_announcement(announcement)
     return announcement.summary
+
+
+def show_unchanged(spec: FeatureSet, plan: BuildPlan, delta_version: int) -> dict[str, object]:
+    """Say in the UI that the build had no day to recompute (nothing is announced: no new data)."""
+    summary = unchanged_summary(spec, plan, delta_version)
+    create_table_artifact(table=[summary], key=artifact_key("build", spec), description=UNCHANGED)
+    return summary
 
 
 def show_validation(spec: FeatureSet, outcome: ValidationOutcome, bronze_version: int, published: bool) -> None:

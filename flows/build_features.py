@@ -9,7 +9,7 @@ from featurelake.build import announcements, publish, record
 from featurelake.build.audit import RunFacts
 from featurelake.build.batch import BuildBatch, PublishedBatch
 from featurelake.build.chunks import chunk_jobs
-from featurelake.build.report import unchanged_summary
+from featurelake.build.reference import drift_basis_of
 from featurelake.core import catalog
 from featurelake.core.drift import DriftReport
 from featurelake.core.featureset import FeatureSet
@@ -19,7 +19,7 @@ from featurelake.io.revision import code_revision
 from featurelake.lineage.jobs import build_lineage
 from featurelake.observe.drift import drift_metrics
 from featurelake.settings import Settings, get_settings
-from flows.build_announce import announce, reject, report_drift, show_validation
+from flows.build_announce import announce, reject, report_drift, show_unchanged, show_validation
 from flows.build_tasks import begin_publish, plan, run_chunks, run_facts
 
 
@@ -47,18 +47,18 @@ def build_and_publish(
     build_plan, audit = plan(spec, start.bronze_version), run.audit(start.fingerprint, start.code_revision)
     if not build_plan.chunks:  # e.g. bronze was only compacted: nothing to compute, nothing new to announce
         get_run_logger().info("%s: no day changed since bronze version %s", spec.ref, build_plan.base_bronze_version)
-        return unchanged_summary(spec, publish.publish_unchanged(store, spec, build_plan, audit))
+        return show_unchanged(spec, build_plan, publish.publish_unchanged(store, spec, build_plan, audit))
     publish.prepare(store, spec, build_plan)
     with transaction():  # a failure from here to the announcement restores the table (begin_publish.on_rollback)
-        reference_version = begin_publish(spec)
-        results = run_chunks(spec, chunk_jobs(spec, build_plan, reference_version, audit))
+        basis = drift_basis_of(store, spec, build_plan, begin_publish(spec))
+        results = run_chunks(spec, chunk_jobs(spec, build_plan, basis, audit))
         batch = BuildBatch.of(results)
         if not batch.outcome.success:
             reject(store, spec, batch.outcome, start.bronze_version, batch.rows)
         delta_version = publish.finish(store, spec, build_plan, results, audit, batch.outcome)
         show_validation(spec, batch.outcome, start.bronze_version, published=True)
         published = PublishedBatch.of(store, spec, start.bronze_version, delta_version, batch, audit)
-        return record_and_announce(settings, store, run, published, batch.drift(spec, reference_version))
+        return record_and_announce(settings, store, run, published, batch.drift(spec, basis))
 
 
 def record_and_announce(

@@ -14,9 +14,11 @@ from featurelake.core import catalog
 from featurelake.core.naming import bronze_path
 from featurelake.ingest.announcements import announce_landings
 from featurelake.ingest.bronze import summary_rows
+from featurelake.ingest.quarantine_report import summary_description
 from featurelake.lineage import openlineage
 from featurelake.lineage.jobs import send_lineage
 from featurelake.settings import get_settings
+from flows.ingest_report import report_quarantine
 from flows.ingest_tasks import fail_run, ingest_source
 
 
@@ -32,8 +34,8 @@ def ingest(sources: list[str] | None = None, objects_per_commit: int = 100) -> l
     results = [r for state in states.values() if state.is_completed() and (r := state.result()) is not None]
     rows = summary_rows(results)
     if rows:
-        description = "Rows read = accepted + quarantined, per source"
-        create_table_artifact(table=rows, key="ingest-summary", description=description)
+        create_table_artifact(table=rows, key="ingest-summary", description=summary_description(results))
+    report_quarantine(settings, results)
     announce_landings(settings, [c.name for c in chosen if c.name not in failed], results, run_id)
     bronze = [openlineage.s3_dataset(settings.table_uri(bronze_path(r.source)), r.bronze_version) for r in results]
     if failed:

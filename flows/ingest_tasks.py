@@ -11,8 +11,9 @@ from prefect.runtime import deployment, flow_run
 from prefect.tasks import exponential_backoff
 
 from featurelake.core.contracts import SourceContract
-from featurelake.ingest.backlog import SourceRun, ingest_backlog, needs_pii_key, pending_objects, worth_retrying
+from featurelake.ingest.backlog import SourceRun, ingest_backlog, needs_pii_key, worth_retrying
 from featurelake.ingest.bronze import IngestResult, audit_tags, ingested_objects
+from featurelake.ingest.order import upload_ordered
 from featurelake.io.aws.raw import list_raw_objects
 from featurelake.io.delta.store import DeltaStore
 from featurelake.io.prefect.secrets import read_pii_key
@@ -35,7 +36,7 @@ def ingest_source(settings: Settings, contract: SourceContract, objects_per_comm
     """Ingest the objects of one source that were not ingested before, a bounded chunk per commit."""
     logger = get_run_logger()
     done = ingested_objects(DeltaStore(settings), contract.name)
-    pending = pending_objects(list_raw_objects(settings, contract.raw_prefix), done)
+    pending = upload_ordered(settings.raw_bucket, list_raw_objects(settings, contract.raw_prefix), done, logger)
     logger.info("source %s: %d new object(s), %d already ingested", contract.name, len(pending), len(done))
     if not pending:
         return None

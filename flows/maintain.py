@@ -1,4 +1,4 @@
-"""Maintenance: compact, checkpoint, vacuum and clean the log of every table in the lake, nightly.
+"""Maintenance: compact, checkpoint, vacuum and clean the log of every lake table; abort stale uploads. Nightly.
 
 Ingest's small commits pile up small files and log entries; this keeps their number bounded.
 Deleted files are gone for good, so vacuum keeps every file a version registered models need
@@ -26,14 +26,16 @@ def maintain(
     min_small_files: int = 16,
     dry_run: bool = False,
     allow_short_retention: bool = False,
+    abort_uploads_after_hours: float | None = 24.0,
 ) -> list[dict[str, object]]:
-    """Compact, checkpoint, vacuum and clean the log of every table of the lake.
+    """Compact, checkpoint, vacuum and clean the log of every table of the lake; abort stale uploads.
 
     Partitions holding ``min_small_files`` or more files under ``target_file_mb`` are compacted;
     files removed over ``retain_hours`` ago are vacuumed unless a registered model needs them.
     ``dry_run`` reports what would be compacted and deleted and changes nothing.
     ``allow_short_retention`` permits less than a table's minimum retention (7 days): only when
-    no job is reading an older snapshot, since its files may go.
+    no job is reading an older snapshot, since its files may go. Incomplete multipart uploads in
+    the raw and lake buckets idle for over ``abort_uploads_after_hours`` are aborted (None: kept).
     """
     settings, logger = get_settings(), get_run_logger()
     options = MaintenanceOptions.from_parameters(
@@ -42,6 +44,7 @@ def maintain(
         min_small_files=min_small_files,
         dry_run=dry_run,
         allow_short_retention=allow_short_retention,
+        abort_uploads_after_hours=abort_uploads_after_hours,
     )
     progress: Any = create_progress_artifact(0.0, key="maintenance-progress", description="Tables maintained (%)")
 
@@ -51,7 +54,7 @@ def maintain(
 
     reports = maintain_lake(settings, catalog.load(settings.features_module), options, on_table=done)
     rows = [report.as_row() for report in reports]
-    create_table_artifact(table=rows, key="maintenance", description=f"Table maintenance (dry run: {dry_run})")
+    create_table_artifact(table=rows, key="maintenance", description=f"Lake maintenance (dry run: {dry_run})")
     if failed := failed_tables(reports):
         raise RuntimeError(f"maintenance failed for {failed}; the log and the 'maintenance' artifact say why")
     return rows

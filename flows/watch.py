@@ -1,7 +1,9 @@
-"""Watch the raw bucket: announce every object no ingest has processed yet.
+"""Watch the raw bucket: announce every object no ingest has processed yet (the safety net).
 
-Scheduled (see ``deployments/prefect.yaml``); each landed event reaches the ingest deployment's
-trigger, which batches a burst of them into one ingest run.
+Scheduled (``watch-raw/safety-net`` in ``deployments/prefect.yaml``, every
+``FEATURELAKE_WATCH_EVERY_MINUTES``) behind the S3 events, which are the fast path; each landed event
+reaches the ingest deployment's trigger, which batches a burst of them into one ingest run. A look
+that finds nothing new emits no event and creates no artifact: the log line is its only trace.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ def watch_raw(sources: list[str] | None = None) -> dict[str, int]:
     settings, logger = get_settings(), get_run_logger()
     chosen = catalog.load(settings.features_module).select_sources(sources)
     pending = pending_objects(settings, chosen)
-    announce_landed(settings, pending)
+    if pending:  # a look that finds nothing emits nothing; no look creates an artifact
+        announce_landed(settings, pending)
     counts = count_by_source(chosen, pending)
     logger.info("pending raw objects announced: %s", counts)
     return counts

@@ -55,6 +55,13 @@ class Settings(BaseSettings):
     build_workers: int = 2
     #: Target rows per chunk when a build fans out (Dask or threads) without a memory budget.
     build_chunk_rows: int | None = None
+    #: Local stack only: seconds each service (moto, Prefect server, MLflow, worker, event source)
+    #: may take to answer its health check before the start fails. A Prefect server on a new
+    #: database needs ~25 s on an idle machine and minutes on a loaded 2-core one.
+    stack_start_timeout: float = 600.0
+    #: Local stack only: the SQS queue (on the moto endpoint) that receives the raw bucket's
+    #: ObjectCreated notifications, which ``featurelake.local.events`` turns into landed events.
+    raw_events_queue: str = "featurelake-raw-events"
 
     @property
     def lake_bucket(self) -> str:

@@ -4,7 +4,9 @@ Every trigger's parameter templates are rendered by the pinned server (not by us
 gets an event built from its payload model, and the flow run it creates must carry parameters
 of the flow's types. A template naming a missing field would create no run at all, so a missing
 run fails here too. The retrain trigger is checked for debouncing: a burst of publishes makes
-one run, pinned to the last one. Runs stay scheduled (no worker here); the e2e test runs them.
+one run, pinned to the last one, per lake; and for silence: a server left idle for several
+debounce windows fails no automation action (the old trigger, recreated beside it, fails every
+window). Runs stay scheduled (no worker here); the e2e test runs them.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,16 +28,24 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
 from prefect.client.schemas.sorting import FlowRunSort
 from prefect.events import emit_event
+from prefect.events.actions import RunDeployment
+from prefect.events.filters import EventFilter, EventNameFilter, EventOccurredFilter, EventResourceFilter
+from prefect.events.schemas.automations import AutomationCore, EventTrigger, Posture
 from prefect.flows import load_flow_from_entrypoint
 from prefect.settings import PREFECT_API_URL
+from prefect.types._datetime import DateTime, now
 from typer.testing import CliRunner
 
 from featurelake.cli.main import app
 from featurelake.core import events
-from featurelake.deploy.prefect_file import load_deployment_specs
+from featurelake.deploy.prefect_file import environment_values, load_deployment_specs
+from tests.integration.helpers import wait_for_events
 
 SPECS = load_deployment_specs()
 DEBOUNCE_SECONDS = 10  # the least Prefect allows for a proactive trigger
+#: The label the retrain's debounce windows are kept apart by (one window per value).
+(LAKE_LABEL,) = next(s for s in SPECS if s["name"] == "fraud-model")["triggers"][0]["for_each"]
+ACTION_FAILED = "prefect.automation.action.failed"
 #: One event per trigger: its name, resource and a payload built from the event's model.
 SAMPLE_PAYLOADS: dict[str, dict[str, Any]] = {
     events.RAW_OBJECT_LANDED: events.RawObjectLanded(
@@ -49,6 +60,14 @@ SAMPLE_PAYLOADS: dict[str, dict[str, Any]] = {
         source_keys=["transactions/x.csv"],
     ).model_dump(mode="json"),
 }
+
+
+def _filled_specs() -> list[dict[str, Any]]:
+    """The specs with the values the `deployed` fixture deploys with (dev's, the short debounce)."""
+    values = environment_values(
+        "dev", overrides={**os.environ, "FEATURELAKE_RETRAIN_DEBOUNCE": f"PT{DEBOUNCE_SECONDS}S"}
+    )
+    return load_deployment_specs(values=values)
 
 
 def _published(delta_version: int) -> dict[str, Any]:
@@ -188,6 +207,102 @@ def test_a_burst_of_publishes_starts_one_retrain_pinned_to_the_last(deployed: di
         "feature_set_version": 1,
         "delta_version": 1004,
     }
+
+
+def _publish(delta_version: int, lake: str | None = None) -> None:
+    labels = {} if lake is None else {LAKE_LABEL: lake}
+    emit_event(
+        event=events.FEATURE_SET_PUBLISHED,
+        resource={"prefect.resource.id": "featurelake.feature-set.customer_txn.v1", **labels},
+        payload=_published(delta_version),
+    )
+
+
+def test_each_lake_has_its_own_quiet_period(deployed: dict[str, Any]) -> None:
+    deployment = deployed["retrain/fraud-model"]
+    burst = {"s3://lake-a": [2001, 2002, 2003], "s3://lake-b": [3001, 3002]}
+    for a, b in zip(burst["s3://lake-a"], [*burst["s3://lake-b"], None], strict=True):
+        _publish(a, "s3://lake-a")
+        if b is not None:
+            _publish(b, "s3://lake-b")
+        time.sleep(2)  # inside the quiet period: each publish re-opens its lake's window
+    published = {v for versions in burst.values() for v in versions}
+
+    assert _wait_for_runs(deployment, lambda r: r.parameters.get("delta_version") in published, DEBOUNCE_SECONDS + 45)
+    time.sleep(DEBOUNCE_SECONDS)  # anything else the bursts would start has had time to appear
+    runs = [r for r in _runs(deployment) if r.parameters.get("delta_version") in published]
+
+    assert sorted(r.parameters["delta_version"] for r in runs) == [2003, 3002]
+
+
+def _failed_actions(since: DateTime, automation_ids: list[uuid.UUID]) -> EventFilter:
+    return EventFilter(
+        occurred=EventOccurredFilter(since=since, until=since + timedelta(hours=1)),
+        event=EventNameFilter(name=[ACTION_FAILED]),
+        resource=EventResourceFilter(id=[f"prefect.automation.{a}" for a in automation_ids]),
+    )
+
+
+def _the_old_retrain_trigger(deployment_id: uuid.UUID) -> AutomationCore:
+    """The retrain automation as it was before `for_each`: it fails every window with no publish."""
+    return AutomationCore(
+        name="featurelake test: the retrain trigger without for_each",
+        trigger=EventTrigger(
+            posture=Posture.Proactive,
+            match={"prefect.resource.id": "featurelake.feature-set.customer_txn.v1"},
+            after={events.FEATURE_SET_PUBLISHED},
+            expect={events.FEATURE_SET_PUBLISHED},
+            threshold=1,
+            within=timedelta(seconds=DEBOUNCE_SECONDS),
+        ),
+        actions=[
+            RunDeployment(
+                source="selected",
+                deployment_id=deployment_id,
+                parameters={"delta_version": "{{ event.payload.delta_version }}"},
+            )
+        ],
+    )
+
+
+def test_an_idle_server_fails_no_automation_action_and_starts_no_retrain(deployed: dict[str, Any]) -> None:
+    since, retrain = now("UTC"), deployed["retrain/fraud-model"]
+    with get_client(sync_client=True) as client:
+        ours = [
+            a.id
+            for d in deployed.values()
+            for a in client.read_resource_related_automations(f"prefect.deployment.{d.id}")
+        ]
+        old = client.create_automation(_the_old_retrain_trigger(retrain.id))
+    try:
+        # The old trigger fails once per window: three of its failures are three idle windows, and
+        # prove that the query sees an automation's failed actions.
+        old_failures = wait_for_events(_failed_actions(since, [old]), count=3, timeout=3 * DEBOUNCE_SECONDS + 60)
+        assert len(old_failures) >= 3
+        assert "InvalidJinja" in old_failures[0].payload["reason"]
+
+        assert len(ours) == sum(len(s.get("triggers", [])) for s in SPECS)
+        assert wait_for_events(_failed_actions(since, ours), timeout=0) == []
+        created = [r for r in _runs(retrain) if r.created is not None and r.created >= since]
+        assert created == []
+    finally:
+        with get_client(sync_client=True) as client:
+            client.delete_automation(old)
+
+
+def test_every_automation_has_the_name_and_description_the_file_gives_it(deployed: dict[str, Any]) -> None:
+    with get_client(sync_client=True) as client:
+        for spec in _filled_specs():
+            deployment = deployed[_name(spec)]
+            automations = client.read_resource_related_automations(f"prefect.deployment.{deployment.id}")
+            named = sorted((a.name, a.description) for a in automations)
+            assert named == sorted((t["name"], t["description"]) for t in spec.get("triggers", []))
+            assert not [a.name for a in automations if "__automation_" in a.name or "{{" in a.description]
+
+
+def test_the_safety_net_looks_every_ten_minutes(deployed: dict[str, Any]) -> None:
+    (schedule,) = deployed["watch-raw/safety-net"].schedules
+    assert schedule.schedule.cron == "*/10 * * * *"  # dev's FEATURELAKE_WATCH_EVERY_MINUTES
 
 
 def _cli_parameters(spec: dict[str, Any]) -> list[str]:

@@ -201,7 +201,18 @@ def test_concurrent_ingests_of_the_same_objects_write_each_row_once(
     conflicts = [child_result(log)["conflicts"] for log in logs]
     print(f"concurrent ingests synced at {sync_at}: commit races retried per child: {conflicts}")
     assert_each_row_once(settings)
+    assert_each_run_counted_what_it_committed([child_result(log)["rows"] for log in logs])
     assert_a_rerun_changes_nothing(settings)
+
+
+def assert_each_run_counted_what_it_committed(runs: list[list[dict[str, Any]]]) -> None:
+    """Each object is counted by the one run that committed it first: the runs' counts add up to what landed."""
+    landed = {"transactions": (OBJECTS, GOOD_ROWS, BAD_ROWS), "fraud_labels": (2, DATA.labels.height, 0)}
+    for source, expected in landed.items():
+        rows = [row for run in runs for row in run if row["source"] == source]
+        counted = tuple(sum(int(r[k]) for r in rows) for k in ("objects_new", "rows_accepted", "rows_quarantined"))
+        assert counted == expected, f"{source}: {rows}"
+        assert all(r["reconciled"] for r in rows)
 
 
 def test_duplicate_delivery_is_a_no_op_and_a_changed_object_replaces_its_rows(settings: Settings) -> None:

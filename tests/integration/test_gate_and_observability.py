@@ -3,9 +3,10 @@ Delta CHECK constraints, drift against the last publish, OpenLineage events (fil
 
 from __future__ import annotations
 
-import io
+import dataclasses
 import json
 import uuid
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 from featurelake.core.events import FEATURE_SET_DRIFTED, FEATURE_SET_VALIDATION_FAILED, at, event_id
 from featurelake.core.naming import feature_quarantine_path, feature_set_resource_id
 from featurelake.io.delta.store import DeltaStore
+from featurelake.local import synthetic
 from featurelake.settings import Settings, get_settings
 from featurelake.validate.gate import ValidationFailedError
 from features.customer_txn import CUSTOMER_TXN
@@ -110,46 +112,58 @@ def test_published_tables_refuse_rows_that_break_the_spec(settings: Settings) ->
         store.write(CUSTOMER_TXN.table_path, row, mode="append", metadata={"featurelake.actor": "test"})
 
 
-def test_drift_against_the_last_publish_is_measured_and_a_breach_announced(
+def _days_of(objects: dict[str, bytes], days: list[str]) -> dict[str, bytes]:
+    return {key: body for key, body in objects.items() if any(f"day={day}/" in key for day in days)}
+
+
+def _drift_metrics(settings: Settings, summary: dict[str, object]) -> dict[str, float]:
+    return mlflow.MlflowClient(settings.mlflow_tracking_uri).get_run(str(summary["mlflow_run_id"])).data.metrics
+
+
+def test_drift_compares_like_with_like_ignores_a_shifted_copy_and_announces_a_real_shift(
     settings: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     lineage = _lineage_file(monkeypatch, tmp_path)
-    objects = demo_objects()
-    txn_keys = sorted(k for k in objects if k.startswith("transactions/"))
-    upload(settings, {k: v for k, v in objects.items() if k not in txn_keys[3:]})
-    ingest()
-    first = build_features("customer_txn", 1)
-    upload(settings, {k: _amounts_times(objects[k], k, 40) for k in txn_keys[3:]})  # a currency bug upstream
-    ingest()
+    weeks = synthetic.generate(days=17)  # two full weeks of history: 7-day windows are full from day 8 on
+    txns, day = weeks.transactions, pl.col("event_time").dt.date()
+    days = sorted(str(d) for d in txns["event_time"].dt.date().unique())
+    # Day 16 is a shifted copy: day 9's transactions replayed a week later. Day 17 has a currency bug upstream.
+    replay = txns.filter(day.cast(pl.String) == days[8]).with_columns(
+        pl.col("event_time") + timedelta(days=7), pl.col("txn_id") + "-replay"
+    )
+    buggy = txns.filter(day.cast(pl.String) == days[16]).with_columns(pl.col("amount") * 40)
+    lake_days = pl.concat([txns.filter(day.cast(pl.String) <= days[14]), replay, buggy])
+    objects = synthetic.raw_objects(dataclasses.replace(weeks, transactions=lake_days))
+    summaries = []
+    for batch in (days[:14], days[14:15], days[15:16], days[16:]):
+        upload(settings, _days_of(objects, batch))
+        ingest()
+        summaries.append(build_features("customer_txn", 1))
+    first, steady, copied, shifted = summaries
 
-    second = build_features("customer_txn", 1)
-
-    run = mlflow.MlflowClient(settings.mlflow_tracking_uri).get_run(str(second["mlflow_run_id"]))
-    assert run.data.metrics["drift_psi.amount_sum_24h"] > 0.25
-    assert run.data.metrics["drift_breached_features"] >= 1
+    for summary in (steady, copied):  # a new day like the ones before it, and last week replayed: no alarm
+        metrics = _drift_metrics(settings, summary)
+        assert metrics["drift_judged_features"] == len(CUSTOMER_TXN.feature_names)
+        assert metrics["drift_breached_features"] == 0
+    metrics = _drift_metrics(settings, shifted)
+    assert metrics["drift_psi.amount_sum_24h"] > 0.25
+    assert metrics["drift_breached_features"] >= 1
     resource = feature_set_resource_id(CUSTOMER_TXN)
-    discriminator = at(DeltaStore(settings).uri(CUSTOMER_TXN.table_path), second["delta_version"])
+    discriminator = at(DeltaStore(settings).uri(CUSTOMER_TXN.table_path), shifted["delta_version"])
     (event,) = wait_for_events(by_id(event_id(FEATURE_SET_DRIFTED, resource, discriminator)))
-    assert event.payload["reference_delta_version"] == first["delta_version"]
+    assert event.payload["reference_delta_version"] == copied["delta_version"]
     assert "amount_sum_24h" in {f["feature"] for f in event.payload["features"] if f["breached"]}
-    assert "**drifted**" in _artifact("drift-customer-txn")
+    assert "amount_count_24h" not in {f["feature"] for f in event.payload["features"] if f["breached"]}
+    report = _artifact("drift-customer-txn")
+    assert "**drifted**" in report
+    assert f"Days {days[16]} of this batch against days {days[15]} of Delta version {copied['delta_version']}" in report
     events = _build_events(lineage)
-    assert [e["eventType"] for e in events] == ["START", "COMPLETE", "START", "COMPLETE"]
+    assert [e["eventType"] for e in events] == ["START", "COMPLETE"] * 4
     complete = events[-1]
     assert uuid.UUID(complete["run"]["runId"])
     (output,) = complete["outputs"]
     assert output["namespace"] == f"s3://{settings.lake_bucket}"
     assert output["name"] == CUSTOMER_TXN.table_path
-    assert output["facets"]["version"]["datasetVersion"] == str(second["delta_version"])
+    assert output["facets"]["version"]["datasetVersion"] == str(shifted["delta_version"])
     assert complete["inputs"][0]["name"] == "bronze/transactions"
-
-
-def _amounts_times(body: bytes, key: str, factor: float) -> bytes:
-    if key.endswith(".parquet"):
-        frame = pl.read_parquet(io.BytesIO(body)).with_columns(pl.col("amount") * factor)
-        buffer = io.BytesIO()
-        frame.write_parquet(buffer)
-        return buffer.getvalue()
-    frame = pl.read_csv(io.BytesIO(body), infer_schema=False)
-    scaled = (pl.col("amount").cast(pl.Float64, strict=False) * factor).cast(pl.String)
-    return frame.with_columns(pl.coalesce(scaled, pl.col("amount")).alias("amount")).write_csv().encode()
+    assert first["outcome"] == "published"

@@ -8,16 +8,20 @@ chunks (by a row limit, or fanned out on a local Dask cluster) publish the same 
 from __future__ import annotations
 
 import dataclasses
+import json
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import mlflow
 import polars as pl
 import pyarrow as pa
 import pytest
 from polars.testing import assert_frame_equal
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
-from featurelake.build import publish
+from featurelake.build import publish, report
 from featurelake.build.batch import combine_outcomes
 from featurelake.build.chunks import build_chunk
 from featurelake.build.plan import BuildPlan, plan_build
@@ -63,7 +67,8 @@ def _assert_equals_full_recompute(store: DeltaStore) -> pl.DataFrame:
 
 def _publish_commit(store: DeltaStore, summary: dict[str, object]) -> dict[str, Any]:
     """The commit a build's summary names (its metadata says which days the build replaced)."""
-    return store.existing(CUSTOMER_TXN.table_path, int(str(summary["delta_version"]))).history(1)[0]
+    version = int(str(summary["delta_version"]))  # the latest log: delta-rs misnumbers an old version's history
+    return next(c for c in store.history(CUSTOMER_TXN.table_path) if int(c["version"]) == version)
 
 
 def test_a_new_day_recomputes_only_that_day_and_a_late_row_its_lookback(settings: Settings) -> None:
@@ -80,6 +85,10 @@ def test_a_new_day_recomputes_only_that_day_and_a_late_row_its_lookback(settings
     upload(settings, dict(objects[-1:]))  # the last day arrives
     ingest()
     second = build_features("customer_txn", 1)
+    # The demo's 6 days are shorter than the 7-day lookback: every window is still filling up, on
+    # both sides, so drift judges nothing rather than flag the warm-up as a shift.
+    drift = mlflow.MlflowClient(settings.mlflow_tracking_uri).get_run(str(second["mlflow_run_id"])).data.metrics
+    assert (drift["drift_breached_features"], drift["drift_judged_features"]) == (0.0, 0.0)
     new_day = objects[-1][0].split("day=")[1].split("/")[0]
     commit = _publish_commit(store, second)
     assert commit["featurelake.days"] == f"{new_day}..{new_day}", "only the new day was recomputed"
@@ -217,7 +226,6 @@ def _publish(store: DeltaStore) -> BuildPlan:
             CUSTOMER_TXN,
             chunk,
             bronze_version=bronze_version,
-            reference_version=None,
             instructions=instructions,
             user_expectations=[],
             sample_rows=100,
@@ -266,3 +274,25 @@ def test_a_build_after_only_a_compaction_computes_and_announces_nothing(settings
     assert again["row_count"] == 0
     assert int(str(again["delta_version"])) == int(str(first["delta_version"])) + 1  # only the marker
     assert_frame_equal(read_feature_table(store, CUSTOMER_TXN).frame.sort(KEY), rows)
+    description, summary = _build_artifact()
+    assert description == report.UNCHANGED
+    assert "changed no day" in summary["outcome"]
+    assert "no new data" in summary["outcome"]
+
+    rerun = build_features("customer_txn", 1)  # e.g. build-features/adhoc on the already published version
+    assert rerun["delta_version"] == again["delta_version"]
+    description, summary = _build_artifact()
+    assert description == report.REANNOUNCED == "Re-announced an existing publish (no new data)"
+    assert str(summary["outcome"]).startswith(f"re-announced: bronze version {again['bronze_version']}")
+    assert first["outcome"] == "published"
+
+
+def _build_artifact() -> tuple[str, dict[str, Any]]:
+    """The description and the row of the newest build summary artifact of customer_txn."""
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["build-customer-txn"]))
+        )
+    newest = max(found, key=lambda a: a.created or 0)
+    data = newest.data if isinstance(newest.data, list) else json.loads(str(newest.data))
+    return str(newest.description), data[0]

@@ -1,9 +1,11 @@
-"""PII never reaches the lake, Prefect logs or artifacts; re-sent files do not double bronze rows."""
+"""PII never reaches the lake, Prefect logs, artifacts or events; re-sent files do not double bronze rows."""
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
+from typing import Any
 
 import polars as pl
 import pytest
@@ -11,13 +13,14 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, LogFilter, LogFilterFlowRunId
 from prefect.logging.handlers import APILogWorker
 
+from featurelake.core import events
 from featurelake.core.naming import bronze_path, quarantine_path
 from featurelake.core.pii import PiiKeyError, hmac_hex, key_id
 from featurelake.io.delta.store import DeltaStore
 from featurelake.io.prefect.secrets import read_pii_key
 from featurelake.settings import Settings, get_settings
 from flows.ingest import ingest
-from tests.integration.helpers import DATA, demo_objects, upload
+from tests.integration.helpers import DATA, by_id, demo_objects, upload, wait_for_events
 from tests.pii_scan import frame_findings, lake_findings, pii_needles, text_findings
 
 NEEDLES = pii_needles(DATA.transactions)
@@ -70,7 +73,20 @@ def test_no_raw_pii_in_lake_tables_objects_logs_or_artifacts(
     texts = [(f"log {log.id}", log.message) for log in logs]
     texts += [(f"artifact {a.key}", str(a.data)) for a in artifacts]
     texts.append(("captured log", caplog.text))
+    event = _quarantined_event(settings)
+    assert "card_number: value does not match '[0-9]{12,19}'" in json.dumps(event.payload)  # the scan has a target
+    texts.append((f"event {event.event}", json.dumps(event.payload)))
     assert text_findings(texts, NEEDLES) == []
+
+
+def _quarantined_event(settings: Settings) -> Any:
+    """The run's ``featurelake.raw-object.quarantined`` event (every quarantined object came from that run)."""
+    path = quarantine_path("transactions")
+    objects = DeltaStore(settings).read(path, columns=["_source_key", "_source_etag"]).unique()
+    discriminator = events.at(settings.table_uri(path), events.objects_digest(list(objects.iter_rows())))
+    resource = events.quarantine_resource_id("transactions")
+    (event,) = wait_for_events(by_id(events.event_id(events.RAW_OBJECT_QUARANTINED, resource, discriminator)))
+    return event
 
 
 def test_pii_columns_are_dropped_masked_and_keyed_hashed(settings: Settings) -> None:

@@ -7,14 +7,13 @@ server-side encryption the settings ask for, sent by our writers, not by a bucke
 
 from __future__ import annotations
 
-import http.client
-import threading
+import socket
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import ClassVar
-from urllib.parse import urlsplit
+from pathlib import Path
 
 import boto3
 import pytest
@@ -23,9 +22,12 @@ from featurelake.core.naming import bronze_path
 from featurelake.io.aws.raw import RawObject, fetch_raw_bytes, list_raw_objects
 from featurelake.io.aws.s3 import ObjectChangedError, PermanentS3Error, s3_client
 from featurelake.io.delta.store import DeltaStore
+from featurelake.local.processes import free_port
 from featurelake.settings import Settings, get_settings
 from flows.ingest import ingest
 from tests.integration.helpers import DATA, demo_objects, upload
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_a_missing_raw_bucket_fails_at_once_naming_it(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -50,72 +52,39 @@ def test_an_object_overwritten_after_listing_is_left_for_the_next_run(settings: 
         fetch_raw_bytes(settings, RawObject(listed.key, listed.etag, listed.size))
 
 
-class _FlakyS3(BaseHTTPRequestHandler):
-    """Forwards to the real endpoint, but answers the first GET of every object with 503 SlowDown."""
-
-    upstream: ClassVar[str] = ""
-    failed: ClassVar[set[str]] = set()
-    lock: ClassVar[threading.Lock] = threading.Lock()
-
-    def do_GET(self) -> None:
-        with self.lock:
-            first = self.path not in self.failed and "list-type" not in self.path and "?" not in self.path
-            if first:
-                self.failed.add(self.path)
-        if first:
-            body = b"<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>"
-            self.send_response(503)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-            return
-        self._forward()
-
-    def do_HEAD(self) -> None:
-        self._forward()
-
-    def do_PUT(self) -> None:
-        self._forward()
-
-    def do_POST(self) -> None:
-        self._forward()
-
-    def do_DELETE(self) -> None:
-        self._forward()
-
-    def _forward(self) -> None:
-        target = urlsplit(self.upstream)
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else None
-        connection = http.client.HTTPConnection(target.hostname, target.port, timeout=60)
-        connection.request(self.command, self.path, body=body, headers=dict(self.headers))
-        response = connection.getresponse()
-        payload = response.read()
-        self.send_response(response.status)
-        for name, value in response.getheaders():
-            if name.lower() not in {"transfer-encoding", "connection", "content-length"}:
-                self.send_header(name, value)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(payload)
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
-def flaky_endpoint(s3_endpoint: str) -> Iterator[tuple[str, set[str]]]:
-    handler = type("Flaky", (_FlakyS3,), {"upstream": s3_endpoint, "failed": set()})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", handler.failed
-    server.shutdown()
+def flaky_endpoint(s3_endpoint: str, tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A proxy to the S3 endpoint, in its own process, that refuses the first GET of every object.
+
+    The paths it refused are appended to the returned file. It is a process because deltalake's
+    ``history()`` holds the GIL while it waits for S3: a proxy thread in this interpreter could
+    not answer it (see ``tests/integration/flaky_s3.py``).
+    """
+    port, failed = free_port(), tmp_path / "refused.txt"
+    failed.touch()
+    command = [sys.executable, "-m", "tests.integration.flaky_s3", "--upstream", s3_endpoint, "--port", str(port)]
+    proxy = subprocess.Popen([*command, "--failed-file", str(failed)], cwd=REPO)
+    try:
+        _wait_for_port(port, proxy)
+        yield f"http://127.0.0.1:{port}", failed
+    finally:
+        proxy.terminate()
+        proxy.wait(timeout=30)
+
+
+def _wait_for_port(port: int, proxy: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    """Until the proxy accepts connections (it has started listening), or fail naming what happened."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proxy.poll() is None:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    pytest.fail(f"the flaky S3 proxy did not listen on port {port} (exit code {proxy.poll()})")
 
 
 def test_transient_errors_are_retried_until_the_ingest_succeeds(
-    settings: Settings, flaky_endpoint: tuple[str, set[str]], monkeypatch: pytest.MonkeyPatch
+    settings: Settings, flaky_endpoint: tuple[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     objects = {k: v for k, v in demo_objects().items() if k.startswith("transactions/")}
     upload(settings, objects)
@@ -125,7 +94,7 @@ def test_transient_errors_are_retried_until_the_ingest_succeeds(
 
     (result,) = ingest(["transactions"])
 
-    raw_gets = {p for p in failed if settings.raw_bucket in p}
+    raw_gets = {p for p in failed.read_text().splitlines() if settings.raw_bucket in p}
     assert len(raw_gets) == len(objects)  # every raw object was refused once, then read on retry
     assert result["rows_accepted"] == DATA.transactions.height
     assert result["reconciled"] is True

@@ -293,6 +293,7 @@ PII_CORPUS = [
     ("json, not an object", "a.ndjson", f'["{EMAIL}"]\n'.encode()),
     ("corrupt parquet", "a.parquet", b"PAR1" + EMAIL.encode() + b"\x00" * 8 + b"PAR1"),
     ("polars would quote it", "a.csv", b'email,n\n"' + EMAIL.encode() + b'"oops,1\n'),
+    ("a data row as header, repeated", "a.csv", f"g1,{EMAIL},{EMAIL}\ng2,x,y\n".encode()),
 ]
 
 

@@ -6,14 +6,17 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+import yaml
 
 from featurelake.build import announcements, record, report
 from featurelake.build.audit import RunFacts
 from featurelake.build.batch import BuildBatch, PublishedBatch
+from featurelake.build.plan import BuildPlan
 from featurelake.core import commits, events
 from featurelake.core.naming import feature_set_resource_id
 from featurelake.ingest.bronze import SOURCE_ETAG, SOURCE_KEY
 from featurelake.io.delta.store import DeltaStore
+from featurelake.io.mlflow import runs
 from featurelake.settings import Settings
 from featurelake.validate.gate import CheckFailure, ValidationFailedError, ValidationOutcome
 from features.customer_txn import CUSTOMER_TXN
@@ -73,12 +76,18 @@ def test_the_validation_report_lists_each_failure_and_the_verdict() -> None:
 
 def test_artifact_keys_and_the_unchanged_summary() -> None:
     assert report.artifact_key("build-progress", CUSTOMER_TXN) == "build-progress-customer-txn"
-    assert report.unchanged_summary(CUSTOMER_TXN, 4) == {
+    plan = BuildPlan(CUSTOMER_TXN.ref, 5, 3, (), 0, "bronze changed since version 3")
+    summary = report.unchanged_summary(CUSTOMER_TXN, plan, 4)
+    assert summary == {
+        "outcome": "unchanged: bronze version 5 changed no day since bronze version 3; Delta version 4 marks it "
+        "published, no new data",
         "feature_set": "customer_txn",
         "delta_version": 4,
+        "bronze_version": 5,
         "row_count": 0,
         "unchanged": True,
     }
+    assert "no new data" in report.UNCHANGED
 
 
 def test_a_publish_is_announced_with_its_table_version_and_warnings(store: DeltaStore) -> None:
@@ -95,10 +104,15 @@ def test_a_publish_is_announced_with_its_table_version_and_warnings(store: Delta
     assert announcement.event == events.FEATURE_SET_PUBLISHED
     assert announcement.resource_id == feature_set_resource_id(CUSTOMER_TXN)
     assert announcement.discriminator == events.at(table_uri, 9)
-    assert announcement.labels == {"featurelake.table-uri": table_uri, "featurelake.delta-version": "9"}
+    assert announcement.labels == {
+        "featurelake.table-uri": table_uri,
+        "featurelake.delta-version": "9",
+        "featurelake.lake-uri": store.uri("").rstrip("/"),
+    }
     assert announcement.summary["expectations"] == 12
     assert announcement.summary["validation"] == "passed"
     assert (announcement.summary["seconds_read"], announcement.summary["seconds_write"]) == (1.5, 0.25)
+    assert (announcement.summary["outcome"], announcement.description) == ("published", report.PUBLISHED)
 
 
 def test_a_rejected_batch_names_its_failures_and_quarantine(store: DeltaStore) -> None:
@@ -127,3 +141,20 @@ def test_the_build_run_records_inputs_outputs_and_the_audit(store: DeltaStore) -
     assert arguments["validation_metrics"]["drift_breached_features"] == 0.0
     assert arguments["sources"]["bronze_version"] == 7
     assert [o[SOURCE_KEY] for o in arguments["sources"]["raw_objects"]] == ["a.csv", "a.csv", "b.csv"]
+
+
+def test_the_build_run_names_the_flow_as_its_source(store: DeltaStore) -> None:
+    source = record.build_run_arguments(_published(store), {})["source"]
+    assert source.tags() == {
+        "mlflow.source.name": "flows/build_features.py:build_features (flow run run-1)",
+        "mlflow.source.type": "JOB",
+    }
+    audit = RunFacts("run-2", "adhoc", None).audit("fp", "rev")
+    assert record.build_source(audit).tags()["mlflow.source.name"] == (
+        "flows/build_features.py:build_features (deployment build-features/adhoc, flow run run-2)"
+    )
+
+
+def test_the_source_entry_points_are_the_deployed_ones() -> None:
+    deployed = {d["entrypoint"] for d in yaml.safe_load(Path("deployments/prefect.yaml").read_text())["deployments"]}
+    assert {runs.BUILD_ENTRY_POINT, runs.RETRAIN_ENTRY_POINT} <= deployed

@@ -8,7 +8,7 @@ of zero chunks. A backfill names its bronze version without being a publish.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -17,6 +17,7 @@ from featurelake.build import publish
 from featurelake.build.chunks import DRIFT_SAMPLE_ROWS, chunk_jobs
 from featurelake.build.plan import BuildPlan
 from featurelake.core import commits
+from featurelake.core.drift_basis import DriftBasis
 from featurelake.core.increments import DayChunk
 from featurelake.io.delta.store import DeltaStore
 from featurelake.settings import Settings
@@ -72,11 +73,12 @@ def test_several_chunks_write_chunk_commits_without_the_marker() -> None:
 
 
 def test_the_jobs_of_a_plan_share_its_instructions_and_split_the_drift_sample() -> None:
-    jobs = chunk_jobs(CUSTOMER_TXN, _plan(WEEK1, WEEK2), 3, AUDIT)
+    basis = DriftBasis(3, (WEEK1.start, WEEK2.end), 0, datetime(2026, 1, 8, tzinfo=UTC), timedelta(days=7))
+    jobs = chunk_jobs(CUSTOMER_TXN, _plan(WEEK1, WEEK2), basis, AUDIT)
     assert [j.chunk for j in jobs] == [WEEK1, WEEK2]
     expected = publish.chunk_instructions(_plan(WEEK1, WEEK2), CUSTOMER_TXN, AUDIT)
     assert all(j.instructions == expected for j in jobs)
-    assert {(j.sample_rows, j.reference_version, j.bronze_version) for j in jobs} == {(DRIFT_SAMPLE_ROWS // 2, 3, 7)}
+    assert {(j.sample_rows, j.drift_basis, j.bronze_version) for j in jobs} == {(DRIFT_SAMPLE_ROWS // 2, basis, 7)}
 
 
 def test_finishing_a_single_chunk_build_writes_nothing_more(store: DeltaStore) -> None:

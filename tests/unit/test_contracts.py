@@ -212,18 +212,19 @@ def test_non_finite_amount_is_rejected(value: str, reason: str) -> None:
 @pytest.mark.parametrize(
     ("overrides", "reason"),
     [
-        ({"amount": "-3.5"}, "amount: -3.5 is below the minimum 0"),
-        ({"amount": "2000000"}, "amount: 2000000 is above the maximum 1000000"),
-        ({"currency": "eur"}, "currency: eur does not match '[A-Z]{3}'"),
-        ({"currency": "EURO"}, "currency: EURO does not match '[A-Z]{3}'"),
-        ({"country": "F"}, "country: F does not match '[A-Z]{2}'"),
+        ({"amount": "-3.5"}, "amount: value is below the minimum 0"),
+        ({"amount": "2000000"}, "amount: value is above the maximum 1000000"),
+        ({"currency": "eur"}, "currency: value does not match '[A-Z]{3}'"),
+        ({"currency": "EURO"}, "currency: value does not match '[A-Z]{3}'"),
+        ({"country": "F"}, "country: value does not match '[A-Z]{2}'"),
     ],
 )
-def test_constraint_violations_are_rejected_quoting_the_value(overrides: dict[str, str], reason: str) -> None:
+def test_constraint_violations_are_rejected_never_quoting_the_value(overrides: dict[str, str], reason: str) -> None:
     split = _apply(_row("t1", **overrides), _row("t2"))
 
     assert _reasons(split) == {"t1": reason}
     assert split.accepted["txn_id"].to_list() == ["t2"]
+    assert split.rejected[next(iter(overrides))].to_list() == list(overrides.values())  # the row keeps its text
 
 
 def test_constraints_skip_nulls_and_allowed_values_are_enforced() -> None:
@@ -238,7 +239,7 @@ def test_constraints_skip_nulls_and_allowed_values_are_enforced() -> None:
     split = apply_contract(contract, frame)
 
     assert dict(zip(split.rejected["txn_id"], split.rejected[REASON_COLUMN], strict=True)) == {
-        "t1": "currency: GBP is not one of ['EUR', 'USD']"
+        "t1": "currency: value is not one of ['EUR', 'USD']"
     }
     assert split.accepted["txn_id"].to_list() == ["t2", "t3"]
 
@@ -254,8 +255,28 @@ def _with_extra_column() -> pl.DataFrame:
 
 
 def test_undeclared_columns_reject_the_whole_file_by_default() -> None:
-    with pytest.raises(ValueError, match=r"undeclared column\(s\) \['channel'\]; declare them in the contract"):
+    with pytest.raises(ValueError, match=r"undeclared column\(s\) \['channel'\]; declare them in the contract of"):
         apply_contract(TRANSACTIONS, _with_extra_column())
+
+
+def test_a_header_that_looks_like_data_is_counted_not_quoted() -> None:
+    """A CSV without a header row makes its first row the header: reasons must not carry those values."""
+    frame = _with_extra_column().rename({"channel": "jane.doe@example.org"}).with_columns(pl.lit("x").alias("note"))
+
+    with pytest.raises(ValueError, match="undeclared") as raised:
+        apply_contract(TRANSACTIONS, frame)
+
+    assert str(raised.value).startswith(
+        "undeclared column(s) ['note'] + 1 not shown (not column-like; is the header row missing?); declare them"
+    )
+    assert "jane" not in str(raised.value)
+
+
+def test_a_missing_column_names_the_columns_and_the_source() -> None:
+    frame = pl.DataFrame([_row("t1")], schema=dict.fromkeys(TRANSACTIONS.columns, pl.String)).drop("currency")
+
+    with pytest.raises(ValueError, match=r"^missing column\(s\) \['currency'\] that the contract of source 'trans"):
+        apply_contract(TRANSACTIONS, frame)
 
 
 def test_undeclared_columns_can_be_kept_as_text_or_dropped() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from featurelake.deploy.prefect_file import (
     environment_values,
     load_deployment_specs,
     missing_values,
+    parse_duration,
     placeholders,
     read_env_file,
 )
@@ -31,13 +33,40 @@ def test_every_environment_names_every_placeholder_the_file_uses(environment: st
     assert set(values) == placeholders()  # and nothing the file does not use
 
 
-def test_the_placeholders_are_the_pool_the_image_the_roles_and_the_debounce() -> None:
+def test_the_placeholders_are_the_pool_the_image_the_roles_and_the_windows() -> None:
     assert placeholders() == {
         "FEATURELAKE_WORK_POOL",
         "FEATURELAKE_IMAGE",
         "FEATURELAKE_RETRAIN_DEBOUNCE",
+        "FEATURELAKE_INGEST_BATCH_WINDOW",
+        "FEATURELAKE_WATCH_EVERY_MINUTES",
         *STACK_OUTPUTS.values(),
     }
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_every_environments_windows_are_iso_8601_and_within_their_bounds(environment: str) -> None:
+    """`prefect deploy` refuses a bare number from a placeholder ("20" is not a duration)."""
+    values = read_env_file(ENVIRONMENTS_DIR / f"{environment}.env")
+    debounce = parse_duration(values["FEATURELAKE_RETRAIN_DEBOUNCE"])
+    batch = parse_duration(values["FEATURELAKE_INGEST_BATCH_WINDOW"])
+    assert values["FEATURELAKE_RETRAIN_DEBOUNCE"].startswith("P")
+    assert values["FEATURELAKE_INGEST_BATCH_WINDOW"].startswith("P")
+    assert debounce >= timedelta(seconds=10)  # Prefect's least proactive window
+    assert timedelta(0) <= batch <= timedelta(minutes=5)
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_every_environments_safety_net_looks_no_more_than_every_ten_minutes(environment: str) -> None:
+    minutes = int(read_env_file(ENVIRONMENTS_DIR / f"{environment}.env")["FEATURELAKE_WATCH_EVERY_MINUTES"])
+    assert minutes >= 10
+    assert 60 % minutes == 0  # the step of a cron (*/N): any other N would not be evenly spaced
+
+
+def test_a_duration_that_is_not_one_names_the_value_and_the_forms() -> None:
+    assert parse_duration(15) == timedelta(seconds=15)
+    with pytest.raises(ValueError, match=r"'600' is not a duration: write seconds as a number or ISO 8601"):
+        parse_duration("600")
 
 
 def test_filled_specs_keep_event_templates_and_runtime_placeholders() -> None:
@@ -47,6 +76,9 @@ def test_filled_specs_keep_event_templates_and_runtime_placeholders() -> None:
     (trigger,) = retrain["triggers"]
     assert trigger["within"] == "PT20S"
     assert trigger["parameters"]["delta_version"] == "{{ event.payload.delta_version }}"
+    assert "a quiet period (PT20S)" in trigger["description"]
+    watcher = next(s for s in specs if s["name"] == "safety-net")
+    assert watcher["schedules"] == [{"cron": "*/10 * * * *", "timezone": "UTC"}]
 
 
 def test_the_process_environment_overrides_the_file() -> None:

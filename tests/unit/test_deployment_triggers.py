@@ -12,9 +12,10 @@ import re
 from typing import Any
 
 import pytest
+import yaml
 
 from featurelake.core.events import PAYLOADS
-from featurelake.deploy.prefect_file import load_deployment_specs
+from featurelake.deploy.prefect_file import DEFAULT_PREFECT_FILE, load_deployment_specs
 
 SPECS = load_deployment_specs()
 TRIGGERED = [(d, t) for d in SPECS for t in d.get("triggers", [])]
@@ -26,6 +27,13 @@ def _flow_parameters(entrypoint: str) -> dict[str, inspect.Parameter]:
 
     flow: Any = load_flow_from_entrypoint(entrypoint)
     return dict(inspect.signature(flow.fn).parameters)
+
+
+def test_prefect_deploy_accepts_the_file_as_written() -> None:
+    """`prefect deploy` validates the file before it fills ``{{ $NAME }}`` (a placeholder ``interval`` fails)."""
+    from prefect.cli.deploy._models import PrefectYamlModel
+
+    PrefectYamlModel.model_validate(yaml.safe_load(DEFAULT_PREFECT_FILE.read_text()))
 
 
 def test_every_deployment_has_a_loadable_entrypoint() -> None:
@@ -82,19 +90,63 @@ def test_every_feature_set_with_a_staleness_limit_is_watched_by_a_proactive_trig
         assert trigger["within"] == spec.max_staleness.total_seconds()
 
 
-def test_every_retrain_deployment_names_a_model_spec_and_listens_to_what_it_reads() -> None:
+def test_every_retrain_deployment_names_a_model_spec_and_listens_to_every_feature_set_it_reads() -> None:
     from featurelake.core.catalog import discover
+    from featurelake.core.naming import feature_set_resource_id
 
     found = discover("features")
     retrains = [d for d in SPECS if d["entrypoint"] == "flows/retrain.py:retrain"]
     assert [d["parameters"]["model"] for d in retrains] == ["featurelake-fraud"]
     for deployment in retrains:
         spec = found.get_model(deployment["parameters"]["model"])
-        for trigger in deployment["triggers"]:
-            assert trigger["expect"] == ["featurelake.feature-set.published"]
-            name, _, version = (
-                trigger["match"]["prefect.resource.id"].removeprefix("featurelake.feature-set.").rpartition(".v")
-            )
-            assert spec.uses(f"{name}:v{version}"), (
-                f"{deployment['name']} fires on a feature set {spec.name} does not read"
-            )
+        (trigger,) = deployment["triggers"]
+        assert trigger["expect"] == trigger["after"] == ["featurelake.feature-set.published"]
+        matched = trigger["match"]["prefect.resource.id"]
+        listened = [matched] if isinstance(matched, str) else matched
+        read = [feature_set_resource_id(found.feature_sets[ref]) for ref in spec.feature_sets]
+        assert sorted(listened) == sorted(read), f"{deployment['name']}: the trigger and model spec {spec.name} differ"
+        assert all(ref in trigger["name"] for ref in spec.feature_sets), trigger["name"]
+
+
+def _fires_without_an_event(trigger: dict[str, Any]) -> bool:
+    """Whether a proactive trigger whose parameters render the event can fire with none.
+
+    ``proactive_evaluation`` (prefect/server/events/triggers.py) keeps a window open for every
+    proactive trigger without ``for_each``, even when ``after`` is set, and fires it when it
+    expires with no event: ``{{ event.payload.* }}`` cannot render (InvalidJinja) and the action
+    fails. With ``for_each`` and ``after``, only an ``after`` event opens a window.
+    """
+    renders_event = re.search(r"\{\{\s*event\b", str(trigger.get("parameters", {}))) is not None
+    proactive = trigger.get("posture") == "Proactive"
+    return proactive and renders_event and not (trigger.get("after") and trigger.get("for_each"))
+
+
+@pytest.mark.parametrize(("deployment", "trigger"), TRIGGERED, ids=[d["name"] for d, _ in TRIGGERED])
+def test_no_trigger_fires_without_the_event_its_parameters_render(
+    deployment: dict[str, Any], trigger: dict[str, Any]
+) -> None:
+    assert not _fires_without_an_event(trigger), deployment["name"]
+
+
+def test_the_guard_catches_the_retrain_trigger_without_for_each() -> None:
+    retrain = next(t for d, t in TRIGGERED if d["name"] == "fraud-model")
+    assert _fires_without_an_event({k: v for k, v in retrain.items() if k != "for_each"})
+
+
+@pytest.mark.parametrize(("deployment", "trigger"), TRIGGERED, ids=[d["name"] for d, _ in TRIGGERED])
+def test_every_trigger_has_a_plain_name_and_a_description_naming_its_deployment(
+    deployment: dict[str, Any], trigger: dict[str, Any]
+) -> None:
+    from prefect.flows import load_flow_from_entrypoint
+
+    flow: Any = load_flow_from_entrypoint(deployment["entrypoint"])
+    assert trigger.get("name"), (
+        f"{deployment['name']}: the Automations page would show {deployment['name']}__automation_1"
+    )
+    assert len(trigger["name"]) <= 80
+    assert f"{flow.name}/{deployment['name']}" in trigger.get("description", "")
+
+
+def test_trigger_names_are_unique() -> None:
+    names = [t["name"] for _, t in TRIGGERED]
+    assert len(names) == len(set(names))

@@ -75,6 +75,58 @@ def test_an_empty_spine_is_refused_with_a_message(store: FeatureStore) -> None:
         store.get_training_set(_spine(), ["toy:v1"])
 
 
+def test_a_spine_without_its_time_column_is_told_how_to_name_another(store: FeatureStore) -> None:
+    spine = _spine(T0).rename({"event_time": "label_time"})
+    with pytest.raises(
+        SpineError, match=r"no time column 'event_time' .*label_time.*spine_time= \(CLI: --spine-time\)"
+    ):
+        store.get_training_set(spine, ["toy:v1"])
+    assert store.get_training_set(spine, ["toy:v1"], spine_time="label_time").frame["score"].to_list() == [10.0]
+
+
+TIME = pl.col("event_time")
+
+
+@pytest.mark.parametrize(
+    ("times", "advice", "fix"),
+    [
+        pytest.param(
+            ["2026-11-01T00:00:00Z"],
+            "pl.col('event_time').str.to_datetime(time_zone='UTC')",
+            TIME.str.to_datetime(time_zone="UTC"),
+            id="text",
+        ),
+        pytest.param(
+            [T0.replace(tzinfo=None)],
+            "pl.col('event_time').dt.replace_time_zone('UTC')",
+            TIME.dt.replace_time_zone("UTC"),
+            id="naive",
+        ),
+        pytest.param(
+            [T0.date()],
+            "pl.col('event_time').cast(pl.Datetime('us', 'UTC'))",
+            TIME.cast(pl.Datetime("us", "UTC")),
+            id="date",
+        ),
+        pytest.param(
+            [1_793_491_200],
+            "pl.from_epoch('event_time', time_unit='s').dt.replace_time_zone('UTC')",
+            pl.from_epoch("event_time", time_unit="s").dt.replace_time_zone("UTC"),
+            id="epoch seconds",
+        ),
+    ],
+)
+def test_a_spine_time_column_of_another_type_is_told_how_to_convert_it(
+    store: FeatureStore, times: list[object], advice: str, fix: pl.Expr
+) -> None:
+    spine = pl.DataFrame({"user_id": ["a"], "event_time": times})
+    with pytest.raises(SpineError, match="time-zone-aware") as refused:
+        store.get_training_set(spine, ["toy:v1"])
+
+    assert advice in str(refused.value)
+    assert store.get_training_set(spine.with_columns(fix), ["toy:v1"]).frame.height == 1  # the advice works
+
+
 def test_a_read_takes_a_version_or_a_time_not_both(store: FeatureStore) -> None:
     with pytest.raises(ValueError, match="pass a Delta version or a time"):
         store.read("toy:v1", delta_version=0, as_of=datetime.now(UTC))

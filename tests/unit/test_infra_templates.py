@@ -597,6 +597,27 @@ def test_data_buckets_are_versioned_private_logged_and_encrypted_with_the_data_k
     }
 
 
+def test_every_bucket_aborts_incomplete_multipart_uploads_within_a_week() -> None:
+    """A producer or writer killed mid-upload leaves parts nobody completes: a lifecycle rule aborts them."""
+    buckets = {
+        f"{path.name}:{name}": resource["Properties"]
+        for path in TEMPLATES
+        for name, resource in load(path).get("Resources", {}).items()
+        if resource["Type"] == "AWS::S3::Bucket"
+    }
+    assert {"featurelake.yaml:RawBucket", "featurelake.yaml:LakeBucket"} <= set(buckets)
+    for bucket, properties in buckets.items():
+        rules = [
+            rule
+            for rule in properties.get("LifecycleConfiguration", {}).get("Rules", [])
+            if rule.get("Status") == "Enabled" and "AbortIncompleteMultipartUpload" in rule
+        ]
+        assert rules, f"{bucket} has no enabled AbortIncompleteMultipartUpload rule"
+        (rule,) = rules
+        assert not {"Prefix", "TagFilters", "ObjectSizeGreaterThan"} & set(rule), f"{bucket}: not the whole bucket"
+        assert 1 <= rule["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"] <= 7, bucket
+
+
 def test_key_policy_rotates_and_gives_no_one_direct_use_of_the_key() -> None:
     template = load(MAIN)
     key = template["Resources"]["DataKey"]["Properties"]

@@ -13,7 +13,7 @@ from featurelake.core.naming import bronze_path
 from featurelake.core.pii import PiiKeyError, key_id
 from featurelake.ingest import announcements
 from featurelake.ingest.announcements import bronze_appended
-from featurelake.ingest.backlog import needs_pii_key, pending_objects, worth_retrying
+from featurelake.ingest.backlog import needs_pii_key, worth_retrying
 from featurelake.ingest.bronze import (
     RAW_CONTENT,
     SOURCE_KEY,
@@ -27,6 +27,7 @@ from featurelake.ingest.bronze import (
 )
 from featurelake.ingest.duplicates import quarantine_repeated_keys
 from featurelake.ingest.objects import split_bytes
+from featurelake.ingest.order import pending_objects, same_second, upload_ordered
 from featurelake.ingest.watcher import PendingObject, count_by_source
 from featurelake.io.aws.raw import RawObject
 from featurelake.io.aws.s3 import ObjectChangedError, PermanentS3Error
@@ -60,6 +61,47 @@ def test_pending_objects_are_new_or_rewritten_and_oldest_first() -> None:
 
     assert [o.key for o in pending] == ["rewritten", "c", "a", "b"]  # no time first; a tie goes by key
     assert [o.key for o in not_ingested(listed, done)] == ["b", "a", "c", "rewritten"]  # listing order kept
+
+
+def test_a_same_second_tie_goes_by_landed_event_arrival_then_key() -> None:
+    copy, original, other = _obj("a-copy", second=5), _obj("z-original", second=5), _obj("m", second=5)
+    arrived = {("z-original", "e1"): NOW, ("a-copy", "e1"): NOW + dt.timedelta(milliseconds=40)}
+
+    pending = pending_objects([copy, other, original, _obj("early", second=4)], set(), arrived)
+
+    # the earlier second first; then the announced objects in arrival order; the unannounced one last
+    assert [o.key for o in pending] == ["early", "z-original", "a-copy", "m"]
+    assert [o.key for o in same_second(pending)] == ["z-original", "a-copy", "m"]
+
+
+class _Lines:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def info(self, msg: str, *args: object) -> None:
+        self.lines.append(msg % args)
+
+    warning = info
+
+
+def test_events_are_read_only_for_ties_and_when_they_cannot_be_read_ties_go_by_key() -> None:
+    log, asked = _Lines(), []
+
+    def unreadable(bucket: str, objects: list[tuple[str, str]]) -> dict[tuple[str, str], dt.datetime]:
+        asked.append(objects)
+        raise ConnectionError("the Prefect API does not answer")
+
+    untied = [_obj("b", second=2), _obj("a", second=1)]
+    assert [o.key for o in upload_ordered("raw", untied, set(), log, unreadable)] == ["a", "b"]
+    assert (asked, log.lines) == ([], [])
+
+    tied = [_obj("b", second=1), _obj("a", second=1), _obj("c", second=2)]
+    assert [o.key for o in upload_ordered("raw", tied, set(), log, unreadable)] == ["a", "b", "c"]
+    assert asked == [[("a", "e1"), ("b", "e1")]]  # only the tied ones, once
+    assert log.lines == [
+        "2 object(s) share an upload second and their landed events could not be read "
+        "(the Prefect API does not answer); taking them in key order"
+    ]
 
 
 def test_only_failures_a_retry_can_fix_are_retried() -> None:
@@ -121,6 +163,23 @@ def test_a_key_repeated_in_a_later_object_is_quarantined_naming_the_first() -> N
     assert moved[SOURCE_KEY].to_list() == ["fraud_labels/2.csv"]
     assert '"txn_id":"t2"' in moved[RAW_CONTENT].item()
     assert all(batch.reconciled for batch in checked)
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "reason"),
+    [
+        ("missing.csv", b"txn_id,customer_id\nt1,c1\n", "missing column(s) ['merchant_id', 'event_time', 'is_fraud'"),
+        ("extra.csv", _labels("t1").replace(b"\n", b",coupon\n"), "undeclared column(s) ['coupon']"),
+        ("empty.csv", b"", "is empty (0 bytes)"),
+    ],
+)
+def test_every_file_level_reason_starts_with_the_object_key(name: str, data: bytes, reason: str) -> None:
+    key = f"fraud_labels/{name}"
+
+    batch = split_bytes(FRAUD_LABELS, _obj(key), data, NOW)
+
+    (text,) = batch.quarantined[REASON_COLUMN].to_list()
+    assert text.startswith(f"{key}: {reason}")
 
 
 def test_an_unreadable_file_with_pii_is_quarantined_whole_without_its_content() -> None:

@@ -12,7 +12,10 @@ import pytest
 from deltalake import DeltaTable, write_deltalake
 
 from featurelake.io.delta import maintenance
+from featurelake.operate.maintenance_plan import MaintenanceOptions
 from featurelake.operate.pins import UnresolvedPinError, bronze_version_behind
+from featurelake.operate.uploads import upload_buckets
+from featurelake.settings import Settings
 
 
 def commit(version: int, operation: str = "WRITE", **metadata: Any) -> dict[str, Any]:
@@ -144,3 +147,14 @@ def test_failed_tables_are_named_and_a_report_summarises_itself_in_one_line() ->
     assert failed_tables([done, broken]) == ["features/f/v1"]
     assert done.summary() == "bronze/t: files 20 → 2, removed 18, notes: held"
     assert broken.summary() == "features/f/v1: vacuum: registry down"
+
+
+def test_maintenance_cleans_the_uploads_of_the_raw_and_lake_buckets_only_for_a_lake_on_s3(tmp_path: Path) -> None:
+    assert upload_buckets(Settings(lake_uri=str(tmp_path))) == []
+    on_s3 = Settings(raw_bucket="raw", lake_uri="s3://lake/team/prod")
+    assert upload_buckets(on_s3) == [("raw", ""), ("lake", "team/prod/")]
+    assert upload_buckets(Settings(raw_bucket="one", lake_uri="s3://one/lake")) == [("one", "")]
+    hours = MaintenanceOptions.from_parameters(
+        retain_hours=1, target_file_mb=1, min_small_files=2, dry_run=False, allow_short_retention=False
+    )
+    assert hours.abort_uploads_after == timedelta(hours=24)

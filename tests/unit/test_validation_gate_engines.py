@@ -9,8 +9,9 @@ import polars as pl
 import pytest
 from pydantic import ValidationError
 
+from featurelake.build.report import validation_report
 from featurelake.settings import Settings
-from featurelake.validate.gate import ValidationOutcome, build_suite, suite_hash, validate_batch
+from featurelake.validate.gate import ValidationEngine, ValidationOutcome, build_suite, suite_hash, validate_batch
 from features.customer_txn import CUSTOMER_TXN
 
 USER_EXPECTATIONS: list[dict[str, Any]] = [
@@ -92,3 +93,18 @@ def test_the_engine_is_a_setting_defaulting_to_polars(monkeypatch: pytest.Monkey
     monkeypatch.setenv("FEATURELAKE_VALIDATION_ENGINE", "spark")
     with pytest.raises(ValidationError, match="validation_engine"):
         Settings()
+
+
+@pytest.mark.parametrize("engine", ["polars", "gx-pandas"])
+def test_a_missing_value_is_reported_as_null_or_nan_as_polars_holds_it(engine: ValidationEngine) -> None:
+    missing = pl.int_range(pl.len())
+    batch = feature_batch().with_columns(
+        pl.when(missing == 2).then(float("nan")).otherwise("amount_sum_1h").alias("amount_sum_1h"),  # and a null at 5
+        pl.when(missing == 4).then(None).otherwise("amount_count_7d").alias("amount_count_7d"),  # Int64: NaN in pandas
+    )
+
+    examples = {f.expectation: f.examples for f in validate_batch(CUSTOMER_TXN, batch, 40, engine=engine).failures}
+
+    assert examples["expect_column_values_to_not_be_null(column=amount_sum_1h)"] == ("NaN", "null")
+    assert examples["expect_column_values_to_not_be_null(column=amount_count_7d)"] == ("null",)
+    assert "`null`" in validation_report(CUSTOMER_TXN, validate_batch(CUSTOMER_TXN, batch, 40), 1, published=False)

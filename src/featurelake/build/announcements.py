@@ -7,12 +7,13 @@ one table version collapse: a retried build announces the same id again, and Pre
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from pydantic import BaseModel
 
 from featurelake.build.batch import PublishedBatch
 from featurelake.build.publish import BuildStart
+from featurelake.build.report import PUBLISHED, REANNOUNCED
 from featurelake.core import commits, events
 from featurelake.core.featureset import FeatureSet
 from featurelake.core.naming import feature_quarantine_path, feature_set_resource_id
@@ -32,6 +33,8 @@ class Announcement:
     discriminator: str
     labels: dict[str, str] | None = None
     summary: dict[str, object] = field(default_factory=dict)
+    #: What the UI calls the summary: a new publish, or one announced again without new data.
+    description: str = PUBLISHED
 
 
 def published(batch: PublishedBatch, mlflow_run_id: str | None) -> Announcement:
@@ -78,21 +81,31 @@ def republished(settings: Settings, store: DeltaStore, spec: FeatureSet, start: 
         mlflow_run_id=builds[0]["run_id"] if builds else None,
     )
     expectations = int(builds[0]["metrics"].get("expectations_evaluated", 0)) if builds else 0
-    return _publish_event(spec, payload, expectations)
+    announcement = _publish_event(spec, payload, expectations)
+    outcome = (
+        f"re-announced: bronze version {start.bronze_version} was already published as Delta version "
+        f"{delta_version}; nothing was built, no new data"
+    )
+    return replace(announcement, summary={**announcement.summary, "outcome": outcome}, description=REANNOUNCED)
 
 
 def _publish_event(
     spec: FeatureSet, payload: events.FeatureSetPublished, expectations: int, seconds: dict[str, float] | None = None
 ) -> Announcement:
     """The published event of ``payload``, labelled with its table version; the summary adds the gate and timings."""
-    summary: dict[str, object] = payload.model_dump() | {"expectations": expectations, "validation": "passed"}
+    summary: dict[str, object] = {"outcome": "published"} | payload.model_dump()
+    summary |= {"expectations": expectations, "validation": "passed"}
     summary |= {f"seconds_{step}": value for step, value in (seconds or {}).items()}
     return Announcement(
         event=events.FEATURE_SET_PUBLISHED,
         resource_id=feature_set_resource_id(spec),
         payload=payload,
         discriminator=events.at(payload.table_uri, payload.delta_version),
-        labels={events.TABLE_URI_LABEL: payload.table_uri, events.DELTA_VERSION_LABEL: str(payload.delta_version)},
+        labels={
+            events.TABLE_URI_LABEL: payload.table_uri,
+            events.DELTA_VERSION_LABEL: str(payload.delta_version),
+            events.LAKE_URI_LABEL: payload.table_uri.removesuffix("/" + spec.table_path),
+        },
         summary=summary,
     )
 

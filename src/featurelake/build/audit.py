@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 from featurelake.core import commits
 
+#: What the audit names as the deployment of a flow called directly (not from a deployment).
+RUN_DIRECTLY = "(none: run directly)"
 #: Why a build that failed after writing restores its table (the rollback commit's reason).
 WITHDRAWN = "the build failed after publishing; its batch is withdrawn"
 
@@ -32,7 +34,7 @@ class RunFacts:
         """The metadata every commit of the build carries: run, deployment, UI link, definition and code."""
         return {
             commits.FLOW_RUN_ID: self.flow_run_id,
-            commits.DEPLOYMENT: str(self.deployment or "(none: run directly)"),
+            commits.DEPLOYMENT: str(self.deployment or RUN_DIRECTLY),
             commits.FLOW_RUN_URL: str(self.ui_url or ""),
             commits.FINGERPRINT: fingerprint,
             commits.CODE_REVISION: code_revision,

@@ -13,6 +13,7 @@ import polars as pl
 
 from featurelake.build.chunks import ChunkResult
 from featurelake.core.drift import DriftReport, drift_report
+from featurelake.core.drift_basis import DriftBasis
 from featurelake.core.featureset import FeatureSet
 from featurelake.core.naming import bronze_path
 from featurelake.io.delta.store import DeltaStore
@@ -48,12 +49,19 @@ class BuildBatch:
             seconds={k: round(sum(r.seconds.get(k, 0.0) for r in results), 3) for k in _LAPS},
         )
 
-    def drift(self, spec: FeatureSet, reference_version: int | None) -> tuple[DriftReport, int] | None:
-        """Drift of the batch's sample against the previous publish's rows on the same days (None: no reference)."""
-        if reference_version is None or self.reference.is_empty():
+    def drift(self, spec: FeatureSet, basis: DriftBasis | None) -> tuple[DriftReport, int] | None:
+        """Drift of the batch against the previous publish's same span, on rows with full windows on both sides.
+
+        None when there is nothing to compare with (no previous publish, or it had no rows on
+        those days). When the windows of every row are still filling up, the features are
+        reported as not judged, and the report says why.
+        """
+        if basis is None or self.reference.is_empty():
             return None
+        reference = basis.settled(self.reference, spec.event_time)
+        current = basis.settled(self.sample if self.sample.width else self.reference.clear(), spec.event_time)
         names = list(spec.feature_names)
-        return drift_report(spec.drift, self.reference, self.sample, names), reference_version
+        return drift_report(spec.drift, reference, current, names, basis=basis.describe()), basis.version
 
 
 def _concat(frames: list[pl.DataFrame]) -> pl.DataFrame:

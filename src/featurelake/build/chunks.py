@@ -22,8 +22,9 @@ from featurelake.build.publish import ChunkInstructions, add_constraints, chunk_
 from featurelake.build.quarantine import quarantine
 from featurelake.build.source import chunk_source_objects, read_chunk_source
 from featurelake.core import catalog
+from featurelake.core.drift_basis import DriftBasis
 from featurelake.core.featureset import FeatureSet
-from featurelake.core.increments import DayChunk, features_for_days, source_window, utc_day
+from featurelake.core.increments import DayChunk, features_for_days
 from featurelake.core.naming import bronze_path
 from featurelake.io.delta.feature_tables import read_feature_table, write_feature_table
 from featurelake.io.delta.store import DeltaStore
@@ -61,19 +62,20 @@ class ChunkJob:
     version: int
     chunk: DayChunk
     bronze_version: int
-    reference_version: int | None
+    #: What drift compares the chunk with (None: nothing published to compare with).
+    drift_basis: DriftBasis | None
     instructions: ChunkInstructions
     sample_rows: int
 
 
 def chunk_jobs(
-    spec: FeatureSet, plan: BuildPlan, reference_version: int | None, audit: Mapping[str, str]
+    spec: FeatureSet, plan: BuildPlan, drift_basis: DriftBasis | None, audit: Mapping[str, str]
 ) -> list[ChunkJob]:
     """One job per chunk of ``plan``, each committing as the publish protocol says and sampling its share."""
     instructions = chunk_instructions(plan, spec, audit)
     sample_rows = max(1_000, DRIFT_SAMPLE_ROWS // max(1, len(plan.chunks)))
     return [
-        ChunkJob(spec.name, spec.version, chunk, plan.bronze_version, reference_version, instructions, sample_rows)
+        ChunkJob(spec.name, spec.version, chunk, plan.bronze_version, drift_basis, instructions, sample_rows)
         for chunk in plan.chunks
     ]
 
@@ -87,7 +89,7 @@ def run_chunk_job(settings: Settings, job: ChunkJob) -> ChunkResult:
         spec=spec,
         chunk=job.chunk,
         bronze_version=job.bronze_version,
-        reference_version=job.reference_version,
+        drift_basis=job.drift_basis,
         instructions=job.instructions,
         user_expectations=load_user_expectations(features.expectations_path(spec)),
         sample_rows=job.sample_rows,
@@ -115,11 +117,11 @@ def build_chunk(
     chunk: DayChunk,
     *,
     bronze_version: int,
-    reference_version: int | None,
     instructions: ChunkInstructions,
     user_expectations: list[dict[str, Any]],
     sample_rows: int,
     validation_engine: ValidationEngine = "polars",
+    drift_basis: DriftBasis | None = None,
 ) -> ChunkResult:
     """Read, compute, gate and write one chunk of days; a chunk that fails the gate writes nothing.
 
@@ -135,11 +137,11 @@ def build_chunk(
     outcome = clock.lap(
         "validate", validate_batch(spec, features, source_rows, user_expectations, engine=validation_engine)
     )
-    reference = _reference(store, spec, reference_version, chunk, sample_rows)
+    previous = _reference(store, spec, drift_basis, chunk, sample_rows)
     sample = clock.lap("drift", _sample(features, sample_rows))
     version = _write(store, spec, chunk, features, outcome, bronze_version, instructions)
     clock.lap("write", None)
-    return ChunkResult(chunk, features.height, source_rows, objects, outcome, sample, reference, version, clock.laps)
+    return ChunkResult(chunk, features.height, source_rows, objects, outcome, sample, previous, version, clock.laps)
 
 
 def _write(
@@ -169,13 +171,17 @@ def _write(
 
 
 def _reference(
-    store: DeltaStore, spec: FeatureSet, version: int | None, chunk: DayChunk, sample_rows: int
+    store: DeltaStore, spec: FeatureSet, basis: DriftBasis | None, chunk: DayChunk, sample_rows: int
 ) -> pl.DataFrame:
-    """A sample of the previous publish's rows on the chunk's days and its lookback (drift's reference)."""
-    if version is None:
+    """A sample of the previous publish's rows on the days the chunk is compared with (drift's reference).
+
+    Those are the chunk's own days, moved back by the days the batch adds (see
+    :mod:`featurelake.core.drift_basis`), never the lookback days the chunk reads around them.
+    """
+    if basis is None:
         return pl.DataFrame()
-    days = (utc_day(source_window(spec, chunk)[0]), chunk.end)
-    return _sample(read_feature_table(store, spec, delta_version=version, days=days).frame, sample_rows)
+    days = basis.reference_days(chunk.start, chunk.end)
+    return _sample(read_feature_table(store, spec, delta_version=basis.version, days=days).frame, sample_rows)
 
 
 def _sample(frame: pl.DataFrame, rows: int) -> pl.DataFrame:

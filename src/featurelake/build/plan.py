@@ -11,7 +11,7 @@ input (days plus lookback) fits the row limit the memory budget allows
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import polars as pl
@@ -46,6 +46,8 @@ class BuildPlan:
     chunks: tuple[DayChunk, ...]
     estimated_source_rows: int
     reason: str
+    #: The earliest event time in bronze at ``bronze_version`` (None: unknown): windows fill up from there.
+    source_start: datetime | None = None
 
     @property
     def full(self) -> bool:
@@ -106,7 +108,9 @@ def plan_from_base(
     if base is None:
         chunks = open_outer_bounds(chunks)
     estimate = _estimated_rows(after, chunks, spec)
-    return BuildPlan(spec.ref, bronze_version, base, tuple(chunks), estimate, reason)
+    start = after["min_time"].min()
+    start = start if isinstance(start, datetime) else None
+    return BuildPlan(spec.ref, bronze_version, base, tuple(chunks), estimate, reason, start)
 
 
 def compaction_rewrites(store: DeltaStore, path: str, base: int, version: int) -> tuple[set[str], set[str]]:

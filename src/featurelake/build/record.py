@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from featurelake.build.audit import RUN_DIRECTLY
 from featurelake.build.batch import PublishedBatch
 from featurelake.core import commits
 from featurelake.ingest.bronze import SOURCE_KEY
@@ -33,6 +34,7 @@ def build_run_arguments(published: PublishedBatch, drift_metrics: Mapping[str, f
         commits.DELTA_VERSION: str(delta_version),
     }
     return {
+        "source": build_source(published.audit),
         "tags": tags,
         "params": {
             "bronze_version": published.bronze_version,
@@ -52,6 +54,13 @@ def build_run_arguments(published: PublishedBatch, drift_metrics: Mapping[str, f
             "raw_objects": objects.to_dicts(),
         },
     }
+
+
+def build_source(audit: Mapping[str, str]) -> runs.RunSource:
+    """The build flow run as MLflow's Source names it: entry point, deployment (if any) and flow run."""
+    deployment = audit.get(commits.DEPLOYMENT, RUN_DIRECTLY)
+    named = None if deployment == RUN_DIRECTLY else f"build-features/{deployment}"
+    return runs.RunSource(runs.BUILD_ENTRY_POINT, audit[commits.FLOW_RUN_ID], named)
 
 
 def log_build_run(settings: Settings, published: PublishedBatch, drift_metrics: Mapping[str, float]) -> str:

@@ -5,9 +5,15 @@ Pure rendering (Markdown and artifact keys); the flow decides when to show it.
 
 from __future__ import annotations
 
+from featurelake.build.plan import BuildPlan
 from featurelake.core.drift import DriftReport
 from featurelake.core.featureset import FeatureSet
 from featurelake.validate.gate import ValidationOutcome
+
+#: What the build's summary artifact says happened (its description in the UI's artifact list).
+PUBLISHED = "Published feature batch"
+REANNOUNCED = "Re-announced an existing publish (no new data)"
+UNCHANGED = "No day changed: marked published, no new data"
 
 
 def artifact_key(kind: str, spec: FeatureSet) -> str:
@@ -44,6 +50,15 @@ def drift_markdown(spec: FeatureSet, report: DriftReport, delta_version: int, re
     return title + report.to_markdown()
 
 
-def unchanged_summary(spec: FeatureSet, delta_version: int) -> dict[str, object]:
-    """What a build that had no day to recompute returns: its marker's version, no rows."""
-    return {"feature_set": spec.name, "delta_version": delta_version, "row_count": 0, "unchanged": True}
+def unchanged_summary(spec: FeatureSet, plan: BuildPlan, delta_version: int) -> dict[str, object]:
+    """What a build that had no day to recompute returns and shows: its marker's version, no rows.
+
+    The bronze version changed no row the table is built from (e.g. a compaction rewrote its
+    files); the marker commit only records that it is published, so nothing new is announced.
+    """
+    outcome = (
+        f"unchanged: bronze version {plan.bronze_version} changed no day since bronze version "
+        f"{plan.base_bronze_version}; Delta version {delta_version} marks it published, no new data"
+    )
+    summary: dict[str, object] = {"outcome": outcome, "feature_set": spec.name, "delta_version": delta_version}
+    return summary | {"bronze_version": plan.bronze_version, "row_count": 0, "unchanged": True}

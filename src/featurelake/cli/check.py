@@ -8,15 +8,17 @@ sample did not do what its place promises or a feature set failed a blocking che
 from __future__ import annotations
 
 import datetime as dt
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
 
-from featurelake.cli.features import FEATURES_MODULE, guarded
+from featurelake.cli import output
+from featurelake.cli.context import FEATURES_MODULE, load_catalog
 
 if TYPE_CHECKING:
+    from rich.text import Text
+
     from featurelake.validate.samples import CheckReport, FeatureSetCheck, FileCheck
 
 
@@ -35,8 +37,6 @@ def check(
     Exits 1 otherwise, or when a feature set fails an error-severity expectation.
     PII columns are hashed with a published throwaway key, never a real one.
     """
-    from featurelake.core import catalog
-    from featurelake.settings import get_settings
     from featurelake.validate.gate import load_user_expectations
     from featurelake.validate.samples import (
         check_samples,
@@ -44,13 +44,28 @@ def check(
         select_feature_sets,
     )  # ingestion: a second to import
 
-    found = catalog.discover(features_module or get_settings().features_module)
-    specs = guarded(lambda: select_feature_sets(found, feature_set))
-    objects = guarded(lambda: read_samples(samples))
-    expectations = guarded(lambda: {s.ref: load_user_expectations(found.expectations_path(s)) for s in specs})
+    found = load_catalog(features_module)
+    specs = select_feature_sets(found, feature_set)
+    objects = read_samples(samples)
+    expectations = {s.ref: load_user_expectations(found.expectations_path(s)) for s in specs}
     report = check_samples(found.sources, objects, specs, expectations, dt.datetime.now(dt.UTC))
-    typer.echo(json.dumps(report.to_json(), indent=2) if as_json else render(report, samples))
+    if as_json:
+        output.echo_json(report.to_json())
+    else:
+        output.show(_coloured(render(report, samples)))
     raise typer.Exit(0 if report.passed else 1)
+
+
+def _coloured(text: str) -> Text:
+    """The report with its verdicts coloured (on a terminal; piped, it is the plain text)."""
+    from rich.text import Text
+
+    lines = Text(text)
+    lines.highlight_regex(r"(?m)^ *ok\b", "green")
+    lines.highlight_regex(r"(?m)^ *FAIL\b.*$", "red")
+    lines.highlight_regex(r"(?m)^check passed$", "bold green")
+    lines.highlight_regex(r"(?m)^check FAILED.*$", "bold red")
+    return lines
 
 
 def render(report: CheckReport, samples: Path) -> str:

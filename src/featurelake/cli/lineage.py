@@ -2,16 +2,26 @@
 
 Thin shells over :mod:`featurelake.lineage.models` and :mod:`featurelake.observe.status`, imported lazily
 (they reach MLflow and Delta; ``featurelake --help`` should not pay for that). Errors a user
-can meet (an unknown model version, a table outside the lake) exit 1 with the message.
+can meet (an unknown model version, a table outside the lake, an MLflow server that does not
+answer) end the command with one line.
 """
 
 from __future__ import annotations
 
-import json
+from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import typer
 
-from featurelake.cli.features import guarded
+from featurelake.cli import output
+from featurelake.cli.context import FEATURES_MODULE, load_catalog, settings
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from featurelake.observe.status import StatusRow
+
+_FRESHNESS_STYLES = {"fresh": "green", "STALE": "red", "never published": "yellow"}
 
 
 def lineage(
@@ -20,22 +30,60 @@ def lineage(
     json_output: bool = typer.Option(False, "--json", help="Print the chain as JSON."),
 ) -> None:
     """Print the chain model → training set → feature versions → bronze versions → raw objects."""
+    from featurelake.cli.reach import require_lake, require_mlflow
     from featurelake.lineage.models import model_lineage
-    from featurelake.settings import get_settings
 
-    chain = guarded(lambda: model_lineage(get_settings(), model, version))
-    typer.echo(json.dumps(chain.as_dict(), indent=2) if json_output else chain.render_text())
+    require_mlflow(settings())
+    require_lake(settings())
+    chain = model_lineage(settings(), model, version)
+    if json_output:
+        output.echo_json(chain.as_dict())
+    else:
+        typer.echo(chain.render_text())
 
 
-def status(json_output: bool = typer.Option(False, "--json", help="Print the status as JSON.")) -> None:
+def status(
+    json_output: bool = typer.Option(False, "--json", help="Print the status as JSON."),
+    features_module: str | None = FEATURES_MODULE,
+) -> None:
     """Per feature set: last version, last publish, freshness, last validation outcome, drift."""
     from datetime import UTC, datetime
 
-    from featurelake.core import catalog
-    from featurelake.observe.status import feature_set_status, render_status
-    from featurelake.settings import get_settings
+    from featurelake.cli.reach import require_lake, require_mlflow
+    from featurelake.observe.status import feature_set_status
 
-    settings = get_settings()
-    found = guarded(lambda: catalog.load(settings.features_module))
-    rows = guarded(lambda: feature_set_status(settings, found, datetime.now(UTC)))
-    typer.echo(json.dumps([r.as_dict() for r in rows], indent=2) if json_output else render_status(rows))
+    found = load_catalog(features_module)
+    require_lake(settings())
+    require_mlflow(settings())
+    rows = feature_set_status(settings(), found, datetime.now(UTC))
+    if json_output:
+        output.echo_json([r.as_dict() for r in rows])
+    else:
+        output.show(status_table(rows))
+
+
+def status_table(rows: list[StatusRow]) -> Table:
+    """One row per feature set version: is it published, fresh, valid, stable?"""
+    grid = output.table(
+        "feature set", "version", "last publish", "age", "freshness", "validation", "drift", right=["version"]
+    )
+    for r in rows:
+        failed = r.validation is not None and not r.validation.passed
+        grid.add_row(
+            output.cell(r.ref),
+            output.cell(r.last_version),
+            output.cell(None if r.last_publish_time is None else r.last_publish_time.isoformat(timespec="seconds")),
+            output.cell(_age(r.age, r.max_staleness)),
+            output.cell(r.freshness, _FRESHNESS_STYLES.get(r.freshness, "")),
+            output.cell(None if r.validation is None else r.validation.describe(), "red" if failed else ""),
+            output.cell("not measured" if r.drift is None else r.drift.describe()),
+        )
+    return grid
+
+
+def _age(age: timedelta | None, limit: timedelta | None) -> str | None:
+    """How old the last publish is, against the spec's limit: ``3.2h / 24h``."""
+    if age is None:
+        return None
+    hours = age.total_seconds() / 3600
+    return f"{hours:.1f}h" + (f" / {limit.total_seconds() / 3600:.0f}h" if limit is not None else "")

@@ -2,98 +2,80 @@
 
 Thin shells over :mod:`featurelake.operate` (history, rollback, vacuum, maintenance). Errors a user
 can meet (a bad reference, a version the table does not have, a retention below the table's
-minimum) exit 1 with the message.
+minimum, an MLflow or Prefect server that does not answer) end the command with one line.
 """
 
 from __future__ import annotations
 
-import json
-import os
+import dataclasses
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import typer
 
-from featurelake.cli.features import FEATURES_MODULE, guarded
+from featurelake.cli import output
+from featurelake.cli.context import FEATURES_MODULE, JSON, REF, actor, feature_set, load_catalog, settings
+from featurelake.cli.errors import fail
 
 if TYPE_CHECKING:
+    from rich.table import Table
+
     from featurelake.core.featureset import FeatureSet
-    from featurelake.io.delta.store import DeltaStore
     from featurelake.operate.maintenance import TableReport
     from featurelake.operate.rollback import RollbackResult
     from featurelake.operate.vacuum import VacuumResult
-    from featurelake.settings import Settings
 
-REF = typer.Argument(..., help="Feature set, e.g. customer_txn:v1.")
-#: History columns: (header, row key, width); long hashes are cut to their first characters.
+#: History columns: (header, row key); every value is shown whole.
 _COLUMNS = (
-    ("version", "version", 7),
-    ("time (UTC)", "timestamp", 19),
-    ("operation", "operation", 14),
-    ("action", "action", 15),
-    ("+rows", "rows_added", 7),
-    ("-rows", "rows_removed", 7),
-    ("revision", "code_revision", 18),
-    ("fingerprint", "fingerprint", 12),
-    ("suite", "suite_hash", 12),
-    ("who", "who", 45),
-    ("note", "note", 0),
+    ("version", "version"),
+    ("time (UTC)", "timestamp"),
+    ("operation", "operation"),
+    ("action", "action"),
+    ("+rows", "rows_added"),
+    ("-rows", "rows_removed"),
+    ("revision", "code_revision"),
+    ("fingerprint", "fingerprint"),
+    ("suite", "suite_hash"),
+    ("who", "who"),
+    ("note", "note"),
 )
-
-
-def _context(ref: str, features_module: str | None) -> tuple[Settings, DeltaStore, FeatureSet]:
-    from featurelake.core import catalog
-    from featurelake.core.refs import FeatureRef
-    from featurelake.io.delta.store import DeltaStore
-    from featurelake.settings import get_settings
-
-    settings = get_settings()
-    parsed = guarded(lambda: FeatureRef.parse(ref))
-    found = catalog.load(features_module or settings.features_module)
-    spec = guarded(lambda: found.get(parsed.name, parsed.version))
-    return settings, DeltaStore(settings), spec
-
-
-def actor() -> str:
-    """Who runs the command: ``FEATURELAKE_ACTOR`` (set it in CI or a shared account), else the OS user."""
-    import getpass
-
-    return os.environ.get("FEATURELAKE_ACTOR") or f"cli/{getpass.getuser()}"
+RETAIN_HOURS = typer.Option(168.0, min=0, help="Keep files removed less than this long ago (hours).")
 
 
 def history(
     ref: str = REF,
-    limit: int = typer.Option(20, help="Newest commits to show (0: all)."),
+    limit: int = typer.Option(20, min=0, help="Newest commits to show (0: all)."),
     as_json: bool = typer.Option(False, "--json", help="One JSON object per commit, for scripts and SIEMs."),
     features_module: str | None = FEATURES_MODULE,
 ) -> None:
     """The audit trail of a feature table: every Delta commit, who made it, from which code, and why."""
     from featurelake.operate.history import feature_history
 
-    _, store, spec = _context(ref, features_module)
+    store, spec = feature_set(ref, features_module)
     rows = feature_history(store, spec, limit or None)
     if as_json:
-        typer.echo(json.dumps(rows, indent=2))
+        output.echo_json(rows)
         return
     if not rows:
         typer.echo(f"{spec.ref} has no table at {store.uri(spec.table_path)} yet; build or backfill it first")
         return
     typer.echo(f"{spec.ref} ({store.uri(spec.table_path)}), newest first:")
-    typer.echo(render_history(rows))
+    output.show(history_table(rows))
+
+
+def history_table(rows: list[dict[str, Any]]) -> Table:
+    """History rows as an aligned table a person reads in a terminal or a CI log."""
+    grid = output.table(*(header for header, _ in _COLUMNS), right=["version", "+rows", "-rows"])
+    for row in rows:
+        cells = {**row, "who": _who(row), "note": _note(row), "timestamp": str(row["timestamp"])[:19]}
+        style = "yellow" if row.get("action") == "rollback" else ""
+        grid.add_row(*(output.cell(cells.get(key), style) for _, key in _COLUMNS))
+    return grid
 
 
 def render_history(rows: list[dict[str, Any]]) -> str:
-    """History rows as an aligned table a person reads in a terminal or a CI log."""
-    lines = ["  ".join(header.ljust(width) for header, _, width in _COLUMNS).rstrip()]
-    for row in rows:
-        cells = {**row, "who": _who(row), "note": _note(row), "timestamp": str(row["timestamp"])[:19]}
-        lines.append("  ".join(_cell(cells.get(key), width) for _, key, width in _COLUMNS).rstrip())
-    return "\n".join(lines)
-
-
-def _cell(value: Any, width: int) -> str:
-    text = "-" if value is None else str(value)
-    return text if width == 0 else text[:width].ljust(width)
+    """:func:`history_table` as plain text (what a pipe or a log receives)."""
+    return output.plain(history_table(rows))
 
 
 def _who(row: dict[str, Any]) -> str | None:
@@ -119,46 +101,49 @@ def _note(row: dict[str, Any]) -> str:
 
 def rollback(
     ref: str = REF,
-    to_version: int = typer.Option(..., "--to-version", help="The Delta version to make current again."),
+    to_version: int = typer.Option(..., "--to-version", min=0, help="The Delta version to make current again."),
     reason: str = typer.Option(..., "--reason", help="Why: recorded in the commit and the event."),
     features_module: str | None = FEATURES_MODULE,
+    as_json: bool = JSON,
 ) -> None:
     """Restore a feature table to an earlier Delta version (a new, audited commit) and announce it."""
+    from featurelake.cli.reach import prefect_configured
     from featurelake.operate.rollback import rollback as run_rollback
 
-    settings, store, spec = _context(ref, features_module)
-    result = guarded(lambda: run_rollback(store, spec, to_version, actor=actor(), reason=reason))
+    store, spec = feature_set(ref, features_module)
+    announce = prefect_configured(settings())  # before the rollback: a server that is down stops it
+    result = run_rollback(store, spec, to_version, actor=actor(), reason=reason)
+    event_id = _announce(spec, result) if announce else None
+    if as_json:
+        output.echo_json({**dataclasses.asdict(result), "event_id": event_id})
+        return
     typer.echo(
         f"{result.feature_set}: version {result.previous_version} → {result.new_version} "
         f"(content of version {result.restored_to}; {result.files_restored} file(s) restored, "
         f"{result.files_removed} removed) by {result.actor}"
     )
     if result.dropped_constraints:
-        typer.secho(
+        output.say(
             f"warning: version {result.restored_to} predates CHECK constraint(s) {list(result.dropped_constraints)}; "
             "the restored table does not enforce them until a build adds them back",
-            err=True,
-            fg=typer.colors.YELLOW,
+            "yellow",
+            stderr=True,
         )
-    _announce(settings, spec, result)
-
-
-def _announce(settings: Settings, spec: FeatureSet, result: RollbackResult) -> None:
-    """Emit the rolled-back event when a Prefect API is configured; say so when it is not."""
-    from featurelake.io.prefect.api import api_configured
-
-    if not api_configured():
+    if event_id is None:
         typer.echo("PREFECT_API_URL is not set: no featurelake.feature-set.rolled-back event was emitted")
-        return
+    else:
+        typer.echo(f"emitted featurelake.feature-set.rolled-back (event id {event_id})")
+
+
+def _announce(spec: FeatureSet, result: RollbackResult) -> str:
     from featurelake.operate.rollback import announce_rollback
 
-    event_id = announce_rollback(settings, spec, result)
-    typer.echo(f"emitted featurelake.feature-set.rolled-back (event id {event_id})")
+    return str(announce_rollback(settings(), spec, result))
 
 
 def vacuum(
     ref: str = REF,
-    retain_hours: float = typer.Option(168.0, help="Keep removed files younger than this (hours)."),
+    retain_hours: float = RETAIN_HOURS,
     dry_run: bool = typer.Option(False, "--dry-run", help="List what would be deleted; delete nothing."),
     allow_short_retention: bool = typer.Option(
         False,
@@ -166,16 +151,20 @@ def vacuum(
         help="Allow a retention below the table's minimum (7 days by default): only if no job reads it now.",
     ),
     features_module: str | None = FEATURES_MODULE,
+    as_json: bool = JSON,
 ) -> None:
     """Delete old, unreferenced data files; never those of versions a registered model was trained on."""
+    from featurelake.cli.reach import require_mlflow
     from featurelake.operate.vacuum import vacuum as run_vacuum
 
-    settings, store, spec = _context(ref, features_module)
+    store, spec = feature_set(ref, features_module)
+    require_mlflow(settings())
     retention, short, who = timedelta(hours=retain_hours), allow_short_retention, actor()
-    result = guarded(
-        lambda: run_vacuum(store, settings, spec, retention, dry_run=dry_run, allow_short_retention=short, actor=who)
-    )
-    typer.echo(render_vacuum(result))
+    result = run_vacuum(store, settings(), spec, retention, dry_run=dry_run, allow_short_retention=short, actor=who)
+    if as_json:
+        output.echo_json(dataclasses.asdict(result))
+    else:
+        typer.echo(render_vacuum(result))
 
 
 def render_vacuum(result: VacuumResult) -> str:
@@ -195,9 +184,11 @@ def render_vacuum(result: VacuumResult) -> str:
 
 
 def maintain(
-    retain_hours: float = typer.Option(168.0, help="Vacuum files removed longer ago than this (hours)."),
-    target_file_mb: float = typer.Option(128.0, help="Compact small files into files of about this size (MiB)."),
-    min_small_files: int = typer.Option(16, help="Compact a partition once it holds this many small files."),
+    retain_hours: float = RETAIN_HOURS,
+    target_file_mb: float = typer.Option(
+        128.0, min=1.0, help="Compact small files into files of about this size (MiB)."
+    ),
+    min_small_files: int = typer.Option(16, min=1, help="Compact a partition once it holds this many small files."),
     dry_run: bool = typer.Option(
         False, "--dry-run", help="Report what would be compacted and deleted; change nothing."
     ),
@@ -206,15 +197,19 @@ def maintain(
         "--allow-short-retention",
         help="Allow a retention below a table's minimum (7 days by default): only if no job reads the lake now.",
     ),
+    abort_uploads_after_hours: float = typer.Option(
+        24.0, min=0.0, help="Abort incomplete multipart uploads idle for longer than this (hours)."
+    ),
     features_module: str | None = FEATURES_MODULE,
+    as_json: bool = JSON,
 ) -> None:
-    """Compact, checkpoint, vacuum and clean the log of every lake table (what maintain/nightly runs)."""
-    from featurelake.core import catalog
+    """Compact, checkpoint, vacuum and clean the log of every lake table; abort stale multipart uploads."""
+    from featurelake.cli.reach import require_lake, require_mlflow
     from featurelake.operate.maintenance import MaintenanceOptions, failed_tables, maintain_lake
-    from featurelake.settings import get_settings
 
-    settings = get_settings()
-    found = guarded(lambda: catalog.load(features_module or settings.features_module))
+    found = load_catalog(features_module)
+    require_lake(settings())
+    require_mlflow(settings())
     options = MaintenanceOptions.from_parameters(
         retain_hours=retain_hours,
         target_file_mb=target_file_mb,
@@ -222,31 +217,43 @@ def maintain(
         dry_run=dry_run,
         allow_short_retention=allow_short_retention,
         actor=actor(),
+        abort_uploads_after_hours=abort_uploads_after_hours,
     )
-    reports = maintain_lake(settings, found, options)
-    typer.echo(render_maintenance(reports, dry_run))
+    reports = maintain_lake(settings(), found, options)
+    if as_json:
+        output.echo_json([r.as_row() for r in reports])
+    else:
+        done = "dry run: nothing changed" if dry_run else "applied"
+        typer.echo(f"maintenance ({done}), {len(reports)} table(s) and bucket(s):")
+        output.show(maintenance_table(reports, dry_run))
     failed = failed_tables(reports)
     if failed:
-        typer.secho(f"maintenance failed for {failed} (see error: above)", err=True, fg=typer.colors.RED)
-        raise typer.Exit(1)
+        fail(f"maintenance failed for {failed}; the error of each is in its notes")
 
 
-def render_maintenance(reports: list[TableReport], dry_run: bool) -> str:
-    """One line per table: files before → after, what was compacted and vacuumed, pins, notes and errors."""
+def maintenance_table(reports: list[TableReport], dry_run: bool) -> Table | str:
+    """One row per table: files before → after, what was compacted and vacuumed, pins, notes and errors."""
+    if not reports:
+        return "  no table exists yet: ingest a source first"
     verb = "would" if dry_run else "did"
-    lines = [f"maintenance ({'dry run: nothing changed' if dry_run else 'applied'}), {len(reports)} table(s):"]
+    grid = output.table("table", "files", "MiB", verb, "kept for models", "protected versions", "notes")
     for report in reports:
         row = report.as_row()
-        line = (
-            f"{report.table}  files {row['files']}  MiB {row['MiB']}  {verb}: compact {report.compacted}, "
-            f"delete {report.removed}  kept for models {report.kept_for_models}"
+        notes = "; ".join([*report.notes, *([f"error: {report.error}"] if report.error else [])])
+        if report.kind == "uploads":  # a bucket's incomplete multipart uploads, not a table
+            action = f"abort {report.removed} incomplete multipart upload(s) of {row['files']}"
+            blank = output.cell(None)
+            grid.add_row(
+                output.cell(report.table), blank, blank, output.cell(action), blank, blank, output.cell(notes or None)
+            )
+            continue
+        grid.add_row(
+            output.cell(report.table, "red" if report.error else ""),
+            output.cell(row["files"]),
+            output.cell(row["MiB"]),
+            output.cell(f"compact {report.compacted}, delete {report.removed}"),
+            output.cell(report.kept_for_models),
+            output.cell(row["protected_versions"] or None),
+            output.cell(notes or None, "red" if report.error else ""),
         )
-        if report.protected_versions:
-            line += f"  protected versions {list(report.protected_versions)}"
-        lines.append(line)
-        lines.extend(f"    note: {note}" for note in report.notes)
-        if report.error:
-            lines.append(f"    error: {report.error}")
-    if not reports:
-        lines.append("  no table exists yet: ingest a source first")
-    return "\n".join(lines)
+    return grid

@@ -112,14 +112,21 @@ def _modules(root: ModuleType) -> list[ModuleType]:
 def _add(catalog: Catalog, spec: FeatureSet, module: str) -> None:
     existing = catalog.feature_sets.get(spec.ref)
     if existing is not None and existing is not spec:
+        first, second = _where(catalog.defined_in[spec.ref], existing), _where(module, spec)
         raise ValueError(
-            f"feature set {spec.ref} is defined twice, in {catalog.defined_in[spec.ref]} and {module}; "
-            "bump one of the versions or rename one of them"
+            f"feature set {spec.ref} is defined twice, as {first} and as {second}, with different definitions: "
+            "give one of them another version or name, or import one from the other's module instead"
         )
     if existing is None:
         catalog.feature_sets[spec.ref] = spec
         catalog.defined_in[spec.ref] = module
     catalog.sources.setdefault(spec.source.name, spec.source)  # a source a feature set reads is a declared source
+
+
+def _where(module: str, value: object) -> str:
+    """``module.NAME`` of a definition, for messages (the module when no top-level name holds it)."""
+    names = [name for name, bound in vars(importlib.import_module(module)).items() if bound is value]
+    return f"{module}.{names[0]}" if names else f"module {module}"
 
 
 def _add_model(catalog: Catalog, spec: ModelSpec, module: str) -> None:

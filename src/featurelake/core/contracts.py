@@ -13,6 +13,7 @@ from typing import Literal
 import polars as pl
 
 from featurelake.core.pii import PII_POLICIES, PiiPolicy
+from featurelake.core.raw_formats import shown_names
 
 REASON_COLUMN = "_reason"
 
@@ -51,7 +52,7 @@ class SourceContract:
     #: (``Z``, ``+02:00``) are always converted to UTC.
     naive_timestamps: Literal["utc", "reject"] = "utc"
     #: Personal data: the policy each PII column gets before bronze (see :mod:`featurelake.core.pii`).
-    #: Reasons never quote these columns' values, and quarantined raw content is protected alike.
+    #: Quarantined raw content is protected alike (reasons never quote any value).
     pii: dict[str, PiiPolicy] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -88,18 +89,23 @@ class ContractSplit:
 def apply_contract(contract: SourceContract, raw: pl.DataFrame) -> ContractSplit:
     """Cast raw columns to the contract and separate the rows that break it.
 
+    Reasons name the column and what is wrong, never the value: a column nobody declared as
+    personal data may still hold some, and reasons travel to logs, artifacts and events. The
+    rejected row itself keeps its text (protected by the PII policies) for whoever may see it.
+
     Raises:
         ValueError: when a declared column is missing, or an undeclared one appears under the
-            ``reject`` drift policy: the whole file breaks the contract.
+            ``reject`` drift policy: the whole file breaks the contract. The message does not
+            name the object; the caller puts its key in front.
     """
     missing = [c for c in contract.columns if c not in raw.columns]
     if missing:
-        raise ValueError(f"source {contract.name!r}: missing column(s) {missing}")
+        raise ValueError(f"missing column(s) {missing} that the contract of source {contract.name!r} declares")
     extra = [c for c in raw.columns if c not in contract.columns]
     if extra and contract.new_columns == "reject":
         raise ValueError(
-            f"source {contract.name!r}: undeclared column(s) {extra}; declare them in the contract "
-            "or set its new_columns policy to 'keep' or 'drop'"
+            f"undeclared column(s) {shown_names(extra)}; declare them in the contract of source "
+            f"{contract.name!r} or set its new_columns policy to 'keep' or 'drop'"
         )
     kept = extra if contract.new_columns == "keep" else []
     text = raw.select(pl.col(c).cast(pl.String).str.strip_chars().alias(c) for c in [*contract.columns, *kept])
@@ -109,9 +115,7 @@ def apply_contract(contract: SourceContract, raw: pl.DataFrame) -> ContractSplit
     problems += [
         failure
         for column, constraint in contract.constraints.items()
-        for failure in _constraint_failures(
-            column, contract.columns[column], constraint, quote=column not in contract.pii
-        )
+        for failure in _constraint_failures(column, contract.columns[column], constraint)
     ]
     joined = pl.concat_str(problems, separator="; ", ignore_nulls=True)
     reason = pl.when(joined != "").then(joined)
@@ -186,8 +190,8 @@ def _cast_failure(column: str, dtype: pl.DataType, naive_timestamps: Literal["ut
     return pl.when(failed).then(reason)
 
 
-def _constraint_failures(column: str, dtype: pl.DataType, constraint: Constraint, *, quote: bool) -> list[pl.Expr]:
-    """One reason expression per broken constraint, quoting the offending value unless it is personal data."""
+def _constraint_failures(column: str, dtype: pl.DataType, constraint: Constraint) -> list[pl.Expr]:
+    """One reason expression per broken constraint: ``<column>: value <complaint>``, never the value itself."""
     text, value = pl.col(column), _cast(column, dtype)
     checks: list[tuple[pl.Expr, str]] = []
     if constraint.min_value is not None:
@@ -200,12 +204,7 @@ def _constraint_failures(column: str, dtype: pl.DataType, constraint: Constraint
     if constraint.pattern is not None:
         whole = f"^(?:{constraint.pattern})$"
         checks.append((text.is_not_null() & ~text.str.contains(whole), f"does not match {constraint.pattern!r}"))
-    return [
-        pl.when(broken).then(
-            pl.concat_str(pl.lit(f"{column}: "), text if quote else pl.lit("value"), pl.lit(f" {complaint}"))
-        )
-        for broken, complaint in checks
-    ]
+    return [pl.when(broken).then(pl.lit(f"{column}: value {complaint}")) for broken, complaint in checks]
 
 
 def _required_null(column: str) -> pl.Expr:

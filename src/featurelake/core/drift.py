@@ -12,6 +12,9 @@ Two statistics per numeric feature, because each is blind where the other sees:
 Both ignore nulls and NaN: missingness is the validation suite's job (null checks), and letting
 a null count as a value would report a change in completeness as a change in distribution.
 
+What is compared matters as much as how (:mod:`featurelake.core.drift_basis`): a batch is
+judged against the same span of the previous publish, only on rows whose windows were full.
+
 Everything here is pure (numpy and polars in, numbers and dataclasses out); the flow turns a
 :class:`DriftReport` into MLflow metrics, a Prefect artifact and, on a breach, an event.
 """
@@ -131,6 +134,13 @@ class DriftReport:
 
     policy: DriftPolicy
     features: tuple[FeatureDriftResult, ...]
+    #: What was compared with what (:meth:`DriftBasis.describe`), for the people reading the report.
+    basis: str = ""
+
+    @property
+    def judged(self) -> tuple[str, ...]:
+        """The names of the features that had enough rows on both sides to be judged."""
+        return tuple(f.name for f in self.features if f.judged)
 
     @property
     def breached(self) -> tuple[str, ...]:
@@ -159,6 +169,7 @@ class DriftReport:
             f"**Drift** — breach when PSI > {policy.psi_threshold:g} or KS > {policy.ks_threshold:g}; "
             f"features with fewer than {policy.min_rows} non-null rows on either side are not judged. "
             f"Breached: {', '.join(self.breached) or 'none'}.",
+            *(["", self.basis] if self.basis else []),
             "",
             "| feature | PSI | KS | rows ref/cur | verdict |",
             "|---|---:|---:|---:|---|",
@@ -183,7 +194,7 @@ def _escape(text: str) -> str:
 
 
 def drift_report(
-    spec_policy: DriftPolicy, reference: pl.DataFrame, current: pl.DataFrame, features: list[str]
+    spec_policy: DriftPolicy, reference: pl.DataFrame, current: pl.DataFrame, features: list[str], basis: str = ""
 ) -> DriftReport:
     """Judge each named feature of ``current`` against ``reference`` under a feature set's policy.
 
@@ -200,7 +211,7 @@ def drift_report(
         if missing:
             raise ValueError(f"drift: the {side} has no column(s) {missing}; it has {frame.columns}")
     results = tuple(_judge(spec_policy, reference[name], current[name]) for name in features)
-    return DriftReport(policy=spec_policy, features=results)
+    return DriftReport(policy=spec_policy, features=results, basis=basis)
 
 
 def _judge(policy: DriftPolicy, reference: pl.Series, current: pl.Series) -> FeatureDriftResult:

@@ -6,11 +6,13 @@ Event ids are uuid5 of what happened, so a retried emit collapses into the first
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 
 from pydantic import BaseModel
 
 RAW_OBJECT_LANDED = "featurelake.raw-object.landed"
+RAW_OBJECT_QUARANTINED = "featurelake.raw-object.quarantined"
 BRONZE_APPENDED = "featurelake.bronze-table.appended"
 FEATURE_SET_PUBLISHED = "featurelake.feature-set.published"
 FEATURE_SET_VALIDATION_FAILED = "featurelake.feature-set.validation-failed"
@@ -23,6 +25,8 @@ FEATURE_SET_ROLLED_BACK = "featurelake.feature-set.rolled-back"
 #: Resource labels of events about one table version: automations and the Event Feed filter on them.
 TABLE_URI_LABEL = "featurelake.table-uri"
 DELTA_VERSION_LABEL = "featurelake.delta-version"
+#: The lake a table belongs to: automations that debounce per lake bucket their events by it.
+LAKE_URI_LABEL = "featurelake.lake-uri"
 
 _NAMESPACE = uuid.UUID("6f1c6a52-2c1f-4b8e-9a57-6d2a7f0c1e11")
 
@@ -54,6 +58,52 @@ def raw_object_source(key: str) -> str:
 def raw_object_event_id(bucket: str, key: str, etag: str) -> uuid.UUID:
     """The id of the landed event for one object version; the ETag is unquoted."""
     return event_id(RAW_OBJECT_LANDED, raw_object_resource_id(bucket, key), etag.strip('"'))
+
+
+class QuarantineReason(BaseModel):
+    """One reason and how many rows of an object got it (reasons name columns and keys, never values)."""
+
+    reason: str
+    rows: int
+
+
+class QuarantinedObject(BaseModel):
+    """What one raw object sent to quarantine: its rows, by reason, most frequent first."""
+
+    key: str
+    etag: str
+    rows: int
+    reasons: list[QuarantineReason]
+    #: Distinct reasons left out of ``reasons`` to keep the event small (their rows count in ``rows``).
+    more_reasons: int = 0
+
+
+class RawObjectQuarantined(BaseModel):
+    """An ingest run sent rows or whole files of one source to quarantine.
+
+    One event per run and source, listing the objects this run committed (a concurrent run's
+    objects are in that run's event). Counts and reasons only, never a row's values.
+    """
+
+    source: str
+    table_uri: str
+    delta_version: int | None
+    rows_quarantined: int
+    objects_quarantined: int
+    objects: list[QuarantinedObject]
+    #: Objects left out of ``objects`` to keep the event small (their rows count in ``rows_quarantined``).
+    more_objects: int = 0
+
+
+def quarantine_resource_id(source: str) -> str:
+    """The Prefect event resource id of a source's quarantine table."""
+    return f"featurelake.quarantine-table.{source}"
+
+
+def objects_digest(objects: list[tuple[str, str]]) -> str:
+    """A short digest of (key, ETag) pairs: the discriminator of an event about exactly these object versions."""
+    lines = "\n".join(f"{key}@{etag}" for key, etag in sorted(objects))
+    return hashlib.sha256(lines.encode()).hexdigest()[:16]
 
 
 class BronzeAppended(BaseModel):
@@ -170,6 +220,7 @@ class FeatureSetRolledBack(BaseModel):
 
 PAYLOADS: dict[str, type[BaseModel]] = {
     RAW_OBJECT_LANDED: RawObjectLanded,
+    RAW_OBJECT_QUARANTINED: RawObjectQuarantined,
     BRONZE_APPENDED: BronzeAppended,
     FEATURE_SET_PUBLISHED: FeatureSetPublished,
     FEATURE_SET_VALIDATION_FAILED: FeatureSetValidationFailed,

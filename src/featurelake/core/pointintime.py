@@ -57,9 +57,25 @@ def check_spine(
     dtype = spine.schema[time]
     if not isinstance(dtype, pl.Datetime) or dtype.time_zone is None:
         raise SpineError(
-            f"{where}: spine time column {time!r} is {dtype}; it must be a time-zone-aware datetime "
-            f"(e.g. pl.col({time!r}).dt.replace_time_zone('UTC'))"
+            f"{where}: spine time column {time!r} is {dtype}; it must be a time-zone-aware datetime: "
+            f"{_time_fix(time, dtype)}"
         )
+
+
+def _time_fix(column: str, dtype: pl.DataType) -> str:
+    """How to turn a time column of this type into UTC datetimes, as a polars expression to paste."""
+    if dtype == pl.String:
+        return (
+            f"parse the text with pl.col({column!r}).str.to_datetime(time_zone='UTC') (ISO 8601, with or without "
+            f"an offset), or give its format, e.g. .str.to_datetime('%d/%m/%Y %H:%M', time_zone='UTC')"
+        )
+    if isinstance(dtype, pl.Datetime):
+        return f"if its times are UTC, pl.col({column!r}).dt.replace_time_zone('UTC')"
+    if dtype == pl.Date:
+        return f"pl.col({column!r}).cast(pl.Datetime('us', 'UTC')) (midnight UTC)"
+    if dtype.is_integer():
+        return f"for epoch seconds, pl.from_epoch({column!r}, time_unit='s').dt.replace_time_zone('UTC')"
+    return "convert it to pl.Datetime('us', 'UTC')"
 
 
 def _lexsorted(frame: pl.DataFrame, columns: list[pl.Expr]) -> bool:

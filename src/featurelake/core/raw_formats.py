@@ -26,6 +26,22 @@ class UnreadableObjectError(ValueError):
     """A raw object that cannot be parsed as a table; it goes to quarantine whole."""
 
 
+#: What a column name looks like; anything else may be a data value (a file without a header row).
+_COLUMN_LIKE = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]{0,63}")
+
+
+def shown_names(names: list[str]) -> str:
+    """Column names from a file, as a reason may quote them: only those that look like column names.
+
+    A CSV without a header row makes its first data row the "header", and reasons travel to
+    logs, artifacts and events: ``['jane.doe@example.org', '4111…']`` must not. Names that are
+    not identifier-like are counted, not quoted.
+    """
+    shown = [name for name in names if _COLUMN_LIKE.fullmatch(name)]
+    hidden = len(names) - len(shown)
+    return f"{shown} + {hidden} not shown (not column-like; is the header row missing?)" if hidden else str(shown)
+
+
 def parse_raw_bytes(key: str, data: bytes) -> pl.DataFrame:
     """Parse raw bytes by the key's suffix (``.gz`` is unwrapped first).
 
@@ -198,7 +214,7 @@ def _check_header(key: str, header: list[str]) -> list[str]:
             raise UnreadableObjectError(f"{key}: looks {delimiter!r}-delimited; expected ','")
     repeated = sorted({name for name in header if header.count(name) > 1})
     if repeated:
-        raise UnreadableObjectError(f"{key}: header repeats column name(s) {repeated}")
+        raise UnreadableObjectError(f"{key}: header repeats column name(s) {shown_names(repeated)}")
     return header
 
 

@@ -13,10 +13,12 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import TypeAdapter
 
 DEFAULT_PREFECT_FILE = Path("deployments/prefect.yaml")
 
@@ -127,3 +129,21 @@ def _fill(node: Any, values: Mapping[str, str]) -> Any:
     if isinstance(node, str):
         return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), node)
     return node
+
+
+def parse_duration(value: str | float | timedelta) -> timedelta:
+    """A duration as ``prefect deploy`` reads one: seconds as a number, or an ISO 8601 string (``PT10M``).
+
+    A number from a ``{{ $NAME }}`` placeholder arrives as text, which Prefect refuses ("600" is
+    not a duration), so the environment files write durations as ISO 8601.
+
+    Raises:
+        ValueError: naming the value when it is neither.
+    """
+    try:
+        return _DURATION.validate_python(value)
+    except ValueError as error:
+        raise ValueError(f"{value!r} is not a duration: write seconds as a number or ISO 8601 (e.g. PT10M)") from error
+
+
+_DURATION: TypeAdapter[timedelta] = TypeAdapter(timedelta)

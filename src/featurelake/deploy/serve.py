@@ -14,6 +14,7 @@ from featurelake.deploy.prefect_file import (
     environment_values,
     load_deployment_specs,
     missing_values,
+    parse_duration,
 )
 
 
@@ -51,11 +52,11 @@ def _concurrency_limit(entry: int | dict[str, Any] | None) -> Any:
 
 
 def _schedule(entry: dict[str, Any]) -> Any:
-    """A prefect.yaml schedule entry (``interval`` in seconds, or ``cron``) as a Prefect schedule."""
+    """A prefect.yaml schedule entry (``interval``: seconds or an ISO 8601 duration, or ``cron``) as a schedule."""
     from prefect.schedules import Cron, Interval
 
     if "interval" in entry:
-        return Interval(float(entry["interval"]), active=entry.get("active", True))
+        return Interval(parse_duration(entry["interval"]), active=entry.get("active", True))
     if "cron" in entry:
         return Cron(entry["cron"], timezone=entry.get("timezone"), active=entry.get("active", True))
     raise ValueError(f"unsupported schedule {entry}; use interval (seconds) or cron")

@@ -4,7 +4,9 @@ Chunking keeps memory flat for a backlog of thousands of objects; each chunk is 
 its own (:func:`featurelake.ingest.bronze.write_batches`), so a crash between chunks loses
 nothing and repeats nothing. Each chunk goes through the same three steps: split every object
 (:mod:`featurelake.ingest.objects`), move repeated keys to quarantine
-(:mod:`featurelake.ingest.duplicates`), write (:mod:`featurelake.ingest.bronze`).
+(:mod:`featurelake.ingest.duplicates`), write (:mod:`featurelake.ingest.bronze`). Objects come
+in upload order (:mod:`featurelake.ingest.order`), and each object's log line is written once
+its counts are final: after the duplicate check, and only for what this run committed.
 """
 
 from __future__ import annotations
@@ -16,15 +18,13 @@ from typing import Protocol
 
 from featurelake.core.contracts import SourceContract
 from featurelake.core.pii import PiiKeyError
-from featurelake.ingest.bronze import IngestResult, ObjectBatch, combine_results, not_ingested, write_batches
+from featurelake.ingest.bronze import IngestResult, ObjectBatch, combine_results, ingested_objects, write_batches
 from featurelake.ingest.duplicates import quarantine_known_keys
 from featurelake.ingest.objects import split_object
 from featurelake.io.aws.raw import RawObject
 from featurelake.io.aws.s3 import ObjectChangedError, PermanentS3Error
 from featurelake.io.delta.store import DeltaStore
 from featurelake.settings import Settings
-
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
 class Log(Protocol):
@@ -34,16 +34,7 @@ class Log(Protocol):
         """Log a progress line."""
 
     def warning(self, msg: str, *args: object) -> None:
-        """Log something skipped for now."""
-
-
-def pending_objects(listed: list[RawObject], done: set[tuple[str, str]]) -> list[RawObject]:
-    """The objects to ingest, oldest first (ties by key).
-
-    Oldest first: when a file is re-sent under a new name, the original keeps its rows in bronze
-    and the copy's rows go to quarantine as duplicates.
-    """
-    return sorted(not_ingested(listed, done), key=lambda o: (o.last_modified or _EPOCH, o.key))
+        """Log something skipped for now, or rows quarantined."""
 
 
 def needs_pii_key(contract: SourceContract) -> bool:
@@ -84,40 +75,57 @@ def ingest_backlog(
     """Split, check and write ``pending`` a chunk at a time; None when no object could be read yet.
 
     ``done`` is the ingest log's (key, ETag) pairs: a pending key already in it was rewritten by
-    its producer, so its old rows are replaced. ``on_progress`` gets the percentage of objects
-    handled after each chunk.
+    its producer, so its old rows are replaced. Before each chunk the log is read again, and
+    objects another ingest run committed since this one listed them are left to it.
+    ``on_progress`` gets the percentage of objects handled after each chunk.
 
     Raises:
         RuntimeError: an object's counts do not reconcile (nothing of its chunk is written).
     """
     store, replaced = DeltaStore(run.settings), frozenset(key for key, _ in done)
+    position = {obj.key: n for n, obj in enumerate(pending, 1)}
     results = []
     for start in range(0, len(pending), objects_per_commit):
-        chunk = pending[start : start + objects_per_commit]
-        split = [_split_logged(run, obj, f"{start + i}/{len(pending)}") for i, obj in enumerate(chunk, 1)]
-        batches = [b for b in split if b is not None]
+        chunk = _not_committed_meanwhile(run, store, pending[start : start + objects_per_commit])
+        batches = [b for b in (_split(run, obj) for obj in chunk) if b is not None]
         if batches:
             checked = quarantine_known_keys(store, run.contract, batches)
             results.append(write_batches(store, run.contract, checked, run.tags, replaced=replaced))
+            _log_committed(run, checked, results[-1], lambda key: f"{position[key]}/{len(pending)}")
         on_progress(100.0 * min(start + objects_per_commit, len(pending)) / len(pending))
     return combine_results(results) if results else None
 
 
-def _split_logged(run: SourceRun, obj: RawObject, progress: str) -> ObjectBatch | None:
-    """Split one object and log its counts; None for an object that changed since listing (next run takes it)."""
+def _not_committed_meanwhile(run: SourceRun, store: DeltaStore, chunk: list[RawObject]) -> list[RawObject]:
+    """The chunk without the objects another ingest run committed since this one listed them."""
+    done_now = ingested_objects(store, run.contract.name)
+    taken = [obj.key for obj in chunk if (obj.key, obj.etag) in done_now]
+    if taken:
+        run.log.info("%d object(s) were committed by another ingest run meanwhile; left to it: %s", len(taken), taken)
+    return [obj for obj in chunk if (obj.key, obj.etag) not in done_now]
+
+
+def _split(run: SourceRun, obj: RawObject) -> ObjectBatch | None:
+    """Split one object; None for an object that changed since listing (the next run takes it)."""
     try:
         batch = split_object(run.settings, run.contract, obj, dt.datetime.now(dt.UTC), run.pii_key)
     except ObjectChangedError as error:
         run.log.warning("skipped for now: %s", error)
         return None
-    run.log.info(
-        "read %s: %s (%d rows: %d accepted, %d quarantined)",
-        progress,
-        obj.key,
-        batch.rows_read,
-        batch.accepted.height,
-        batch.quarantined.height,
-    )
     if not batch.reconciled:
         raise RuntimeError(f"{obj.key}: rows read do not reconcile; nothing was written for this batch")
     return batch
+
+
+def _log_committed(
+    run: SourceRun, checked: list[ObjectBatch], result: IngestResult, progress: Callable[[str], str]
+) -> None:
+    """One line per object with its final counts; an object another run committed first says so."""
+    mine = set(result.source_keys)
+    for batch in checked:
+        key, accepted, quarantined = batch.obj.key, batch.accepted.height, batch.quarantined.height
+        if key in mine:
+            counts = f"{batch.rows_read} rows: {accepted} accepted, {quarantined} quarantined"
+            run.log.info("read %s: %s (%s)", progress(key), key, counts)
+        else:
+            run.log.info("read %s: %s (committed first by another ingest run; not counted here)", progress(key), key)

@@ -18,10 +18,11 @@ from typing import cast
 import polars as pl
 import pyarrow as pa
 
-from featurelake.core import commits
+from featurelake.core import commits, events
 from featurelake.core.contracts import SourceContract
 from featurelake.core.naming import bronze_path, quarantine_path
 from featurelake.core.pii import key_id
+from featurelake.ingest.reasons import object_quarantine
 from featurelake.io.aws.raw import RawObject
 from featurelake.io.delta.store import DeltaStore, sql_in
 from featurelake.io.revision import code_revision
@@ -57,7 +58,11 @@ class ObjectBatch:
 
 @dataclass(frozen=True)
 class IngestResult:
-    """Counts for one source in one run: rows read = accepted + quarantined."""
+    """What one run committed for one source: rows read = accepted + quarantined.
+
+    Objects another ingest run committed first (two runs over the same objects) are not
+    counted: the runs' counts add up to what landed.
+    """
 
     source: str
     objects_new: int
@@ -66,6 +71,10 @@ class IngestResult:
     rows_quarantined: int
     bronze_version: int | None
     source_keys: list[str]
+    #: The quarantine table's version after this run's last write to it (None: never written).
+    quarantine_version: int | None = None
+    #: Per committed object with quarantined rows: its reasons with their row counts.
+    quarantined: tuple[events.QuarantinedObject, ...] = ()
 
     @property
     def reconciled(self) -> bool:
@@ -83,23 +92,28 @@ def combine_results(results: list[IngestResult]) -> IngestResult:
         rows_quarantined=sum(r.rows_quarantined for r in results),
         bronze_version=results[-1].bronze_version,
         source_keys=[key for r in results for key in r.source_keys],
+        quarantine_version=max((v for r in results if (v := r.quarantine_version) is not None), default=None),
+        quarantined=tuple(q for r in results for q in r.quarantined),
     )
 
 
+#: What :func:`summary_rows` leaves out: a backlog can name thousands of objects (the quarantine
+#: report lists those with quarantined rows).
+_NOT_SUMMARISED = frozenset({"source_keys", "quarantined", "quarantine_version"})
+
+
 def summary_rows(results: list[IngestResult]) -> list[dict[str, object]]:
-    """One row of counts per source (the ingest flow's return value and summary artifact).
+    """One row of counts per source (the ingest flow's return value and summary artifact)."""
+    return [
+        {k: v for k, v in vars(r).items() if k not in _NOT_SUMMARISED} | {"reconciled": r.reconciled} for r in results
+    ]
 
-    The object keys are left out: a backlog can name thousands of them.
-    """
-    return [{k: v for k, v in vars(r).items() if k != "source_keys"} | {"reconciled": r.reconciled} for r in results]
 
-
-def ingested_objects(store: DeltaStore, source: str) -> set[tuple[str, str]]:
-    """(key, etag) of every object already processed for this source."""
+def ingested_objects(store: DeltaStore, source: str, version: int | None = None) -> set[tuple[str, str]]:
+    """(key, etag) of every object already processed for this source (at a given version of its log)."""
     if store.version(ingest_log_path(source)) is None:
         return set()
-    log = store.read(ingest_log_path(source)).select(SOURCE_KEY, SOURCE_ETAG)
-    return set(log.iter_rows())
+    return set(store.read(ingest_log_path(source), version, columns=[SOURCE_KEY, SOURCE_ETAG]).iter_rows())
 
 
 def not_ingested(listed: list[RawObject], done: set[tuple[str, str]]) -> list[RawObject]:
@@ -144,10 +158,15 @@ def write_batches(
     run_tags: dict[str, str],
     replaced: frozenset[str] = frozenset(),
 ) -> IngestResult:
-    """Write quarantine, then bronze, then the log, each idempotent for these objects.
+    """Write quarantine, then bronze, then the log, each idempotent for these objects; count what this run committed.
 
     ``replaced`` names objects ingested before under another ETag (a producer rewrote them):
     their old rows are removed from a table even when the new version puts none there.
+
+    Two runs that listed the same objects may write them at the same time: each table still
+    holds every row once, and the log's commit order says whose they are. An object whose
+    (key, ETag) the log held just before this run's log commit was committed by the other run
+    first, so this run's result leaves it out.
     """
     source, keys = contract.name, [b.obj.key for b in batches]
     predicate, metadata = sql_in(SOURCE_KEY, keys), _commit_metadata(source, keys, run_tags)
@@ -155,17 +174,24 @@ def write_batches(
     with_rows = [b.accepted for b in batches if b.accepted.height]
     accepted = pl.concat(with_rows, how="diagonal_relaxed") if with_rows else pl.DataFrame()  # all files bad
     stale = sorted(replaced & set(keys))
-    _replace_rows(store, quarantine_path(source), quarantined, predicate, stale, metadata)
+    quarantine_version = _replace_rows(store, quarantine_path(source), quarantined, predicate, stale, metadata)
     bronze_version = _replace_rows(store, bronze_path(source), accepted, predicate, stale, metadata)
-    store.write(ingest_log_path(source), _log_rows(batches), mode="overwrite", predicate=predicate, metadata=metadata)
+    log_path = ingest_log_path(source)
+    log_version = store.write(log_path, _log_rows(batches), mode="overwrite", predicate=predicate, metadata=metadata)
+    before = ingested_objects(store, source, log_version - 1)
+    mine = [b for b in batches if (b.obj.key, b.obj.etag) not in before]
     return IngestResult(
         source=source,
-        objects_new=len(batches),
-        rows_read=sum(b.rows_read for b in batches),
-        rows_accepted=accepted.height,
-        rows_quarantined=quarantined.height,
+        objects_new=len(mine),
+        rows_read=sum(b.rows_read for b in mine),
+        rows_accepted=sum(b.accepted.height for b in mine),
+        rows_quarantined=sum(b.quarantined.height for b in mine),
         bronze_version=bronze_version,
-        source_keys=keys,
+        source_keys=[b.obj.key for b in mine],
+        quarantine_version=quarantine_version if quarantined.height else None,
+        quarantined=tuple(
+            object_quarantine(b.obj.key, b.obj.etag, b.quarantined) for b in mine if b.quarantined.height
+        ),
     )
 
 

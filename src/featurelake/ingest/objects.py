@@ -41,8 +41,9 @@ def split_bytes(
     """Split one object's bytes by the contract and protect its personal data; pure (no I/O).
 
     A file that cannot be read, or breaks the contract as a whole, is quarantined whole as one
-    record. Accepted rows and quarantined raw content both go through the PII policies, so
-    neither bronze nor quarantine holds a raw personal value.
+    record whose reason starts with the object's key (the parser's reasons already do). Accepted
+    rows and quarantined raw content both go through the PII policies, so neither bronze nor
+    quarantine holds a raw personal value.
     """
     try:
         raw = parse_raw_bytes(obj.key, data)
@@ -51,7 +52,7 @@ def split_bytes(
     try:
         split = apply_contract(contract, raw)
     except ValueError as error:
-        return _rejected_whole(obj, now, str(error), _parsed_content(contract, raw, data, pii_key))
+        return _rejected_whole(obj, now, f"{obj.key}: {error}", _parsed_content(contract, raw, data, pii_key))
     accepted = protect(split.accepted, contract.pii, pii_key)
     rejected = protect(split.rejected, contract.pii, pii_key).select(
         pl.col(REASON_COLUMN),

@@ -19,6 +19,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+#: The one setting every health wait of the local stack comes from (seconds), named in every timeout.
+START_TIMEOUT_SETTING = "FEATURELAKE_STACK_START_TIMEOUT"
+
 
 class StackError(RuntimeError):
     """A local service could not be started; the message names it and its log."""
@@ -89,10 +92,14 @@ def wait_for_http(url: str, timeout: float, service: Service | None = None) -> N
     """
     if urllib.parse.urlsplit(url).scheme not in {"http", "https"}:
         raise ValueError(f"health URL must be http(s), got {url!r}")
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
         if service is not None and service.process.poll() is not None:
-            raise StackError(f"{service.name} exited with code {service.process.returncode}; see {service.log_path}")
+            waited = time.monotonic() - started
+            raise StackError(
+                f"{service.name} exited with code {service.process.returncode} after {waited:.0f} s, "
+                f"before answering {url}; see its log {service.log_path}"
+            )
         try:
             # bandit B310 (file: URLs) does not apply: the scheme was checked above
             with urllib.request.urlopen(url, timeout=2) as response:  # nosec B310
@@ -101,5 +108,15 @@ def wait_for_http(url: str, timeout: float, service: Service | None = None) -> N
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             pass
         time.sleep(0.5)
-    where = f"; see {service.log_path}" if service else ""
-    raise StackError(f"{url} did not answer within {timeout:.0f} s{where}")
+    raise StackError(_timeout_message(url, timeout, service))
+
+
+def _timeout_message(url: str, timeout: float, service: Service | None) -> str:
+    """Which service, how long it was given, where its log is and how to give it longer."""
+    if service is None:
+        return f"{url} did not answer within {timeout:.0f} s"
+    return (
+        f"{service.name} did not answer {url} within {timeout:.0f} s; see its log {service.log_path}. "
+        f"A busy machine can need longer: raise the limit with {START_TIMEOUT_SETTING}=<seconds> "
+        f"(now {timeout:.0f})"
+    )

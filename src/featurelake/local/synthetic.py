@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from featurelake.io.aws.raw import put_raw_objects
+from featurelake.io.aws.raw import list_raw_objects, put_raw_objects
 from featurelake.settings import Settings
 
 SOURCES = ("transactions", "fraud_labels")
@@ -175,6 +175,29 @@ def _parquet(frame: pl.DataFrame) -> bytes:
     return buffer.getvalue()
 
 
-def upload(settings: Settings, objects: dict[str, bytes]) -> list[str]:
-    """Put objects into the raw bucket as a producer would; returns their keys."""
-    return put_raw_objects(settings, objects)
+def upload(settings: Settings, objects: dict[str, bytes], announce: bool = False) -> list[str]:
+    """Put objects into the raw bucket as a producer would, in the dict's order; returns their keys.
+
+    A re-sent copy must come after its original (``raw_objects`` before ``problem_objects``):
+    ingest gives rows both carry to the object uploaded first. S3's ``LastModified`` has whole
+    seconds, so a copy put in the same second ties with its original, and the tie goes by the
+    order in which the objects' ``featurelake.raw-object.landed`` events arrived
+    (:mod:`featurelake.ingest.order`). The local stack's event relay announces every upload as
+    S3 notifies it; ``announce`` makes this call announce the objects itself, in upload order,
+    for callers without that relay (tests). It needs a Prefect API.
+    """
+    keys = put_raw_objects(settings, objects)
+    if announce:
+        _announce_in_order(settings, keys)
+    return keys
+
+
+def _announce_in_order(settings: Settings, keys: list[str]) -> None:
+    """Emit the landed event of each key, in the order given, with the ETag the bucket reports."""
+    from featurelake.core.events import raw_object_source
+    from featurelake.ingest.watcher import PendingObject, announce_landed
+
+    listed = {
+        o.key: o for prefix in {f"{raw_object_source(k)}/" for k in keys} for o in list_raw_objects(settings, prefix)
+    }
+    announce_landed(settings, [PendingObject(raw_object_source(key), listed[key]) for key in keys])

@@ -14,8 +14,15 @@ from featurelake.io.prefect.events import emit
 
 
 def drift_metrics(report: DriftReport) -> dict[str, float]:
-    """MLflow metrics: ``drift_psi.<feature>``, ``drift_ks.<feature>`` and ``drift_breached_features``."""
-    metrics: dict[str, float] = {"drift_breached_features": float(len(report.breached))}
+    """MLflow metrics: PSI and KS per feature (``drift_psi.<f>``, ``drift_ks.<f>``), breached and judged counts.
+
+    The judged count tells "nothing breached" apart from "nothing could be judged" (windows still
+    filling up, too few rows).
+    """
+    metrics: dict[str, float] = {
+        "drift_breached_features": float(len(report.breached)),
+        "drift_judged_features": float(len(report.judged)),
+    }
     for result in report.features:
         if result.psi is not None:
             metrics[f"drift_psi.{result.name}"] = result.psi

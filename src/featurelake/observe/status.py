@@ -23,6 +23,7 @@ from featurelake.settings import Settings
 FRESH, STALE, NEVER_PUBLISHED, NO_LIMIT = "fresh", "STALE", "never published", "no limit"
 _DRIFT_PREFIXES = {"psi": ("drift_psi.", "drift_psi_"), "ks": ("drift_ks.", "drift_ks_")}
 _DRIFT_BREACHED = ("drift_breached_features", "drift_breached")
+_DRIFT_JUDGED = "drift_judged_features"
 
 
 @dataclass(frozen=True)
@@ -56,9 +57,13 @@ class DriftStatus:
     breached_features: int | None
     psi: dict[str, float] = field(default_factory=dict)
     ks: dict[str, float] = field(default_factory=dict)
+    #: Features with enough comparable rows to be judged (None: not recorded, older runs).
+    judged_features: int | None = None
 
     def describe(self) -> str:
         """One cell of the status table: the verdict and the worst feature by PSI."""
+        if self.judged_features == 0:
+            return "not judged (too few comparable rows; the build's drift report says why)"
         worst = max(self.psi.items(), key=lambda item: item[1], default=None)
         detail = f", max PSI {worst[1]:.3f} ({worst[0]})" if worst else ""
         if self.breached_features is None:
@@ -191,7 +196,9 @@ def drift_from_run(run: dict[str, Any]) -> DriftStatus | None:
     breached = next((int(metrics[name]) for name in _DRIFT_BREACHED if name in metrics), None)
     if not found["psi"] and not found["ks"] and breached is None:
         return None
-    return DriftStatus(str(run["run_id"]), _tag_int(run, commits.DELTA_VERSION), breached, **found)
+    judged = int(metrics[_DRIFT_JUDGED]) if _DRIFT_JUDGED in metrics else None
+    version = _tag_int(run, commits.DELTA_VERSION)
+    return DriftStatus(str(run["run_id"]), version, breached, **found, judged_features=judged)
 
 
 def _by_feature(metrics: dict[str, float], prefixes: tuple[str, ...]) -> dict[str, float]:
@@ -201,32 +208,6 @@ def _by_feature(metrics: dict[str, float], prefixes: tuple[str, ...]) -> dict[st
         for prefix in prefixes
         if name.startswith(prefix)
     }
-
-
-def render_status(rows: list[StatusRow]) -> str:
-    """The status as an aligned table for a terminal."""
-    header = ("feature set", "version", "last publish", "age", "freshness", "validation", "drift")
-    cells = [header] + [
-        (
-            r.ref,
-            "-" if r.last_version is None else str(r.last_version),
-            "-" if r.last_publish_time is None else r.last_publish_time.isoformat(timespec="seconds"),
-            _age(r.age, r.max_staleness),
-            r.freshness,
-            "-" if r.validation is None else r.validation.describe(),
-            "not measured" if r.drift is None else r.drift.describe(),
-        )
-        for r in rows
-    ]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells)
-
-
-def _age(age: timedelta | None, limit: timedelta | None) -> str:
-    if age is None:
-        return "-"
-    hours = age.total_seconds() / 3600
-    return f"{hours:.1f}h" + (f" / {limit.total_seconds() / 3600:.0f}h" if limit is not None else "")
 
 
 def _count_listed(text: object) -> int | None:

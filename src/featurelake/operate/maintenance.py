@@ -12,6 +12,9 @@ entries. Every table that exists gets, in this order:
 4. **log cleanup**: expired log entries go, but never those the oldest protected version needs
    to load (and writers are told to stop cleaning the log of tables with protected versions).
 
+Then, per bucket of an S3 lake (raw and lake), incomplete multipart uploads idle for longer than
+the threshold are aborted (:mod:`featurelake.operate.uploads`), each bucket one row of the report.
+
 A compaction or vacuum that loses a commit race to an ingest is reported and tried again next run. A bronze
 table whose latest ingest has not been announced yet gets no commit at all: the ingest's next
 run finds that landing by looking at the latest bronze commit. One table's failure stops only
@@ -34,6 +37,7 @@ from featurelake.operate.maintenance_plan import (
 )
 from featurelake.operate.maintenance_steps import maintain_table
 from featurelake.operate.pins import ModelPins, model_pins
+from featurelake.operate.uploads import maintain_uploads, upload_buckets
 from featurelake.settings import Settings
 
 __all__ = [
@@ -55,20 +59,27 @@ def maintain_lake(
     options: MaintenanceOptions,
     on_table: Callable[[TableReport, int, int], None] | None = None,
 ) -> list[TableReport]:
-    """Maintain every table of the lake, reading the registry's pins once; never raises for one table.
+    """Maintain every table of the lake, then its buckets' uploads, reading the registry's pins once.
 
-    ``on_table(report, done, total)`` is called after each table (progress, logging). When the
-    registry cannot be read, every table is still compacted and checkpointed, and the tables
-    models can pin report an error instead of being vacuumed.
+    Never raises for one table or bucket. ``on_table(report, done, total)`` is called after each
+    (progress, logging). When the registry cannot be read, every table is still compacted and
+    checkpointed, and the tables models can pin report an error instead of being vacuumed.
     """
     store = DeltaStore(settings)
     pins, pins_error = _read_pins(settings, store, found)
     tables = lake_tables(store, found)
+    buckets = upload_buckets(settings) if options.abort_uploads_after is not None else []
     reports: list[TableReport] = []
-    for table in tables:
-        reports.append(maintain_table(store, table, pins, options, pins_error))
+
+    def done(report: TableReport) -> None:
+        reports.append(report)
         if on_table is not None:
-            on_table(reports[-1], len(reports), len(tables))
+            on_table(report, len(reports), len(tables) + len(buckets))
+
+    for table in tables:
+        done(maintain_table(store, table, pins, options, pins_error))
+    for bucket, prefix in buckets:
+        done(maintain_uploads(settings, bucket, prefix, options))
     return reports
 
 
@@ -81,5 +92,5 @@ def _read_pins(settings: Settings, store: DeltaStore, found: Catalog) -> tuple[M
 
 
 def failed_tables(reports: list[TableReport]) -> list[str]:
-    """The tables whose maintenance stopped on an error: a run with any of them must fail, naming them."""
+    """The tables (and buckets) whose maintenance stopped on an error: a run with any must fail, naming them."""
     return [report.table for report in reports if report.error]

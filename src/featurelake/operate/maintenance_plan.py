@@ -40,6 +40,8 @@ class MaintenanceOptions:
     dry_run: bool = False
     allow_short_retention: bool = False
     actor: str = "maintain"
+    #: Incomplete multipart uploads idle (no part written) for longer are aborted (None: left alone).
+    abort_uploads_after: timedelta | None = timedelta(hours=24)
 
     @classmethod
     def from_parameters(
@@ -51,8 +53,10 @@ class MaintenanceOptions:
         dry_run: bool,
         allow_short_retention: bool,
         actor: str = "maintain",
+        abort_uploads_after_hours: float | None = 24.0,
     ) -> MaintenanceOptions:
         """The options from the units people type (hours, MiB): what the flow and the CLI both take."""
+        uploads = None if abort_uploads_after_hours is None else timedelta(hours=abort_uploads_after_hours)
         return cls(
             retention=timedelta(hours=retain_hours),
             target_size=int(target_file_mb * 2**20),
@@ -60,6 +64,7 @@ class MaintenanceOptions:
             dry_run=dry_run,
             allow_short_retention=allow_short_retention,
             actor=actor,
+            abort_uploads_after=uploads,
         )
 
 

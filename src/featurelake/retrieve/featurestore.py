@@ -92,6 +92,11 @@ class FeatureStore:
         pins = _normalised_pins(pins, [s.spec.ref for s in selections])
         if spine.is_empty():
             raise SpineError("training set: the spine has no rows")
+        if spine_time not in spine.columns:
+            raise SpineError(
+                f"training set: the spine has no time column {spine_time!r} (it has {spine.columns}); name the "
+                "column holding each row's time with spine_time= (CLI: --spine-time)"
+            )
         frame, entries = spine, []
         for selection in selections:
             spec = selection.spec

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -207,7 +208,7 @@ def validate_batch(
         result = validate_with_polars(context, suite, batch, spec.name)
     else:
         result = validate_with_gx_pandas(context, suite, batch, spec.name)
-    failures = schema_failures(spec, batch) + [_failure(r) for r in result.results if not r.success]
+    failures = schema_failures(spec, batch) + [_failure(r, batch) for r in result.results if not r.success]
     return ValidationOutcome(
         evaluated=len(result.results) + len(spec.output_schema()),
         failures=tuple(failures),
@@ -216,14 +217,36 @@ def validate_batch(
     )
 
 
-def _failure(result: Any) -> CheckFailure:
+def _failure(result: Any, batch: pl.DataFrame) -> CheckFailure:
     config = result.expectation_config
     severity: Severity = "error" if str(config.severity).lower().endswith("critical") else "warn"
     details = result.result or {}
     unexpected = details.get("partial_unexpected_list") or []
     observed = details.get("observed_value")
-    examples = [str(v) for v in unexpected[:_EXAMPLES]] or ([] if observed is None else [f"observed {observed}"])
+    column = config.kwargs.get("column")
+    examples = _examples(unexpected[:_EXAMPLES], batch, column if isinstance(column, str) else None)
+    examples = examples or ([] if observed is None else [f"observed {observed}"])
     return CheckFailure(_describe(config.to_json_dict()), severity, tuple(examples))
+
+
+def _examples(values: list[Any], batch: pl.DataFrame, column: str | None) -> list[str]:
+    """Offending values as people read them: a missing value says ``null`` or ``NaN``, as polars holds it.
+
+    GX sees the batch through pandas, where null and NaN are one ``nan``. The polars batch knows
+    which each was: the missing values GX lists are the column's first missing ones, in row order.
+    """
+    missing = [v for v in values if _is_nan(v)]
+    if not missing or column is None or column not in batch.columns:
+        return [str(v) for v in values]
+    series = batch.get_column(column)
+    gaps = series.is_null() | series.is_nan() if series.dtype.is_float() else series.is_null()
+    kinds = iter(["null" if v is None else "NaN" for v in series.filter(gaps).head(len(missing)).to_list()])
+    return [next(kinds, "null") if _is_nan(v) else str(v) for v in values]
+
+
+def _is_nan(value: Any) -> bool:
+    """A missing value as pandas shows it: ``None`` or a float NaN."""
+    return value is None or (isinstance(value, float) and math.isnan(value))
 
 
 def _describe(config: dict[str, Any]) -> str:

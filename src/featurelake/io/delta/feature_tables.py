@@ -11,16 +11,27 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 import pyarrow as pa
-import pyarrow.dataset as ds
-from deltalake import CommitProperties
+import pyarrow.compute as pc
+from deltalake import CommitProperties, DeltaTable
 
 from featurelake.core import commits
 from featurelake.core.featureset import PARTITION_COLUMN, FeatureSet, with_partition
 from featurelake.io.delta.store import AppTransaction, DeltaStore
+from featurelake.io.delta.time_windows import file_spans
+
+if TYPE_CHECKING:
+    pass
+
+#: Commits looked at first for a publish at or before a read's version; the whole log only when none is there.
+_RECENT_COMMITS = 20
+
+
+class UnpublishedVersionError(ValueError):
+    """A read of a feature table version before its first publish: such a version holds no published rows."""
 
 
 @dataclass(frozen=True)
@@ -49,14 +60,19 @@ def read_feature_table(
 
     Raises:
         FileNotFoundError: naming the feature set when it was never published.
+        UnpublishedVersionError: when the version read (pinned, by time, or the latest) comes
+            before the table's first publish, naming the first published version.
     """
     table = store.table(spec.table_path, delta_version, as_of)
     if table is None:
         raise FileNotFoundError(
             f"feature set {spec.ref} has no table at {store.uri(spec.table_path)} yet; build or backfill it first"
         )
+    _require_published(store, spec, table, as_of)
     wanted = [*spec.key_columns, *(columns if columns is not None else spec.feature_names)]
     files = _files_by_day(table.get_add_actions(flatten=True), days)
+    import pyarrow.dataset as ds  # pandas and more: ~0.9 s, only when a table is read
+
     dataset = table.to_pyarrow_dataset()
     fragments = {fragment.path: fragment for fragment in dataset.get_fragments()}
     ordered = ds.FileSystemDataset(
@@ -66,6 +82,73 @@ def read_feature_table(
     frame = pl.from_arrow(arrow)
     assert isinstance(frame, pl.DataFrame)
     return FeatureTableRead(spec, frame, store.uri(spec.table_path), table.version())
+
+
+def _require_published(store: DeltaStore, spec: FeatureSet, table: DeltaTable, as_of: datetime | None) -> None:
+    """Refuse a version before the first publish: it would silently read no rows, or half-built ones.
+
+    A build's first commits create the empty table and add its CHECK constraints (a build of
+    several chunks then writes chunks that are not yet published). A table no build ever
+    published is refused while it is empty; rows written there by other means (a test fixture,
+    a migration) are what it holds.
+    """
+    version = table.version()
+    if _published(store, spec, version):
+        return
+    latest = store.history(spec.table_path)
+    first = min((int(c["version"]) for c in latest if commits.is_publish(c)), default=None)
+    if first is None and _rows(table):
+        return
+    read = f"{spec.ref} version {version}" + (f" (its version at {as_of.isoformat()})" if as_of else "")
+    held = [c for c in reversed(latest) if int(c["version"]) <= version]  # oldest first
+    kinds = ", ".join(dict.fromkeys(commits.operation_of(c) or str(c.get("operation", "?")).lower() for c in held))
+    if first is None:
+        raise UnpublishedVersionError(
+            f"{spec.ref} has no publish yet: {read} holds only the table's {kinds} commits, no published rows; "
+            "build it first (the build-features deployment), then read it"
+        )
+    raise UnpublishedVersionError(
+        f"{read} comes before the first publish, version {first}: it holds only the table's {kinds} commits, "
+        f"no published rows; read version {first} or later (`featurelake history {spec.ref}` lists the publishes)"
+    )
+
+
+def _rows(table: DeltaTable) -> int:
+    """The rows of the loaded version, from the log's file statistics."""
+    actions = pa.table(table.get_add_actions(flatten=True))
+    return int(pc.sum(actions["num_records"]).as_py() or 0) if actions.num_rows else 0
+
+
+def _published(store: DeltaStore, spec: FeatureSet, version: int) -> bool:
+    """True when a publish is at or before ``version`` (the newest commits first: the usual case).
+
+    The log is read from the latest version: delta-rs numbers the history of a table loaded at
+    an older version as if it were the latest.
+    """
+    recent = store.history(spec.table_path, _RECENT_COMMITS)
+    if any(commits.is_publish(c) and int(c["version"]) <= version for c in recent):
+        return True
+    if len(recent) < _RECENT_COMMITS:
+        return False
+    return any(commits.is_publish(c) and int(c["version"]) <= version for c in store.history(spec.table_path))
+
+
+def published_span(store: DeltaStore, spec: FeatureSet, delta_version: int) -> tuple[datetime, date] | None:
+    """The first event time and the last day of a feature table's published rows at a version.
+
+    None when the version holds no rows or comes before the first publish. Read from the log
+    (file statistics and partition values), not from the rows.
+    """
+    table = store.table(spec.table_path, delta_version)
+    if table is None or not _published(store, spec, delta_version):
+        return None
+    spans = file_spans(table, spec.event_time).filter(pl.col("rows") > 0)
+    days = pl.from_arrow(pa.table(table.get_add_actions(flatten=True)))
+    assert isinstance(days, pl.DataFrame)
+    first, last = spans["min_time"].min(), days[f"partition.{PARTITION_COLUMN}"].max() if days.height else None
+    if not isinstance(first, datetime) or last is None:
+        return None
+    return first, last if isinstance(last, date) else date.fromisoformat(str(last))
 
 
 def _files_by_day(add_actions: Any, days: tuple[date, date] | None) -> list[str]:

@@ -71,7 +71,12 @@ class DeltaStore:
             return None
         except Exception as error:  # delta-rs reports a missing version as a generic error
             if version is not None:
-                raise ValueError(f"Delta table {self.uri(path)} has no version {version}: {error}") from error
+                latest = self.version(path)
+                known = "it has none" if latest is None else f"its versions are 0..{latest}"
+                raise ValueError(
+                    f"Delta table {self.uri(path)} has no version {version}: {known}; "
+                    f"`featurelake history` lists them ({error})"
+                ) from error
             raise
         if as_of is not None:
             _load_as_of(table, as_of, self.uri(path))

@@ -8,14 +8,17 @@ those statistics makes reading one day plus a lookback cost that much, not the w
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 import polars as pl
 import pyarrow as pa
-import pyarrow.dataset as ds
 from deltalake import DeltaTable
 
 from featurelake.core.increments import SPAN_COLUMNS
 from featurelake.io.delta.maintenance import relative_path
+
+if TYPE_CHECKING:
+    import pyarrow.dataset as ds
 
 #: delta-rs stores timestamp statistics truncated to milliseconds: widen max by that much.
 _STATS_PRECISION = timedelta(milliseconds=1)
@@ -75,6 +78,8 @@ def _window_files(table: DeltaTable, time_column: str, since: datetime, until: d
     dataset = table.to_pyarrow_dataset()
     fragments = {relative_path(f.path, table.table_uri): f for f in dataset.get_fragments()}
     chosen = [fragments[path] for path in overlapping["path"].to_list() if path in fragments]
+    import pyarrow.dataset as ds  # pandas and more: ~0.9 s, only when a table is read
+
     return ds.FileSystemDataset(chosen, dataset.schema, dataset.format, dataset.filesystem)
 
 

@@ -17,6 +17,29 @@ import polars as pl
 from featurelake.core import commits
 from featurelake.settings import Settings
 
+#: The flows whose runs these are, as ``deployments/prefect.yaml`` names their entry points.
+BUILD_ENTRY_POINT = "flows/build_features.py:build_features"
+RETRAIN_ENTRY_POINT = "flows/retrain.py:retrain"
+#: MLflow's own tags for a run's origin (the UI's Source column); left alone, MLflow names the
+#: script the process started from, which under Prefect is its engine, never the flow.
+SOURCE_NAME_TAG, SOURCE_TYPE_TAG = "mlflow.source.name", "mlflow.source.type"
+
+
+@dataclass(frozen=True)
+class RunSource:
+    """Where a run comes from, as MLflow's Source shows it: the flow's entry point and the Prefect run."""
+
+    entry_point: str
+    flow_run_id: str
+    #: ``flow/deployment`` when the run came from a deployment (None: the flow was called directly).
+    deployment: str | None = None
+
+    def tags(self) -> dict[str, str]:
+        """MLflow's source tags. Type ``JOB``: the UI shows a job's name whole, not only its file name."""
+        origin = f"deployment {self.deployment}, " if self.deployment else ""
+        name = f"{self.entry_point} ({origin}flow run {self.flow_run_id})"
+        return {SOURCE_NAME_TAG: name, SOURCE_TYPE_TAG: "JOB"}
+
 
 @dataclass(frozen=True)
 class RegisteredModel:
@@ -38,6 +61,7 @@ def _start(settings: Settings, run_name: str, tags: dict[str, str]) -> Any:
 def log_build(
     settings: Settings,
     *,
+    source: RunSource,
     tags: dict[str, str],
     params: dict[str, Any],
     features: pl.DataFrame,
@@ -55,12 +79,12 @@ def log_build(
     ``validation_metrics`` are the gate's own verdict (warn-only failures do not fail it), not GX's.
     ``sources`` names what the batch was built from (bronze table and version, the raw objects
     with their ETags); it is logged whole as ``lineage/sources.json`` and the bronze table as an
-    input dataset, so the run links both ways.
+    input dataset, so the run links both ways. ``source`` is the flow run that built it.
     """
     import mlflow
     from mlflow.data.polars_dataset import from_polars
 
-    with _start(settings, f"build {tags['featurelake.feature_set']}", tags) as run:
+    with _start(settings, f"build {tags['featurelake.feature_set']}", tags | source.tags()) as run:
         mlflow.log_params(params)
         mlflow.log_dict(validation_result, "validation/gx_result.json")
         mlflow.log_dict(sources, "lineage/sources.json")
@@ -107,6 +131,7 @@ def log_retrain(
     example: pl.DataFrame,
     inputs: list[tuple[str, pl.DataFrame]],
     trusted_types: list[str] | None = None,
+    source: RunSource | None = None,
 ) -> RegisteredModel:
     """Record one retrain, log and register its model under ``model_name`` tagged with the feature versions.
 
@@ -115,7 +140,8 @@ def log_retrain(
 
     ``trusted_types`` names the estimator internals that skops may load back (default: every
     type in the model); the model was fitted by this process, so they are ours to vouch for.
-    The pyfunc flavour predicts probabilities: a score is what serving wants.
+    The pyfunc flavour predicts probabilities: a score is what serving wants. ``source`` names
+    the flow run (default: the retrain flow, with the run id the tags name).
     """
     import mlflow
     import skops.io
@@ -125,7 +151,8 @@ def log_retrain(
     if trusted_types is None:
         trusted_types = skops.io.get_untrusted_types(data=skops.io.dumps(model))
 
-    with _start(settings, "retrain", tags) as run:
+    source = source or RunSource(RETRAIN_ENTRY_POINT, tags.get(commits.FLOW_RUN_ID, "unknown"))
+    with _start(settings, "retrain", tags | source.tags()) as run:
         mlflow.log_params(params)
         mlflow.log_metrics(metrics)
         mlflow.log_dict(manifest, "training_set/manifest.json")

@@ -1,10 +1,15 @@
-"""Whether this process talks to a Prefect API (a server or Cloud), for commands that emit events."""
+"""Which Prefect API this process talks to (a server or Cloud), for commands that emit events."""
 
 from __future__ import annotations
 
 
-def api_configured() -> bool:
-    """True when ``PREFECT_API_URL`` is set (Prefect is imported on first use: it costs seconds)."""
+def api_url() -> str | None:
+    """``PREFECT_API_URL`` from the environment or the active Prefect profile (imports Prefect: seconds)."""
     from prefect.settings import PREFECT_API_URL
 
-    return bool(PREFECT_API_URL.value())
+    return PREFECT_API_URL.value() or None
+
+
+def api_configured() -> bool:
+    """True when a Prefect API URL is set in the environment or the active profile."""
+    return api_url() is not None
