@@ -17,8 +17,15 @@ bootstrap: $(if $(filter .tools/bin/uv,$(UV)),.tools/bin/uv)
 demo: bootstrap
 	$(RUN) featurelake demo $(DEMO_ARGS)
 
+# Tests run in TEST_WORKERS pytest-xdist processes, a test file per process at a time (loadfile:
+# a module's fixtures start once), each with its own moto S3, Prefect test server, buckets and
+# ports. 4 on this 2-core machine: the integration tests wait on servers and automation windows
+# about a third of the time (pytest alone: 10.2 min with 2 workers, 9.8 with 3, 9.7 with 4).
+TEST_WORKERS ?= 4
+PYTEST := $(RUN) pytest -n $(TEST_WORKERS) --dist loadfile
+
 test: bootstrap check
-	$(RUN) pytest
+	$(PYTEST)
 
 check: lint typecheck imports security infra-check
 
@@ -49,10 +56,10 @@ infra-check:
 		--framework dockerfile -f infra/Dockerfile
 
 unit: bootstrap
-	$(RUN) pytest tests/unit
+	$(PYTEST) tests/unit
 
 integration: bootstrap
-	$(RUN) pytest tests/integration
+	$(PYTEST) tests/integration
 
 e2e: bootstrap
 	$(RUN) pytest tests/e2e

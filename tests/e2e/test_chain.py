@@ -1,9 +1,11 @@
 """The whole chain through a real Prefect server, `prefect deploy --all`, a process worker, real automations.
 
 Nothing is started by the test: it drops good, bad and duplicate objects into the raw bucket.
-The scheduled watcher announces them, the automation on ``featurelake.raw-object.landed``
-starts one ingest, the automation on ``featurelake.bronze-table.appended`` the build, and the
-one on ``featurelake.feature-set.published`` the retrain, with the Delta version as a typed int.
+The stack's event source announces them (the raw bucket's notifications → SQS →
+``featurelake.raw-object.landed``; the ``watch-raw/safety-net`` schedule is only a fallback), the
+automation on ``featurelake.raw-object.landed`` starts one ingest, the automation on
+``featurelake.bronze-table.appended`` the build, and the debounced one on
+``featurelake.feature-set.published`` the retrain, with the Delta version as a typed int.
 """
 
 from __future__ import annotations
@@ -103,7 +105,7 @@ def test_dropped_objects_end_in_bronze_once_and_quarantine_with_reasons(chain: d
         )
     assert ingest_run.created_by is not None
     assert ingest_run.created_by.type == "AUTOMATION"
-    assert len(ingest_runs) == 1  # a burst of landed events (two uploads, watcher ticks) made one run
+    assert len(ingest_runs) == 1  # a burst of landed events (two uploads of each object) made one run
 
     settings = Settings()
     store = DeltaStore(settings)

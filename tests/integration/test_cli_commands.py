@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from featurelake.cli.main import app
 from featurelake.io.aws.raw import list_raw_objects
-from featurelake.settings import Settings
+from featurelake.settings import Settings, get_settings
 from tests.integration.helpers import demo_objects
 
 pytestmark = pytest.mark.integration
@@ -51,6 +51,19 @@ def test_upload_names_what_ingests_the_objects(settings: Settings, day_file: Pat
     assert "announce them" in result.stdout
     assert "prefect deployment run ingest/ingest" in result.stdout
     assert "warning" not in result.output
+    assert [o.key for o in list_raw_objects(settings, "transactions/")] == ["transactions/day-1.parquet"]
+
+
+def test_upload_works_with_a_lake_on_a_local_path(
+    settings: Settings, day_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the quick start's lake: raw objects on the S3 endpoint, Delta tables in a directory
+    monkeypatch.setenv("FEATURELAKE_LAKE_URI", str(tmp_path / "lake"))
+    get_settings.cache_clear()
+
+    result = RUNNER.invoke(app, ["upload", "transactions", str(day_file)])
+
+    assert result.exit_code == 0, result.output
     assert [o.key for o in list_raw_objects(settings, "transactions/")] == ["transactions/day-1.parquet"]
 
 

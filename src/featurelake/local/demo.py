@@ -62,12 +62,10 @@ def run_demo(
 
 def prepare_lake(settings: Settings, say: Callable[[str], None]) -> None:
     """The buckets (the lake's only when it is on S3) and the PII hashing key ingest needs."""
-    from featurelake.io.aws.s3 import ensure_bucket
+    from featurelake.io.aws.s3 import ensure_buckets
     from featurelake.io.prefect.secrets import create_pii_key_block
 
-    ensure_bucket(settings, settings.raw_bucket)
-    if settings.lake_uri.startswith("s3://"):
-        ensure_bucket(settings, settings.lake_bucket)
+    ensure_buckets(settings)
     if create_pii_key_block(settings.pii_key_name):
         say(f"created a random PII hashing key in the Prefect Secret block {settings.pii_key_name!r}")
 

@@ -80,9 +80,13 @@ def s3_client(settings: Settings) -> S3Client:
 
 
 def ensure_buckets(settings: Settings) -> None:
-    """The raw and the lake bucket, created with default encryption where missing."""
-    for bucket in (settings.raw_bucket, settings.lake_bucket):
-        ensure_bucket(settings, bucket)
+    """The raw bucket, and the lake's when the lake is on S3, created with default encryption where missing.
+
+    A lake on a local path (``FEATURELAKE_LAKE_URI=/some/dir``) has no bucket to create.
+    """
+    ensure_bucket(settings, settings.raw_bucket)
+    if settings.lake_uri.startswith("s3://"):
+        ensure_bucket(settings, settings.lake_bucket)
 
 
 def ensure_bucket(settings: Settings, bucket: str) -> None:
