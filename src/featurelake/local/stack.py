@@ -181,13 +181,15 @@ class LocalStack:
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             "PREFECT_RUNNER_POLL_FREQUENCY": "2",
             # Server loops for what the local stack never does (pauses, cancellations, task-run
-            # leases) or needs no faster (late runs, offline workers) wake every 30-60 s instead
-            # of every 5-20 s: idle CPU the stack does not spend (bench/idle_stack.py).
+            # leases) or needs no faster (late runs, offline workers, schedules of just-deployed
+            # deployments) wake every 30-60 s instead of every 5-20 s: the server's idle CPU went
+            # from 3.5 % to 2.0-2.5 % of a core (bench/results/idle-stack-*.md).
             "PREFECT_SERVER_SERVICES_LATE_RUNS_LOOP_SECONDS": "30",
             "PREFECT_SERVER_SERVICES_PAUSE_EXPIRATIONS_LOOP_SECONDS": "60",
             "PREFECT_SERVER_SERVICES_CANCELLATION_CLEANUP_LOOP_SECONDS": "60",
             "PREFECT_SERVER_SERVICES_REPOSSESSOR_LOOP_SECONDS": "60",
             "PREFECT_SERVER_SERVICES_FOREMAN_LOOP_SECONDS": "60",
+            "PREFECT_SERVER_SERVICES_SCHEDULER_RECENT_DEPLOYMENTS_LOOP_SECONDS": "30",
             # The worker's poll: a run is picked up ≤ 2 s after it is due, for ~1.5 % of a core when
             # idle (bench/idle_stack.py); export a longer one before starting for a quieter stack.
             "PREFECT_WORKER_QUERY_SECONDS": os.environ.get("PREFECT_WORKER_QUERY_SECONDS", "2"),
