@@ -274,6 +274,17 @@ def test_join_as_of_equals_the_oracle(case: Case) -> None:
 
 
 @PROPERTY
+@given(case=cases())
+def test_a_spine_already_in_time_order_joins_like_the_oracle_and_passes_through_untouched(case: Case) -> None:
+    """The path without any permutation: the spine goes in time-sorted and comes out as it went in."""
+    in_time = case.spine.sort(case.spine_time, maintain_order=True)
+    joined = join(in_time, case.features, case.layout, case.ttl, case.spine_time)
+
+    assert joined.select(in_time.columns).equals(in_time)  # labels, duplicates and order kept
+    assert joined.to_dicts() == expected(in_time, case.features, case.layout, case.ttl, case.spine_time)
+
+
+@PROPERTY
 @given(
     case=cases(),
     zone=st.sampled_from(["Europe/Paris", "America/New_York", "Asia/Kolkata"]),

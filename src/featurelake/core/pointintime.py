@@ -8,8 +8,12 @@ never used, so adding later events cannot change a spine row's features.
 Engine: polars ``join_asof`` grouped by the entity keys. It needs feature times ascending
 within each entity, not a global sort; published tables are read day by day with each file
 sorted by entity and time, which satisfies it, and :func:`ensure_time_order` checks that in one
-linear pass and sorts only when it does not hold. That is what makes the join faster than a
-general-purpose ASOF JOIN on the same data.
+linear pass and sorts only when it does not hold. The spine side has the same need, which a
+spine in time order (the usual case: labels are logged as they happen) already meets, so only
+its keys and time go into the join, in time order: as they are when the time column is already
+ascending (one linear check), else permuted by an integer sort of the time alone. The joined
+feature columns are gathered back into spine order and set beside the untouched spine, so the
+spine's own columns (labels) are never moved and nothing is ever sorted by string keys.
 """
 
 from __future__ import annotations
@@ -19,7 +23,6 @@ from datetime import timedelta
 
 import polars as pl
 
-_ROW = "__spine_row"
 _FEATURE_TIME = "__feature_time"
 _DAY_US = 86_400_000_000
 
@@ -108,7 +111,11 @@ def join_as_of(
     ttl: timedelta,
     columns: dict[str, str],
 ) -> pl.DataFrame:
-    """Attach ``columns`` (feature column -> output name) as of each spine row's time, spine order kept."""
+    """Attach ``columns`` (feature column -> output name) as of each spine row's time, spine order kept.
+
+    Only the spine's keys and time enter the join; the spine itself is returned with the joined
+    columns beside it. An output name the spine already has gets polars' ``_right`` suffix.
+    """
     time_dtype = _finer(features.schema[feature_time], spine.schema[spine_time])
     right = ensure_time_order(
         features.select(
@@ -119,16 +126,40 @@ def join_as_of(
         keys,
         _FEATURE_TIME,
     )
-    left = spine.with_row_index(_ROW).with_columns(pl.col(spine_time).cast(time_dtype).alias(_FEATURE_TIME))
-    joined = left.sort([*keys, _FEATURE_TIME]).join_asof(
+    left = spine.select(*(pl.col(k) for k in keys), pl.col(spine_time).cast(time_dtype).alias(_FEATURE_TIME))
+    order = _time_order(left[_FEATURE_TIME])
+    if order is not None:
+        left = left.select(pl.all().gather(order))
+    joined = left.join_asof(
         right,
         on=_FEATURE_TIME,
         by=list(keys),
         strategy="backward",
         tolerance=ttl,
-        check_sortedness=False,
-    )
-    return joined.sort(_ROW).drop(_ROW, _FEATURE_TIME)
+        check_sortedness=False,  # exact for a left in time order: ascending within each entity
+    ).drop(*keys, _FEATURE_TIME)
+    if order is not None:
+        joined = joined.select(pl.all().gather(_inverse(order)))
+    return spine.hstack(joined.rename({c: f"{c}_right" for c in joined.columns if c in spine.columns}))
+
+
+def _time_order(times: pl.Series) -> pl.Series | None:
+    """Row positions that put ``times`` in ascending order, or None when they already are.
+
+    The check is one linear pass; the fallback is a stable integer sort of the time alone, which
+    is all ``join_asof`` needs (ascending within each entity) and far cheaper than a sort by keys.
+    Nulls come first, as ``is_sorted`` expects them.
+    """
+    if times.is_sorted():
+        return None
+    return times.to_frame().select(pl.arg_sort_by(times.name, maintain_order=True)).to_series()
+
+
+def _inverse(order: pl.Series) -> pl.Series:
+    """The permutation undoing ``order`` (``inverse[order[i]] = i``), in O(n) rather than a second sort."""
+    index = pl.get_index_type()  # what arg_sort_by returns and gather reads without a cast
+    positions = pl.int_range(order.len(), dtype=index, eager=True)
+    return pl.zeros(order.len(), index, eager=True).scatter(order, positions)
 
 
 def _finer(feature_time: pl.DataType, spine_time: pl.DataType) -> pl.DataType:
