@@ -68,7 +68,7 @@ def read_feature_table(
         raise FileNotFoundError(
             f"feature set {spec.ref} has no table at {store.uri(spec.table_path)} yet; build or backfill it first"
         )
-    _require_published(store, spec, table, as_of)
+    _require_published(store, spec, table, as_of, is_latest=delta_version is None and as_of is None)
     wanted = [*spec.key_columns, *(columns if columns is not None else spec.feature_names)]
     files = _files_by_day(table.get_add_actions(flatten=True), days)
     import pyarrow.dataset as ds  # pandas and more: ~0.9 s, only when a table is read
@@ -84,16 +84,19 @@ def read_feature_table(
     return FeatureTableRead(spec, frame, store.uri(spec.table_path), table.version())
 
 
-def _require_published(store: DeltaStore, spec: FeatureSet, table: DeltaTable, as_of: datetime | None) -> None:
+def _require_published(
+    store: DeltaStore, spec: FeatureSet, table: DeltaTable, as_of: datetime | None, *, is_latest: bool = False
+) -> None:
     """Refuse a version before the first publish: it would silently read no rows, or half-built ones.
 
     A build's first commits create the empty table and add its CHECK constraints (a build of
     several chunks then writes chunks that are not yet published). A table no build ever
     published is refused while it is empty; rows written there by other means (a test fixture,
-    a migration) are what it holds.
+    a migration) are what it holds. ``is_latest`` says ``table`` was loaded at the table's latest
+    version, so its log can be read without loading the table again.
     """
     version = table.version()
-    if _published(store, spec, version):
+    if _is_publish(store, spec, version, table if is_latest else None) or _published(store, spec, version):
         return
     latest = store.history(spec.table_path)
     first = min((int(c["version"]) for c in latest if commits.is_publish(c)), default=None)
@@ -117,6 +120,23 @@ def _rows(table: DeltaTable) -> int:
     """The rows of the loaded version, from the log's file statistics."""
     actions = pa.table(table.get_add_actions(flatten=True))
     return int(pc.sum(actions["num_records"]).as_py() or 0) if actions.num_rows else 0
+
+
+def _is_publish(store: DeltaStore, spec: FeatureSet, version: int, latest: DeltaTable | None) -> bool:
+    """True when the commit at ``version`` is itself a publish: the usual read, decided from one commit.
+
+    Read from ``latest`` (the table loaded at its latest version, loaded here when None), only
+    the commits from the newest down to ``version``. delta-rs reads those from the newest commit
+    in storage but numbers them down from the loaded version, so more commits than asked for mean
+    that a writer committed since the load: the numbers are then wrong, and the answer is left to
+    :func:`_published`, which loads the log afresh.
+    """
+    latest = latest if latest is not None else store.table(spec.table_path)
+    if latest is None:
+        return False
+    reach = max(latest.version() - version, 0) + 1
+    log = latest.history(reach)
+    return len(log) == reach and int(log[-1]["version"]) == version and commits.is_publish(log[-1])
 
 
 def _published(store: DeltaStore, spec: FeatureSet, version: int) -> bool:

@@ -15,7 +15,7 @@ import polars as pl
 from featurelake.core import commits
 from featurelake.core.featureset import FeatureSet
 from featurelake.core.plan import ACTIVE, RETIRED, Change, ChangeKind, Plan, RegistryRecord, plan_changes, record_for
-from featurelake.io.delta.store import DeltaStore
+from featurelake.io.delta.store import DeltaStore, Table
 
 REGISTRY_PATH = "_registry/feature_sets"
 _RECORD_FIELDS = [f.name for f in dataclasses.fields(RegistryRecord)]
@@ -26,10 +26,16 @@ class RegistryMismatchError(RuntimeError):
 
 
 class FeatureRegistry:
-    """Read and append registry rows in one lake."""
+    """Read and append registry rows in one lake.
+
+    The current records are kept per registry version: a long-lived registry (a ``FeatureStore``'s,
+    checking every request against it) loads the table's log once per call to learn its version
+    and reads the rows again only when a commit changed them.
+    """
 
     def __init__(self, store: DeltaStore) -> None:
         self._store = store
+        self._records: tuple[tuple[str, int] | None, list[RegistryRecord]] | None = None
 
     @property
     def uri(self) -> str:
@@ -38,28 +44,25 @@ class FeatureRegistry:
 
     def history(self) -> pl.DataFrame:
         """Every registry row ever written, oldest first (empty when nothing is registered)."""
-        if self._store.version(REGISTRY_PATH) is None:
-            return pl.DataFrame()
-        return self._store.read(REGISTRY_PATH).sort("sequence", "recorded_at", maintain_order=True)
+        return _rows(self._store.table(REGISTRY_PATH))
 
     def current(self) -> pl.DataFrame:
         """One row per feature set version: its newest state, with when it was first registered."""
-        rows = self.history()
-        if rows.is_empty():
-            return rows
-        return (
-            rows.group_by("name", "version", maintain_order=True)
-            .agg(pl.all().last(), pl.col("recorded_at").first().alias("created_at"))
-            .sort("name", "version")
-        )
+        return _current(self.history())
 
     def records(self) -> list[RegistryRecord]:
-        """The current records, as the planner reads them."""
-        return [
-            # Columns added after a row was written are null (or absent) there: the field's default applies.
-            RegistryRecord(**{k: row[k] for k in _RECORD_FIELDS if row.get(k) is not None})
-            for row in self.current().iter_rows(named=True)
-        ]
+        """The current records, as the planner reads them.
+
+        The version and the rows come from one load of the table, so the records cached are
+        those of the version they are kept under: a registration committed since the last call
+        moves the version and is read by this one. The table's id is part of the key, so a
+        registry deleted and written again is never mistaken for the one cached.
+        """
+        table = self._store.table(REGISTRY_PATH)
+        key = None if table is None else (str(table.metadata().id), table.version())
+        if self._records is None or self._records[0] != key:
+            self._records = (key, _records(_current(_rows(table))))
+        return list(self._records[1])
 
     def plan(self, specs: list[FeatureSet], code_revision: str) -> Plan:
         """The diff between these specs and the registry."""
@@ -116,3 +119,31 @@ def _row(change: Change, code_revision: str) -> dict[str, object]:
         assert change.spec is not None
         record = record_for(change.spec, ACTIVE, code_revision)
     return dataclasses.asdict(record)
+
+
+def _rows(table: Table | None) -> pl.DataFrame:
+    """Every row of a registry version, oldest first (empty when there is no registry yet)."""
+    if table is None:
+        return pl.DataFrame()
+    rows = pl.from_arrow(table.to_pyarrow_table())
+    assert isinstance(rows, pl.DataFrame)
+    return rows.sort("sequence", "recorded_at", maintain_order=True)
+
+
+def _current(rows: pl.DataFrame) -> pl.DataFrame:
+    """One row per feature set version: its newest state, with when it was first registered."""
+    if rows.is_empty():
+        return rows
+    return (
+        rows.group_by("name", "version", maintain_order=True)
+        .agg(pl.all().last(), pl.col("recorded_at").first().alias("created_at"))
+        .sort("name", "version")
+    )
+
+
+def _records(current: pl.DataFrame) -> list[RegistryRecord]:
+    return [
+        # Columns added after a row was written are null (or absent) there: the field's default applies.
+        RegistryRecord(**{k: row[k] for k in _RECORD_FIELDS if row.get(k) is not None})
+        for row in current.iter_rows(named=True)
+    ]
