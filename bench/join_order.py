@@ -23,55 +23,25 @@ from __future__ import annotations
 import argparse
 import gc
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import polars as pl
 from polars.testing import assert_frame_equal
 
-from featurelake.core.pointintime import _finer, ensure_time_order, join_as_of
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from featurelake.core.pointintime import ensure_time_order, join_as_of
+from tests.pit_reference import reference_join
 
 KEYS = ("station",)
 COLUMNS = {"temp": "temp", "humidity": "humidity"}
 TTL = timedelta(hours=6)
 T0 = datetime(2023, 1, 1, tzinfo=UTC)
 STATIONS = 40
-_ROW = "__spine_row"
-_FEATURE_TIME = "__feature_time"
-
-
-def baseline_join(
-    spine: pl.DataFrame,
-    features: pl.DataFrame,
-    *,
-    keys: tuple[str, ...],
-    spine_time: str,
-    feature_time: str,
-    ttl: timedelta,
-    columns: dict[str, str],
-) -> pl.DataFrame:
-    """The previous join_as_of, verbatim."""
-    time_dtype = _finer(features.schema[feature_time], spine.schema[spine_time])
-    right = ensure_time_order(
-        features.select(
-            *(pl.col(k) for k in keys),
-            pl.col(feature_time).cast(time_dtype).alias(_FEATURE_TIME),
-            *(pl.col(source).alias(target) for source, target in columns.items()),
-        ),
-        keys,
-        _FEATURE_TIME,
-    )
-    left = spine.with_row_index(_ROW).with_columns(pl.col(spine_time).cast(time_dtype).alias(_FEATURE_TIME))
-    joined = left.sort([*keys, _FEATURE_TIME]).join_asof(
-        right,
-        on=_FEATURE_TIME,
-        by=list(keys),
-        strategy="backward",
-        tolerance=ttl,
-        check_sortedness=False,
-    )
-    return joined.sort(_ROW).drop(_ROW, _FEATURE_TIME)
 
 
 def _station_times(rows: int, hours: int, seed: int) -> pl.DataFrame:
@@ -145,10 +115,10 @@ def main() -> None:
     print("| spine order | baseline (s) | featurelake (s) | baseline / featurelake | polars join_asof (s) |")
     print("|---|---:|---:|---:|---:|")
     for name, frame in [("time-sorted", spine), ("shuffled", shuffled)]:
-        assert_frame_equal(join_as_of(frame, features, **call), baseline_join(frame, features, **call))
+        assert_frame_equal(join_as_of(frame, features, **call), reference_join(frame, features, **call))
         old, new, floor = [], [], []
         for _ in range(args.runs):
-            old.append(timed(lambda frame=frame: baseline_join(frame, features, **call)))
+            old.append(timed(lambda frame=frame: reference_join(frame, features, **call)))
             new.append(timed(lambda frame=frame: join_as_of(frame, features, **call)))
             floor.append(timed(bare))
         o, n, f = (statistics.median(x) for x in (old, new, floor))

@@ -36,10 +36,11 @@ from typing import Any
 
 import polars as pl
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
 from featurelake.core import commits
 from featurelake.core.constraints import check_constraints
-from featurelake.core.contracts import SourceContract
-from featurelake.core.featureset import Feature, FeatureSet
+from featurelake.core.featureset import FeatureSet
 from featurelake.io.delta import feature_tables
 from featurelake.io.delta.feature_tables import ensure_check_constraints, write_feature_table
 from featurelake.io.delta.registry import FeatureRegistry
@@ -47,39 +48,18 @@ from featurelake.io.delta.store import DeltaStore
 from featurelake.retrieve import featurestore
 from featurelake.retrieve.featurestore import FeatureStore
 from featurelake.settings import Settings
+from tests.catalogs.toy import UTC_US, toy_spec
 
-UTC_US = pl.Datetime("us", "UTC")
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 SECTIONS = ("registry", "open", "history", "read", "join", "other")
 
 
-def _spec(name: str, version: int = 1) -> FeatureSet:
-    source = SourceContract(
-        name="events",
-        columns={"user_id": pl.String(), "event_time": UTC_US, "score": pl.Float64()},
-        required=("user_id", "event_time"),
-        primary_key=("user_id", "event_time"),
-        event_time="event_time",
-    )
-    return FeatureSet(
-        name=name,
-        version=version,
-        entity_keys=("user_id",),
-        event_time="event_time",
-        source=source,
-        features=(Feature("score", pl.col("score"), pl.Float64(), "a score"),),
-        description="bench",
-        owner="bench",
-        ttl=timedelta(days=2),
-    )
-
-
 def build_lake(root: Path, publishes: int, registry_commits: int) -> tuple[DeltaStore, FeatureSet]:
     store = DeltaStore(Settings(lake_uri=str(root / "lake")))
-    spec = _spec("toy")
+    spec = toy_spec()
     registry = FeatureRegistry(store)
     for i in range(registry_commits):
-        registry.ensure_registered(_spec(f"other_{i}"), "rev", actor="bench")
+        registry.ensure_registered(toy_spec(f"other_{i}"), "rev", actor="bench")
     registry.ensure_registered(spec, "rev", actor="bench")
     rows = pl.DataFrame(
         {

@@ -13,12 +13,13 @@ call times out after 180 s (measured). Only the standard library is imported her
 from __future__ import annotations
 
 import argparse
-import http.client
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import ClassVar
 from urllib.parse import urlsplit
+
+from tests.integration.s3_forward import forward
 
 SLOW_DOWN = b"<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>"
 
@@ -48,21 +49,7 @@ class FlakyS3(BaseHTTPRequestHandler):
 
     def _forward(self) -> None:
         target = urlsplit(self.upstream)
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else None
-        connection = http.client.HTTPConnection(target.hostname or "127.0.0.1", target.port, timeout=60)
-        connection.request(self.command, self.path, body=body, headers=dict(self.headers))
-        response = connection.getresponse()
-        payload = response.read()
-        self.send_response(response.status)
-        for name, value in response.getheaders():
-            if name.lower() not in {"transfer-encoding", "connection", "content-length"}:
-                self.send_header(name, value)
-        head_length = response.getheader("Content-Length") if self.command == "HEAD" else None
-        self.send_header("Content-Length", head_length or str(len(payload)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(payload)
+        forward(self, target.hostname or "127.0.0.1", target.port)
 
     do_HEAD = do_PUT = do_POST = do_DELETE = _forward  # noqa: N815
 

@@ -22,7 +22,6 @@ The environment carries the settings (``FEATURELAKE_*``) and the Prefect API URL
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import logging
 import os
@@ -41,6 +40,7 @@ from featurelake.core.naming import bronze_path, quarantine_path
 from featurelake.ingest.bronze import ingest_log_path
 from featurelake.io.delta.store import DeltaStore
 from featurelake.settings import Settings
+from tests.integration.s3_forward import forward
 
 SOURCE = "transactions"
 TABLES = {"quarantine": quarantine_path(SOURCE), "bronze": bronze_path(SOURCE), "log": ingest_log_path(SOURCE)}
@@ -99,25 +99,7 @@ class CommitTrap:
 
             def _forward(self) -> None:
                 trap._on_request(self.command, self.path)
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else None
-                upstream = http.client.HTTPConnection(*trap.upstream, timeout=60)
-                try:
-                    headers = {k: v for k, v in self.headers.items() if k.lower() != "expect"}
-                    upstream.request(self.command, self.path, body=body, headers=headers)
-                    response = upstream.getresponse()
-                    payload = response.read()
-                finally:
-                    upstream.close()
-                self.send_response_only(response.status, response.reason)
-                for name, value in response.getheaders():
-                    if name.lower() not in ("transfer-encoding", "connection", "content-length"):
-                        self.send_header(name, value)
-                head_length = response.getheader("Content-Length") if self.command == "HEAD" else None
-                self.send_header("Content-Length", head_length or str(len(payload)))
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(payload)
+                forward(self, *trap.upstream)
 
             do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _forward  # noqa: N815
 

@@ -18,27 +18,10 @@ from featurelake.io.delta.feature_tables import write_feature_table
 from featurelake.io.delta.store import DeltaStore
 from featurelake.retrieve.featurestore import FeatureStore
 from featurelake.settings import Settings
+from tests.catalogs.toy import SOURCE, UTC_US, toy_spec
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
-UTC_US = pl.Datetime("us", "UTC")
-SOURCE = SourceContract(
-    name="events",
-    columns={"user_id": pl.String(), "event_time": UTC_US, "score": pl.Float64()},
-    required=("user_id", "event_time"),
-    primary_key=("user_id", "event_time"),
-    event_time="event_time",
-)
-SPEC = FeatureSet(
-    name="toy",
-    version=1,
-    entity_keys=("user_id",),
-    event_time="event_time",
-    source=SOURCE,
-    features=(Feature("score", pl.col("score"), pl.Float64(), "a score"),),
-    description="toy",
-    owner="tests",
-    ttl=timedelta(days=2),
-)
+SPEC = toy_spec()
 
 
 @pytest.fixture

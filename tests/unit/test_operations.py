@@ -13,7 +13,8 @@ import polars as pl
 import pytest
 from deltalake import DeltaTable, write_deltalake
 
-from featurelake.cli.ops import render_history
+from featurelake.cli import output
+from featurelake.cli.ops import history_table
 from featurelake.io.delta import maintenance
 from featurelake.operate.history import history_row
 from featurelake.operate.vacuum import pinned_versions
@@ -160,7 +161,7 @@ def test_history_renders_who_and_why() -> None:
         ),
     ]
 
-    lines = render_history(rows).splitlines()
+    lines = output.plain(history_table(rows)).splitlines()
 
     assert lines[0].split()[:3] == ["version", "time", "(UTC)"]
     assert "cli/alice" in lines[1]

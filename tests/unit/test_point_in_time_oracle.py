@@ -1,7 +1,7 @@
 """join_as_of against the implementation it replaced, which sorted the whole spine twice.
 
-``_reference_join`` is the previous ``join_as_of`` verbatim: sort the spine (labels included) by
-(keys, time), ``join_asof``, sort back by row index. The current one joins only the keys and
+``reference_join`` (tests/pit_reference.py) is the previous ``join_as_of`` verbatim: sort the
+spine (labels included) by (keys, time), ``join_asof``, sort back by row index. The current one joins only the keys and
 time, in time order, and gathers the features back; every frame must come out identical
 (columns, order, dtypes, values) whatever the spine's order: time-sorted, key-sorted, shuffled,
 with duplicates, one or two keys, string and integer keys, ns and us times, ties among feature
@@ -17,10 +17,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from featurelake.core.pointintime import _finer, ensure_time_order, join_as_of
-
-_ROW = "__spine_row"
-_FEATURE_TIME = "__feature_time"
+from featurelake.core.pointintime import join_as_of
+from tests.pit_reference import reference_join
 
 T0 = datetime(2026, 3, 28, 22, 0, tzinfo=UTC)
 STEP = timedelta(minutes=30)
@@ -30,39 +28,6 @@ KEY_VALUES: dict[str, list[object]] = {"station": ["s-01", "s-02", "s-10"], "sen
 KEY_DTYPES: dict[str, pl.DataType] = {"station": pl.String(), "sensor": pl.Int64()}
 KEY_SETS = [("station",), ("sensor",), ("station", "sensor"), ("sensor", "station")]
 PROPERTY = settings(derandomize=True, database=None, deadline=None, max_examples=150)
-
-
-def _reference_join(
-    spine: pl.DataFrame,
-    features: pl.DataFrame,
-    *,
-    keys: tuple[str, ...],
-    spine_time: str,
-    feature_time: str,
-    ttl: timedelta,
-    columns: dict[str, str],
-) -> pl.DataFrame:
-    """The previous implementation: two full sorts of the spine, the second by row index."""
-    time_dtype = _finer(features.schema[feature_time], spine.schema[spine_time])
-    right = ensure_time_order(
-        features.select(
-            *(pl.col(k) for k in keys),
-            pl.col(feature_time).cast(time_dtype).alias(_FEATURE_TIME),
-            *(pl.col(source).alias(target) for source, target in columns.items()),
-        ),
-        keys,
-        _FEATURE_TIME,
-    )
-    left = spine.with_row_index(_ROW).with_columns(pl.col(spine_time).cast(time_dtype).alias(_FEATURE_TIME))
-    joined = left.sort([*keys, _FEATURE_TIME]).join_asof(
-        right,
-        on=_FEATURE_TIME,
-        by=list(keys),
-        strategy="backward",
-        tolerance=ttl,
-        check_sortedness=False,
-    )
-    return joined.sort(_ROW).drop(_ROW, _FEATURE_TIME)
 
 
 def _times(draw: st.DrawFn, size: int, nudge: bool) -> list[datetime]:
@@ -137,7 +102,7 @@ def _both(
         "ttl": ttl,
         "columns": {"value": "value_asof", "fid": "fid_asof", "ts": "feature_ts"},
     }
-    return join_as_of(spine, features, **arguments), _reference_join(spine, features, **arguments)
+    return join_as_of(spine, features, **arguments), reference_join(spine, features, **arguments)
 
 
 @PROPERTY

@@ -17,8 +17,6 @@ import pytest
 
 from featurelake.core import commits
 from featurelake.core.constraints import check_constraints
-from featurelake.core.contracts import SourceContract
-from featurelake.core.featureset import Feature, FeatureSet
 from featurelake.io.delta import feature_tables, registry
 from featurelake.io.delta.feature_tables import (
     UnpublishedVersionError,
@@ -30,38 +28,17 @@ from featurelake.io.delta.registry import FeatureRegistry, RegistryMismatchError
 from featurelake.io.delta.store import DeltaStore
 from featurelake.retrieve.featurestore import FeatureStore
 from featurelake.settings import Settings
+from tests.catalogs.toy import UTC_US, toy_spec
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
-UTC_US = pl.Datetime("us", "UTC")
-SOURCE = SourceContract(
-    name="events",
-    columns={"user_id": pl.String(), "event_time": UTC_US, "score": pl.Float64()},
-    required=("user_id", "event_time"),
-    primary_key=("user_id", "event_time"),
-    event_time="event_time",
-)
 ROWS = pl.DataFrame(
     {"user_id": ["a", "b"], "event_time": [T0, T0 + timedelta(hours=1)], "score": [1.0, 2.0]},
     schema={"user_id": pl.String, "event_time": UTC_US, "score": pl.Float64},
 )
 
 
-def _spec(expression: pl.Expr) -> FeatureSet:
-    return FeatureSet(
-        name="toy",
-        version=1,
-        entity_keys=("user_id",),
-        event_time="event_time",
-        source=SOURCE,
-        features=(Feature("score", expression, pl.Float64(), "a score"),),
-        description="toy",
-        owner="tests",
-        ttl=timedelta(days=2),
-    )
-
-
-SPEC = _spec(pl.col("score"))
-CHANGED = _spec(pl.col("score") * 2)  # same name and version, other logic: a different fingerprint
+SPEC = toy_spec()
+CHANGED = toy_spec(expression=pl.col("score") * 2)  # same name and version, other logic: a different fingerprint
 
 
 def _publish(store: DeltaStore, bronze_version: int = 1) -> int:

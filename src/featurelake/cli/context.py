@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, overload
 
 import typer
 
@@ -85,6 +85,10 @@ def actor() -> str:
     return os.environ.get("FEATURELAKE_ACTOR") or f"cli/{getpass.getuser()}"
 
 
+@overload
+def utc(moment: datetime) -> datetime: ...
+@overload
+def utc(moment: None) -> None: ...
 def utc(moment: datetime | None) -> datetime | None:
     """Command-line times are UTC unless they name a zone."""
     if moment is None or moment.tzinfo is not None:

@@ -23,19 +23,25 @@ if TYPE_CHECKING:
 
     from featurelake.core.plan import Plan
 
-__all__ = ["FEATURES_MODULE", "JSON", "apply", "backfill", "list_feature_sets", "plan", "plan_table"]
+__all__ = ["apply", "backfill", "list_feature_sets", "plan", "plan_table"]
 
-#: How each kind of change is marked and coloured in a plan.
-_MARKS = {"changed without version bump": ("!", "red"), "removed": ("-", "yellow"), "unchanged": (" ", "dim")}
 _STATUS_STYLES: dict[object, str] = {"active": "green", "retired": "yellow"}
 _LIST_COLUMNS = ("name", "version", "status", "fingerprint", "owner", "created_at", "code_revision", "description")
 
 
 def plan_table(result: Plan) -> Table:
     """The plan as a table a reviewer reads in a terminal or a CI log: one row per feature set version."""
+    from featurelake.core.plan import ChangeKind
+
+    # How each kind of change is marked and coloured; every other kind adds something.
+    marks = {
+        ChangeKind.CHANGED_WITHOUT_BUMP: ("!", "red"),
+        ChangeKind.REMOVED: ("-", "yellow"),
+        ChangeKind.UNCHANGED: (" ", "dim"),
+    }
     grid = output.table("", "feature set", "change", "detail")
     for change in result.changes:
-        mark, style = _MARKS.get(change.kind.value, ("+", "green"))
+        mark, style = marks.get(change.kind, ("+", "green"))
         kind = output.cell(change.kind.value, style)
         grid.add_row(output.cell(mark, style), output.cell(change.ref), kind, output.cell(change.detail))
     return grid

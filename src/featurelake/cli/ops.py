@@ -73,11 +73,6 @@ def history_table(rows: list[dict[str, Any]]) -> Table:
     return grid
 
 
-def render_history(rows: list[dict[str, Any]]) -> str:
-    """:func:`history_table` as plain text (what a pipe or a log receives)."""
-    return output.plain(history_table(rows))
-
-
 def _who(row: dict[str, Any]) -> str | None:
     """The person or flow run behind a commit, with the deployment when one started the run."""
     who = row.get("actor") or (f"flow-run/{row['flow_run_id']}" if row.get("flow_run_id") else None)

@@ -13,7 +13,6 @@ import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -154,11 +153,8 @@ def rows_table(columns: Sequence[str], rows: Iterable[Sequence[object]], right: 
 
 
 def _jsonable(value: object) -> object:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, Path):
-        return str(value)
-    return str(value)
+    """Times as ISO 8601; anything else JSON cannot hold (paths, decimals, …) as its text."""
+    return value.isoformat() if isinstance(value, datetime | date) else str(value)
 
 
 def _finite(data: object) -> object:

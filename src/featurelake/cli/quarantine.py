@@ -17,8 +17,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from featurelake.cli import output
-from featurelake.cli.context import FEATURES_MODULE, lake
-from featurelake.cli.features import JSON
+from featurelake.cli.context import FEATURES_MODULE, JSON, lake, utc
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -82,7 +81,7 @@ def parse_since(text: str | None) -> dt.datetime | None:
             f"--since {text!r} is not an ISO 8601 time; e.g. 2026-11-26, 2026-11-26T09:30:00 (UTC) "
             "or 2026-11-26T09:30:00+01:00"
         ) from None
-    return parsed.replace(tzinfo=dt.UTC) if parsed.tzinfo is None else parsed.astimezone(dt.UTC)
+    return utc(parsed).astimezone(dt.UTC)
 
 
 def groups_table(groups: list[QuarantineGroup]) -> Table:

@@ -91,12 +91,11 @@ def watch(
     features_module: str | None = FEATURES_MODULE,
 ) -> None:
     """Announce raw objects no ingest has processed as featurelake.raw-object.landed events (needs PREFECT_API_URL)."""
-    from featurelake.cli.reach import require_lake, require_prefect, require_raw_bucket
+    from featurelake.cli.reach import require_prefect, require_raw_bucket
     from featurelake.ingest.watcher import announce_landed, pending_objects
 
     contracts = load_catalog(features_module).select_sources(source or None)
-    require_raw_bucket(settings())
-    require_lake(settings())
+    require_raw_bucket(settings())  # the raw bucket's endpoint, also the lake's when the lake is on S3
     require_prefect(settings())
     while True:
         pending = pending_objects(settings(), contracts)

@@ -8,8 +8,3 @@ def api_url() -> str | None:
     from prefect.settings import PREFECT_API_URL
 
     return PREFECT_API_URL.value() or None
-
-
-def api_configured() -> bool:
-    """True when a Prefect API URL is set in the environment or the active profile."""
-    return api_url() is not None
