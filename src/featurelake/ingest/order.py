@@ -31,12 +31,16 @@ def pending_objects(
     listed: list[RawObject], done: set[tuple[str, str]], arrivals: Arrivals | None = None
 ) -> list[RawObject]:
     """The objects to ingest in upload order: ``LastModified``, then landed-event arrival, then key."""
-    arrived = arrivals or {}
+    return in_upload_order(not_ingested(listed, done), arrivals or {})
+
+
+def in_upload_order(objects: list[RawObject], arrivals: Arrivals) -> list[RawObject]:
+    """``objects`` sorted by ``LastModified``, then landed-event arrival (unannounced last), then key."""
 
     def upload_order(o: RawObject) -> tuple[dt.datetime, dt.datetime, str]:
-        return (o.last_modified or _EPOCH, arrived.get((o.key, o.etag), _NEVER), o.key)
+        return (o.last_modified or _EPOCH, arrivals.get((o.key, o.etag), _NEVER), o.key)
 
-    return sorted(not_ingested(listed, done), key=upload_order)
+    return sorted(objects, key=upload_order)
 
 
 def same_second(objects: list[RawObject]) -> list[RawObject]:
@@ -70,4 +74,4 @@ def upload_ordered(
             error,
         )
         return pending
-    return pending_objects(listed, done, arrivals)
+    return in_upload_order(pending, arrivals)

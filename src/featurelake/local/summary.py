@@ -11,8 +11,8 @@ from typing import Any
 
 import polars as pl
 
-from featurelake.core.contracts import REASON_COLUMN
 from featurelake.ingest.bronze import SOURCE_KEY
+from featurelake.ingest.reasons import ROWS, count_reasons
 from featurelake.settings import Settings
 
 _NO_CHAMPION_YET = "no champion yet"  # the gate's reason when nothing held the alias
@@ -91,11 +91,7 @@ def quarantine_lines(quarantined: pl.DataFrame | None) -> list[str]:
     """
     if quarantined is None or quarantined.is_empty():
         return []
-    grouped = (
-        quarantined.group_by(SOURCE_KEY, REASON_COLUMN)
-        .len("rows")
-        .sort(["rows", SOURCE_KEY, REASON_COLUMN], descending=[True, False, False])
-    )
+    grouped = count_reasons(quarantined, [SOURCE_KEY]).sort(ROWS, descending=True, maintain_order=True)
     lines = []
     for key, reason, rows in grouped.iter_rows():
         text = str(reason).removeprefix(f"{key}: ")

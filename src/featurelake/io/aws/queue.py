@@ -13,10 +13,7 @@ import urllib.parse
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import boto3
-from botocore.config import Config
-
-from featurelake.io.aws.s3 import s3_client
+from featurelake.io.aws.s3 import aws_client, s3_client
 from featurelake.settings import Settings
 
 if TYPE_CHECKING:
@@ -68,10 +65,7 @@ class RawEventQueue:
     def __init__(self, settings: Settings, name: str) -> None:
         """Connect to the queue ``name`` on the configured endpoint (it need not exist yet)."""
         self.settings, self.name = settings, name
-        config = Config(retries={"max_attempts": 8, "mode": "adaptive"})
-        self._sqs: Any = boto3.client(
-            "sqs", endpoint_url=settings.s3_endpoint_url, region_name=settings.aws_region, config=config
-        )
+        self._sqs: Any = aws_client(settings, "sqs")
         self.url = ""
 
     def subscribe_raw_bucket(self) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Literal
 
 import boto3
 from botocore.config import Config
@@ -70,13 +70,17 @@ def _hint(code: str) -> str:
 
 def s3_client(settings: Settings) -> S3Client:
     """An S3 client with adaptive retries, so transient errors back off instead of failing."""
+    client: S3Client = aws_client(settings, "s3")
+    return client
+
+
+def aws_client(settings: Settings, service: Literal["s3", "sqs"]) -> Any:
+    """A client of ``service`` on the configured endpoint and region, with adaptive retries.
+
+    The local stack's moto serves S3 and SQS on one endpoint, so every service takes the S3 one.
+    """
     config = Config(retries={"max_attempts": 8, "mode": "adaptive"})
-    return boto3.client(
-        "s3",
-        endpoint_url=settings.s3_endpoint_url,
-        region_name=settings.aws_region,
-        config=config,
-    )
+    return boto3.client(service, endpoint_url=settings.s3_endpoint_url, region_name=settings.aws_region, config=config)
 
 
 def ensure_buckets(settings: Settings) -> None:
