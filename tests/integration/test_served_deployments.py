@@ -45,11 +45,14 @@ def test_served_automations_have_the_files_names_and_descriptions(served: list[t
 def test_the_served_retrain_trigger_keeps_its_for_each_and_the_watcher_its_schedule(
     served: list[tuple[dict[str, Any], Any]],
 ) -> None:
+    checked = set()
     with get_client(sync_client=True) as client:
         for spec, deployment_id in served:
+            checked.add(spec["entrypoint"])
             if spec["entrypoint"] == "flows/retrain.py:retrain":
                 (automation,) = client.read_resource_related_automations(f"prefect.deployment.{deployment_id}")
                 assert automation.trigger.for_each == set(spec["triggers"][0]["for_each"])
             if spec["entrypoint"] == "flows/watch.py:watch_raw":
                 (schedule,) = client.read_deployment(deployment_id).schedules
                 assert schedule.schedule.cron == spec["schedules"][0]["cron"] == "*/10 * * * *"
+    assert {"flows/retrain.py:retrain", "flows/watch.py:watch_raw"} <= checked  # neither check was skipped
