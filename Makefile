@@ -5,7 +5,7 @@ PYTHON ?= python3
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 RUN := $(UV) run --frozen
 
-.PHONY: bootstrap demo test check unit integration e2e lint typecheck imports security infra-check bench bench-memory bench-parsing bench-idle bench-latency clean
+.PHONY: bootstrap demo test check unit integration e2e lint typecheck imports security infra-check bench bench-shapes bench-memory bench-parsing bench-idle bench-latency clean
 
 .tools/bin/uv:
 	$(PYTHON) -m venv .tools
@@ -68,17 +68,27 @@ e2e: bootstrap
 # - stages (bench/run.py): feature build, validation, publish, training set: featurelake against
 #   polars, DuckDB, pandas, GX, deltalake and Feast, 10M transactions by default (BENCH_ARGS="--rows 1M"
 #   is the smoke size). Feast runs in its own locked environment (bench/feast, ~0.5 GB); when it cannot
-#   be installed the run goes on without it and the report says why;
+#   be installed the run goes on without it and the report says why; the training-set shapes (small
+#   request / big table, dense string-keyed spine, hourly table over S3 on moto, 1M x 10M) are stages too
+#   (`make bench-shapes` runs only them);
 # - ingest (bench/raw_parsing.py): raw objects to typed, contract-checked rows, against polars' readers;
 # - pipeline (bench/pipeline.py): the real build-features flow, work vs everything around it;
 # - incremental (bench/incremental.py): one new day after 180 days of history vs after 10.
-# About 30 minutes in all on 2 cores. bench-memory (memory budget, 30M rows) takes ~15 more.
+# About 45 minutes in all on 2 cores (the shapes ≈ 12–15 of them). bench-memory (memory budget, 30M rows) takes ~15 more.
 bench: bootstrap
 	$(UV) sync --quiet --frozen --project bench/feast || echo "bench: the Feast environment could not be installed; Feast will be skipped"
 	UV=$(UV) $(RUN) python bench/run.py $(BENCH_ARGS)
 	$(RUN) python bench/raw_parsing.py
 	$(RUN) python bench/pipeline.py
 	$(RUN) python bench/incremental.py
+
+# The training-set shapes alone (bench/stages/training_shapes.py): featurelake, DuckDB, polars, pandas and
+# Feast on each, cross-checked, medians, peak RSS, files/MiB read. BENCH_ARGS="--rows 1M --shapes-scale 0.1"
+# is the smoke size.
+SHAPES = training-a10k,training-a100k,training-b-dense,training-b-s3,training-c
+bench-shapes: bootstrap
+	$(UV) sync --quiet --frozen --project bench/feast || echo "bench: the Feast environment could not be installed; Feast will be skipped"
+	UV=$(UV) $(RUN) python bench/run.py --stages $(SHAPES) $(BENCH_ARGS)
 
 bench-memory: bootstrap
 	$(RUN) python bench/memory.py

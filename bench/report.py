@@ -12,11 +12,12 @@ from harness import MIB, machine_line, markdown_table
 from stages import STAGES
 from stages.base import REFERENCE, Target
 
-HEADERS = ("stage", "engine", "median s", "ratio", "peak RSS MiB", "RSS/input", "target", "met?")
+HEADERS = ("stage", "engine", "median s", "ratio", "peak RSS MiB", "RSS/input", "read: files, MiB", "target", "met?")
 LEGEND = (
     "ratio = the engine's median ÷ featurelake's median in the same stage (above 1: featurelake is faster); "
     "RSS/input = peak RSS during the timed runs ÷ the in-memory size of the stage's input (polars "
-    "`estimated_size`); targets are checked on the row they name."
+    "`estimated_size`); read = files and MiB featurelake's training set opened / the table's (from its "
+    "manifest; n/a when the manifest does not record them); targets are checked on the row they name."
 )
 
 
@@ -41,8 +42,10 @@ def table_rows(results: dict[str, Any], artifacts: dict[str, Any]) -> list[dict[
                 peak_rss_mib=record["peak_rss_mib"],
                 rss_input=record["peak_rss_mib"] * MIB / input_bytes,
             )
+            if engine == REFERENCE and "featurelake_reads" in result.get("verified", {}):
+                row["reads"] = result["verified"]["featurelake_reads"]
             targets = [t for t in stage.all_targets() if t.engine == engine]
-            row["targets"] = [_check(t, row, results) for t in targets]
+            row["targets"] = [_check(t, row, results, results[name]) for t in targets]
             rows.append(row)
     return rows
 
@@ -53,17 +56,21 @@ def _ratio(record: dict[str, Any], reference: dict[str, Any]) -> float | None:
     return float(record["median_seconds"] / reference["median_seconds"])
 
 
-def _check(target: Target, row: dict[str, Any], results: dict[str, Any]) -> dict[str, Any]:
+def _check(target: Target, row: dict[str, Any], results: dict[str, Any], stage: dict[str, Any]) -> dict[str, Any]:
     """The target's measured value and verdict (None when what it compares with was not run)."""
     value: float | None
     if target.metric == "ratio":
         value = row["ratio"]
     elif target.metric == "rss_input":
         value = row["rss_input"]
+    elif target.metric.startswith("rss_vs:"):
+        other = stage["engines"].get(target.metric.split(":", 1)[1], {})
+        value = row["peak_rss_mib"] / other["peak_rss_mib"] if "peak_rss_mib" in other else None
     else:  # share_of:<stage>
         other = results.get(target.metric.split(":", 1)[1], {}).get("engines", {}).get(REFERENCE, {})
         value = row["median_seconds"] / other["median_seconds"] if "median_seconds" in other else None
-    text = target.text + (f" ({value:.0%})" if target.metric.startswith("share_of") and value is not None else "")
+    shown = value is not None and target.metric.startswith(("share_of", "rss_vs"))
+    text = target.text + (f" ({value:.0%})" if shown else "")
     return {"text": text, "value": value, "met": None if value is None else target.met(value)}
 
 
@@ -72,7 +79,7 @@ def main_table(rows: list[dict[str, Any]]) -> str:
     cells = []
     for row in rows:
         if "skipped" in row:
-            cells.append([row["stage"], row["engine"], "skipped", "–", "–", "–", row["skipped"], "–"])
+            cells.append([row["stage"], row["engine"], "skipped", "–", "–", "–", "–", row["skipped"], "–"])
             continue
         ratio = "–" if row["ratio"] is None else f"{row['ratio']:.2f}×"
         targets = "; ".join(t["text"] for t in row["targets"]) or "–"
@@ -84,11 +91,23 @@ def main_table(rows: list[dict[str, Any]]) -> str:
                 ratio,
                 f"{row['peak_rss_mib']:.0f}",
                 f"{row['rss_input']:.2f}×",
+                _reads(row),
                 targets,
                 _met(row["targets"]),
             ]
         )
-    return markdown_table(HEADERS, cells, (False, False, True, True, True, True, False, False))
+    return markdown_table(HEADERS, cells, (False, False, True, True, True, True, True, False, False))
+
+
+def _reads(row: dict[str, Any]) -> str:
+    """featurelake's files and MiB opened of the table's, from its manifest (training-set shapes only)."""
+    if "reads" not in row:
+        return "–"
+    reads = row["reads"]
+    if not {"files_read", "files_total", "bytes_read", "bytes_total"} <= reads.keys():
+        return "n/a"
+    mib = f"{reads['bytes_read'] / MIB:,.1f} / {reads['bytes_total'] / MIB:,.1f}"
+    return f"{reads['files_read']:,} / {reads['files_total']:,}, {mib}"
 
 
 def _engine_label(row: dict[str, Any]) -> str:

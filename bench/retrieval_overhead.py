@@ -45,7 +45,7 @@ from featurelake.io.delta import feature_tables
 from featurelake.io.delta.feature_tables import ensure_check_constraints, write_feature_table
 from featurelake.io.delta.registry import FeatureRegistry
 from featurelake.io.delta.store import DeltaStore
-from featurelake.retrieve import featurestore
+from featurelake.retrieve import featurestore, training
 from featurelake.retrieve.featurestore import FeatureStore
 from featurelake.settings import Settings
 from tests.catalogs.toy import UTC_US, toy_spec
@@ -121,9 +121,10 @@ def instrument(sections: Sections) -> Callable[[], None]:
 
     wrap(featurestore, "_check_registered", "registry")
     wrap(featurestore, "read_feature_table", "read")
+    wrap(training, "read_feature_table", "read")
     wrap(feature_tables, "_require_published", "history")
     wrap(DeltaStore, "table", "open", when=lambda: sections.top() == "read")
-    wrap(featurestore, "join_as_of", "join")
+    wrap(training, "join_as_of", "join")
     wrap(featurestore, "_latest_per_entity", "join")
 
     def restore() -> None:

@@ -210,6 +210,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR, help="where data is kept and reused")
     parser.add_argument("--days", type=int, default=DAYS, help="days the transactions span")
     parser.add_argument("--seed", type=int, default=SEED)
+    parser.add_argument(
+        "--shapes-scale",
+        type=float,
+        default=None,
+        help="scale the training-set shapes' spines and stations (smoke: 0.1)",
+    )
     hidden = argparse.SUPPRESS
     parser.add_argument("--child", choices=("run", "prepare", "verify"), help=hidden)
     parser.add_argument("--stage", help=hidden)
@@ -234,6 +240,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    if getattr(args, "shapes_scale", None) is not None:
+        os.environ["BENCH_SHAPES_SCALE"] = str(args.shapes_scale)  # children inherit it (shapes_data.scale)
     if args.child:
         child(args)
     else:

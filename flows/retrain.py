@@ -16,6 +16,7 @@ from prefect.runtime import flow_run
 
 from featurelake.core import catalog
 from featurelake.io.delta.store import DeltaStore
+from featurelake.io.prefect.runners import chunk_mapper
 from featurelake.io.revision import code_revision
 from featurelake.lineage import openlineage
 from featurelake.lineage.jobs import model_dataset, send_lineage
@@ -55,8 +56,8 @@ def retrain(
     run = records.RunContext(str(flow_run.id), str(flow_run.ui_url or ""), code_revision())
     send_lineage(settings, "START", job, run.flow_run_id, inputs, [])
     try:
-        features_store = FeatureStore(store, found.feature_sets.values())
-        outcome = train_and_register(settings, store, features_store, plan, labels, run, get_run_logger())
+        features_store, mapper = FeatureStore(store, found.feature_sets.values()), chunk_mapper(settings)
+        outcome = train_and_register(settings, store, features_store, plan, labels, run, get_run_logger(), mapper)
         publish_artifacts(settings, outcome)
     except BaseException as error:
         send_lineage(settings, "FAIL", job, run.flow_run_id, inputs, [], error)

@@ -7,9 +7,9 @@ targets refer to another stage (``share_of:build``) must come after it.
 
 from __future__ import annotations
 
-from stages import build, publish, training, validate
+from stages import build, publish, training, training_shapes, validate
 from stages.base import Stage
 
 STAGES: dict[str, Stage] = {
-    stage.name: stage for module in (build, validate, publish, training) for stage in module.STAGES
+    stage.name: stage for module in (build, validate, publish, training, training_shapes) for stage in module.STAGES
 }

@@ -4,7 +4,9 @@
   them from bronze (the input of validation and publish, the feature rows Feast reads);
 * ``feature_table``: those rows published with ``write_feature_table`` (the training-set input);
 * ``spines``: ``spine.parquet`` (one row per 10 transactions: 1M at 10M) and
-  ``spine-small.parquet`` (its first 100k rows, the size Feast is compared at).
+  ``spine-small.parquet`` (its first 100k rows, the size Feast is compared at);
+* ``shape_spines``, ``stations``, ``stations_hourly``: the training-set shapes' inputs
+  (``shapes_data.py``).
 
 Each is produced in a child process (the parent imports nothing heavy) and recorded in
 ``artifacts.json`` with its sizes and a fingerprint of the code it came from, so it is rebuilt
@@ -21,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import shapes_data
 from harness import ROOT
 
 from stages.base import Context
@@ -43,10 +46,13 @@ class Artifact:
     produce: Callable[[Context], dict[str, Any]]
     requires: tuple[str, ...]
     code: tuple[str, ...]  # repository files or directories (their .py files) the artifact depends on
+    parameters: Callable[[], str] | None = None  # settings the artifact depends on (e.g. the shapes' scale)
 
     def fingerprint(self) -> str:
-        """A hash of the code the artifact comes from: any change there makes it again."""
+        """A hash of the code the artifact comes from (and its parameters): any change there makes it again."""
         digest = hashlib.sha256()
+        if self.parameters is not None:
+            digest.update(self.parameters().encode() + b"\0")
         for entry in self.code:
             path = ROOT / entry
             for file in sorted(path.rglob("*.py")) if path.is_dir() else [path]:
@@ -162,6 +168,21 @@ ARTIFACTS: dict[str, Artifact] = {
         ),
         Artifact("feature_table", produce_feature_table, ("features",), ("src/featurelake/io",)),
         Artifact("spines", produce_spines, (), ()),
+        Artifact("shape_spines", shapes_data.produce_shape_spines, ("spines",), ()),
+        Artifact(
+            "stations",
+            shapes_data.produce_stations,
+            (),
+            ("bench/shapes_data.py", "src/featurelake/io", "src/featurelake/core"),
+            lambda: f"scale={shapes_data.scale()}",
+        ),
+        Artifact(
+            "stations_hourly",
+            shapes_data.produce_stations_hourly,
+            (),
+            ("bench/shapes_data.py",),
+            lambda: f"scale={shapes_data.scale()}",
+        ),
     )
 }
 

@@ -77,7 +77,8 @@ class Target:
     """A goal checked on one row of the table.
 
     ``metric`` is ``ratio`` (engine time ÷ featurelake time), ``rss_input`` (peak RSS ÷ input
-    size) or ``share_of:<stage>`` (this row's time ÷ featurelake's time in that stage).
+    size), ``share_of:<stage>`` (this row's time ÷ featurelake's time in that stage) or
+    ``rss_vs:<engine>`` (this row's peak RSS ÷ that engine's in the same stage).
     """
 
     engine: str

@@ -19,12 +19,22 @@ from stages.build import FEATURES
 TTL = timedelta(days=7)  # customer_txn's TTL
 
 
-def prepare_feast(ctx: Context, spine_file: str) -> Job:
+def prepare_feast(
+    ctx: Context,
+    spine_file: str,
+    *,
+    rows_file: str = "features.parquet",
+    key: str = KEY,
+    features: tuple[str, ...] = tuple(FEATURES),
+    ttl: timedelta = TTL,
+    name: str = "customer_txn",
+    spine_time: str = SPINE_TIME,
+) -> Job:
     """Feast's offline store (DuckDB) over the feature rows as one parquet file; set up untimed.
 
-    The repository (registry, entity, feature view with the 7-day TTL) is applied before the
+    The repository (registry, entity, feature view with the TTL) is applied before the
     clock starts; the timed call is ``get_historical_features(...).to_arrow()``, Feast's
-    cheapest way to a materialised result.
+    cheapest way to a materialised result. Columns named ``*_count_*`` or ``readings`` are Int64.
     """
     import pyarrow.parquet as pq
     from feast import Entity, FeatureStore, FeatureView, Field, FileSource, ValueType
@@ -34,14 +44,14 @@ def prepare_feast(ctx: Context, spine_file: str) -> Job:
     shutil.rmtree(repo, ignore_errors=True)
     repo.mkdir(parents=True)
     (repo / "feature_store.yaml").write_text(FEAST_CONFIG.format(repo=repo))
-    customer = Entity(name="customer", join_keys=[KEY], value_type=ValueType.STRING)
-    source = FileSource(name="customer_txn_rows", path=str(ctx.data_dir / "features.parquet"), timestamp_field=TIME)
-    schema = [Field(name=f, dtype=Int64 if "_count_" in f else Float64) for f in FEATURES]
-    view = FeatureView(name="customer_txn", entities=[customer], ttl=TTL, schema=schema, source=source, online=False)
+    entity = Entity(name="entity", join_keys=[key], value_type=ValueType.STRING)
+    source = FileSource(name=f"{name}_rows", path=str(ctx.data_dir / rows_file), timestamp_field=TIME)
+    schema = [Field(name=f, dtype=Int64 if "_count_" in f or f == "readings" else Float64) for f in features]
+    view = FeatureView(name=name, entities=[entity], ttl=ttl, schema=schema, source=source, online=False)
     feast_store = FeatureStore(repo_path=str(repo))
-    feast_store.apply([customer, view])
-    entity_df = pq.read_table(ctx.data_dir / spine_file).to_pandas().rename(columns={SPINE_TIME: "event_timestamp"})
-    refs = [f"customer_txn:{name}" for name in FEATURES]
+    feast_store.apply([entity, view])
+    entity_df = pq.read_table(ctx.data_dir / spine_file).to_pandas().rename(columns={spine_time: "event_timestamp"})
+    refs = [f"{name}:{feature}" for feature in features]
     return Job(lambda: feast_store.get_historical_features(entity_df=entity_df, features=refs).to_arrow())
 
 

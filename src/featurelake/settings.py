@@ -49,6 +49,10 @@ class Settings(BaseSettings):
     #: Unset: a build computes its changed days in one chunk. Set: it splits them into day chunks
     #: whose input (days + lookback) fits the budget and computes them one after another.
     build_memory_budget: int | None = None
+    #: Peak memory one training-set call may use, in bytes (``FEATURELAKE_RETRIEVAL_MEMORY_BUDGET``);
+    #: unset: the build's budget. Set: a spine whose join would not fit is joined in time slabs, one
+    #: after another (or on the build executor's Dask workers in the retrain flow), same result.
+    retrieval_memory_budget: int | None = None
     #: Where build chunks run: unset or ``threads`` (this process), ``local`` (a local Dask cluster
     #: of ``build_workers`` processes) or a Dask scheduler address (``tcp://scheduler:8786``).
     build_executor: str = "threads"
@@ -62,6 +66,11 @@ class Settings(BaseSettings):
     #: Local stack only: the SQS queue (on the moto endpoint) that receives the raw bucket's
     #: ObjectCreated notifications, which ``featurelake.local.events`` turns into landed events.
     raw_events_queue: str = "featurelake-raw-events"
+
+    @property
+    def retrieval_budget(self) -> int | None:
+        """The memory budget of a training-set call: its own setting, else the build's, else none."""
+        return self.retrieval_memory_budget if self.retrieval_memory_budget is not None else self.build_memory_budget
 
     @property
     def lake_bucket(self) -> str:

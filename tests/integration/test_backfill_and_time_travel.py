@@ -17,9 +17,10 @@ from featurelake.build.backfill import backfill
 from featurelake.build.publish import published_commit
 from featurelake.build.source import read_source
 from featurelake.cli.main import app
+from featurelake.core.constraints import check_constraints
 from featurelake.core.featureset import PARTITION_COLUMN, compute_features
 from featurelake.core.fingerprint import fingerprint
-from featurelake.io.delta.feature_tables import read_feature_table
+from featurelake.io.delta.feature_tables import ensure_check_constraints, read_feature_table
 from featurelake.io.delta.registry import FeatureRegistry
 from featurelake.io.delta.store import DeltaStore
 from featurelake.retrieve.featurestore import FeatureStore
@@ -50,8 +51,13 @@ def _published(settings: Settings) -> tuple[DeltaStore, pl.DataFrame, int]:
     """The demo data ingested and customer_txn:v1 built once: the store, the table's rows, the publish's version."""
     upload(settings, demo_objects())
     ingest()
-    delta_version = int(build_features("customer_txn", 1)["delta_version"])
     store = DeltaStore(settings)
+    # created empty as a chunked build creates it, in day partitions: these tests are about day files
+    # (the demo's volume alone would get none; tests/integration/test_layout_and_backfill.py covers every layout)
+    ensure_check_constraints(
+        store, CUSTOMER_TXN, check_constraints(CUSTOMER_TXN), pl.DataFrame(schema=CUSTOMER_TXN.output_schema())
+    )
+    delta_version = int(build_features("customer_txn", 1)["delta_version"])
     return store, read_feature_table(store, CUSTOMER_TXN).frame, delta_version
 
 

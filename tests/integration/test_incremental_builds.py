@@ -27,11 +27,12 @@ from featurelake.build.chunks import build_chunk
 from featurelake.build.plan import BuildPlan, plan_build
 from featurelake.build.source import read_source
 from featurelake.core import commits
+from featurelake.core.constraints import check_constraints
 from featurelake.core.featureset import PARTITION_COLUMN, compute_features
 from featurelake.core.fingerprint import fingerprint
 from featurelake.core.naming import feature_quarantine_path
 from featurelake.ingest.bronze import SOURCE_ETAG, SOURCE_KEY
-from featurelake.io.delta.feature_tables import read_feature_table
+from featurelake.io.delta.feature_tables import ensure_check_constraints, read_feature_table
 from featurelake.io.delta.store import DeltaStore
 from featurelake.local import synthetic
 from featurelake.settings import Settings, get_settings
@@ -75,8 +76,13 @@ def test_a_new_day_recomputes_only_that_day_and_a_late_row_its_lookback(settings
     objects = sorted(_transaction_objects().items())
     upload(settings, dict(objects[:-1]))  # every day but the last
     ingest()
-    first = build_features("customer_txn", 1)
     store = DeltaStore(settings)
+    # created empty as a chunked build creates it, in day partitions: this test is about day files
+    # (the demo's volume alone would get none; tests/integration/test_layout_and_backfill.py covers every layout)
+    ensure_check_constraints(
+        store, CUSTOMER_TXN, check_constraints(CUSTOMER_TXN), pl.DataFrame(schema=CUSTOMER_TXN.output_schema())
+    )
+    first = build_features("customer_txn", 1)
     _assert_equals_full_recompute(store)
     files_before = _files_by_day(store)
     uploaded_days = [key.split("day=")[1].split("/")[0] for key, _ in objects[:-1]]

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from datetime import timedelta
 
 import polars as pl
 import pytest
 
+from featurelake.core import fingerprint as fingerprint_module
 from featurelake.core.catalog import discover
 from featurelake.core.featureset import Feature, FeatureSet
-from featurelake.core.fingerprint import UnstableFeatureError, fingerprint
-from featurelake.core.plan import ACTIVE, RETIRED, ChangeKind, plan_changes, record_for
+from featurelake.core.fingerprint import (
+    UnstableFeatureError,
+    fingerprint,
+    fingerprint_before_tie_rule,
+    fingerprint_document,
+)
+from featurelake.core.plan import ACTIVE, RETIRED, ChangeKind, RegistryRecord, plan_changes, record_for
 from featurelake.core.refs import FeatureRef
 from features.customer_txn import CUSTOMER_TXN
 from features.merchant_txn import MERCHANT_TXN
@@ -197,3 +204,45 @@ def test_an_unbumped_change_after_a_polars_upgrade_says_so() -> None:
 
     assert "registered with polars 1.0.0, this is polars " in error.detail
     assert "if you only upgraded polars" in error.detail
+
+
+def test_tie_rule_is_part_of_the_fingerprint(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Which of tied source rows wins changes published values: the rule and the declared tiebreak are logic."""
+    document = fingerprint_document(CUSTOMER_TXN)
+    assert (document["tie_rule"], document["tiebreak"]) == ("tie-rule/v1", [])
+    by_merchant = dataclasses.replace(CUSTOMER_TXN, tiebreak=("merchant_id",))
+    by_txn = dataclasses.replace(CUSTOMER_TXN, tiebreak=("txn_id",))
+    by_both = dataclasses.replace(CUSTOMER_TXN, tiebreak=("txn_id", "merchant_id"))
+    assert len({fingerprint(s) for s in (CUSTOMER_TXN, by_merchant, by_txn, by_both)}) == 4
+    before = fingerprint(CUSTOMER_TXN)
+    monkeypatch.setattr(fingerprint_module, "TIE_RULE", "tie-rule/v2")
+    assert fingerprint(CUSTOMER_TXN) != before
+
+
+def _registered_before_the_tie_rule(spec: FeatureSet) -> RegistryRecord:
+    record = record_for(spec, ACTIVE, "abc")
+    definition = {k: v for k, v in json.loads(record.definition).items() if k not in ("tie_rule", "tiebreak")}
+    return dataclasses.replace(record, definition=json.dumps(definition), fingerprint=fingerprint_before_tie_rule(spec))
+
+
+def test_a_lake_registered_before_the_tie_rule_is_told_the_rule_is_new_and_to_bump() -> None:
+    (error,) = plan_changes([CUSTOMER_TXN], [_registered_before_the_tie_rule(CUSTOMER_TXN)]).errors
+
+    assert error.kind is ChangeKind.CHANGED_WITHOUT_BUMP  # still refused: the table may hold other winners
+    assert error.detail.startswith("only the tie rule is new: customer_txn:v1 was registered before")
+    assert "tie-rule/v1" in error.detail
+    assert "Bump the version to 2 to rebuild it under the rule" in error.detail
+
+
+def test_a_real_change_under_an_old_registration_is_still_named() -> None:
+    old = _registered_before_the_tie_rule(CUSTOMER_TXN)
+    changed = _with_feature(CUSTOMER_TXN, "amount_sum_7d", pl.col("amount").rolling_sum_by("event_time", "6d"))
+    with_tiebreak = dataclasses.replace(CUSTOMER_TXN, tiebreak=("txn_id",))
+
+    (error,) = plan_changes([changed], [old]).errors
+    assert "feature 'amount_sum_7d' logic changed" in error.detail
+    assert "tie rule none (registered before tie rules) -> tie-rule/v1" in error.detail
+    assert "only the tie rule is new" not in error.detail
+    (error,) = plan_changes([with_tiebreak], [old]).errors
+    assert "tiebreak ['txn_id'] (new)" in error.detail
+    assert "source_columns" in error.detail  # txn_id is read now

@@ -425,8 +425,19 @@ def test_day_layout_fast_path_joins_like_a_fully_sorted_frame(case: Case) -> Non
     assert from_days.to_dicts() == expected(case.spine, case.features, case.layout, case.ttl, case.spine_time)
 
 
-def test_day_layout_is_not_mistaken_for_a_time_order_across_entities() -> None:
-    """A frame sorted by time alone (entities interleaved) is neither layout, so it is sorted by key."""
+def test_a_frame_out_of_every_order_is_sorted_by_time_alone_keeping_table_order_for_ties() -> None:
+    """Neither layout nor time order: one stable integer sort by time, never a sort by the string keys."""
+    rows = [("c2", 20), ("c1", 1), ("c2", 0), ("c1", 21), ("c2", 2), ("c1", 3), ("c1", 3)]
+    frame = feature_frame(
+        [{"customer_id": c, TIME: at(slot), "score": None, "fid": i} for i, (c, slot) in enumerate(rows)],
+        CUSTOMER,
+    )
+    ordered = ensure_time_order(frame, ("customer_id",), TIME)
+    assert ordered["fid"].to_list() == [2, 1, 4, 5, 6, 0, 3]  # times ascend; the tied c1 rows keep 5 before 6
+
+
+def test_a_frame_in_time_order_is_kept_as_it_is() -> None:
+    """Entities interleaved in time order: times already ascend within every entity."""
     frame = feature_frame(
         [
             {"customer_id": c, TIME: at(slot), "score": None, "fid": i}
@@ -434,8 +445,7 @@ def test_day_layout_is_not_mistaken_for_a_time_order_across_entities() -> None:
         ],
         CUSTOMER,
     )
-    ordered = ensure_time_order(frame, ("customer_id",), TIME)
-    assert ordered["fid"].to_list() == [1, 3, 5, 0, 2, 4]
+    assert ensure_time_order(frame, ("customer_id",), TIME)["fid"].to_list() == [0, 1, 2, 3, 4, 5]
 
 
 # --- check_spine -----------------------------------------------------------------------------

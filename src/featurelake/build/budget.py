@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import os
 
-import polars as pl
-
 from featurelake.core.featureset import FeatureSet
+from featurelake.core.spine_slabs import row_bytes
+from featurelake.core.ties import BRONZE_TYPES
 from featurelake.settings import Settings
 from featurelake.validate.gate import load_library
 
@@ -48,15 +48,9 @@ def max_rows_for_budget(spec: FeatureSet, budget_bytes: int | None, resident_byt
 
 
 def source_row_bytes(spec: FeatureSet) -> int:
-    """The in-memory width of one source row a build reads (strings counted as a 16-byte view plus bytes)."""
-    schema = {c: spec.source.columns[c] for c in spec.source_columns()}
-    return sum(_width(dtype) for dtype in schema.values())
-
-
-def _width(dtype: pl.DataType) -> int:
-    if dtype.is_numeric() or dtype.is_temporal():
-        return 8 + 1  # value + validity
-    return 16 + 1 + 8  # view, validity, a share of the buffer
+    """The in-memory width of one source row a build reads, with the bronze columns the tie rule reads."""
+    read = [spec.source.columns[c] for c in spec.source_columns()]
+    return row_bytes([*read, *BRONZE_TYPES])
 
 
 def resident_bytes() -> int:

@@ -11,6 +11,7 @@ import polars as pl
 from featurelake.core.featureset import FeatureSet
 from featurelake.core.increments import DayChunk, source_window
 from featurelake.core.naming import bronze_path
+from featurelake.core.ties import BRONZE_ORDER
 from featurelake.ingest.bronze import SOURCE_ETAG, SOURCE_KEY
 from featurelake.io.delta.store import DeltaStore, Table
 from featurelake.io.delta.time_windows import distinct_in_window, read_window
@@ -47,11 +48,13 @@ def read_chunk_source(
 ) -> pl.DataFrame:
     """The bronze rows a chunk's features read (only the columns they need): its days plus the lookback.
 
-    ``bronze`` is the table already loaded at ``bronze_version``, when the caller has it.
+    Also the bronze ingest time and object key, which decide among rows sharing entity keys and
+    event time (the tie rule, :mod:`featurelake.core.ties`). ``bronze`` is the table already
+    loaded at ``bronze_version``, when the caller has it.
     """
     since, until = source_window(spec, chunk)
     table = bronze or store.existing(bronze_path(spec.source.name), bronze_version)
-    return read_window(table, spec.event_time, since, until, list(spec.source_columns()))
+    return read_window(table, spec.event_time, since, until, list(spec.source_columns()), optional=BRONZE_ORDER)
 
 
 def chunk_source_objects(bronze: Table, spec: FeatureSet, chunk: DayChunk) -> pl.DataFrame:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from featurelake.cli import output
-from featurelake.cli.context import FEATURES_MODULE, JSON, feature_store, utc
+from featurelake.cli.context import FEATURES_MODULE, JSON, feature_store, settings, utc
 
 if TYPE_CHECKING:
     import polars as pl
@@ -70,7 +70,10 @@ def training_set(
     pins = parse_pins(pin)
     frame = read_spine(spine)
     _, api = feature_store(features_module)
-    result = api.get_training_set(frame, feature, spine_time=spine_time, pins=pins, full_names=full_names)
+    budget = settings().retrieval_budget
+    result = api.get_training_set(
+        frame, feature, spine_time=spine_time, pins=pins, full_names=full_names, memory_budget=budget
+    )
     result.frame.write_parquet(out)
     manifest_path = out.with_suffix(".manifest.json")
     manifest_path.write_text(json.dumps(result.manifest, indent=2, default=str))

@@ -20,10 +20,13 @@ import polars as pl
 from featurelake.core.contracts import SourceContract
 from featurelake.core.naming import feature_table_path
 from featurelake.core.rolling import last_of_each_key, rolling_only, separated_time
+from featurelake.core.ties import BRONZE_ORDER, sort_with_ties, tie_order
 
 #: Feature tables are partitioned by the UTC calendar day of their event time: backfills replace
 #: whole days, and training-set reads skip the days a spine cannot reach.
 PARTITION_COLUMN = "event_date"
+#: The partition column of tables laid out by month (see featurelake.core.layout): ``YYYY-MM``.
+MONTH_COLUMN = "event_month"
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,8 @@ class FeatureSet:
     ``lookback`` is the longest history any feature reads (its widest window): a backfill of a
     date range reads that much source history before the range so windows start full.
     ``max_staleness`` and ``drift`` are operating policy, not logic: they are not fingerprinted.
+    ``tiebreak`` names source columns that decide which of rows sharing entity keys and event time
+    wins, after the bronze ingest time and object key (see :mod:`featurelake.core.ties`).
     """
 
     name: str
@@ -93,6 +98,7 @@ class FeatureSet:
     #: How old the latest publish may get before the feature set counts as stale (None: never).
     max_staleness: timedelta | None = None
     drift: DriftPolicy = field(default_factory=DriftPolicy)
+    tiebreak: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         problems = _spec_problems(self)
@@ -127,8 +133,8 @@ class FeatureSet:
         raise KeyError(f"feature set {self.ref} has no feature {name!r}; it has {list(self.feature_names)}")
 
     def source_columns(self) -> tuple[str, ...]:
-        """The source columns the feature set reads: keys, event time and every expression's inputs."""
-        read = {*self.key_columns}
+        """The source columns the feature set reads: keys, event time, tiebreak and every expression's inputs."""
+        read = {*self.key_columns, *self.tiebreak}
         for feature in self.features:
             read.update(feature.expr.meta.root_names())
         return tuple(sorted(read))
@@ -191,11 +197,28 @@ def _spec_problems(spec: FeatureSet) -> list[str]:
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:
         problems.append(f"feature name(s) {duplicated} are declared twice")
-    clashing = sorted(set(names) & {*spec.key_columns, PARTITION_COLUMN})
+    clashing = sorted(set(names) & {*spec.key_columns, PARTITION_COLUMN, MONTH_COLUMN})
     if clashing:
         problems.append(f"feature name(s) {clashing} clash with key or partition columns")
     if spec.ttl <= timedelta(0):
         problems.append(f"ttl must be positive, got {spec.ttl}")
+    return problems + _tiebreak_problems(spec)
+
+
+def _tiebreak_problems(spec: FeatureSet) -> list[str]:
+    tiebreak = list(spec.tiebreak)
+    problems = []
+    if isinstance(spec.tiebreak, str) or len(set(tiebreak)) != len(tiebreak):
+        problems.append(f"tiebreak must be a tuple of distinct column names, got {spec.tiebreak!r}")
+    unknown = [c for c in tiebreak if c not in spec.source.columns]
+    if unknown:
+        problems.append(
+            f"tiebreak column(s) {unknown} are not columns of source {spec.source.name!r} "
+            f"(the bronze columns {list(BRONZE_ORDER)} already come first when present: do not list them)"
+        )
+    keys = [c for c in tiebreak if c in spec.key_columns]
+    if keys:
+        problems.append(f"tiebreak column(s) {keys} are key columns, equal on tied rows: they cannot break a tie")
     return problems
 
 
@@ -203,7 +226,9 @@ def compute_features(spec: FeatureSet, source: pl.DataFrame) -> pl.DataFrame:
     """Apply a feature set to source rows: one output row per entity and event time.
 
     Rows sharing an entity and an event time share every trailing window, so keeping one of
-    them loses nothing and makes (entity, event time) a key of the output. The output is
+    them loses nothing and makes (entity, event time) a key of the output; which one is the tie
+    rule's (:mod:`featurelake.core.ties`), and ``source`` should hold the bronze ``_ingested_at``
+    and ``_source_key`` columns when it comes from bronze. The output is
     sorted by entity keys and event time, the order point-in-time joins read fastest.
 
     Raises:
@@ -213,9 +238,10 @@ def compute_features(spec: FeatureSet, source: pl.DataFrame) -> pl.DataFrame:
     if missing:
         raise ValueError(f"feature set {spec.ref}: source {spec.source.name!r} lacks column(s) {missing}")
     keys, time = list(spec.entity_keys), spec.event_time
-    # Not a stable sort (2-3x slower): rows tied on key and time share every window, and the
-    # last of them is kept; only the summation order inside a window can differ (last bits).
-    ordered = source.lazy().sort([*keys, time]).collect()
+    # Tied rows (same keys and time) share every window; the tie rule orders them so the last,
+    # the one kept, and the summation order inside windows do not depend on threads or input order.
+    order = tie_order(spec.key_columns, spec.source_columns(), spec.tiebreak, source.columns)
+    ordered = sort_with_ties(source, list(spec.key_columns), order)
     fast = [f for f in spec.features if rolling_only(f.expr, time)]
     separated = _separated_time(spec, ordered) if fast and ordered.height else None
     if separated is None:

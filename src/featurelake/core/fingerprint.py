@@ -2,7 +2,8 @@
 
 The hash covers the normalized transform plan (each feature's polars expression as polars
 serializes it, so formatting, comments and helper functions do not matter), the output schema,
-the source columns read with their types, the grain and the TTL. It leaves out what does not
+the source columns read with their types, the grain, the TTL and the tie rule (which of rows
+sharing keys and event time wins: :mod:`featurelake.core.ties`). It leaves out what does not
 change the data: descriptions, owners, tags and validation bounds. A changed fingerprint under
 an unchanged version number is exactly what ``featurelake plan`` refuses.
 """
@@ -14,6 +15,7 @@ import json
 from typing import Any
 
 from featurelake.core.featureset import Feature, FeatureSet
+from featurelake.core.ties import TIE_RULE
 
 _PYTHON_NODES = frozenset({"AnonymousFunction", "PythonUdf", "PythonFunction"})
 
@@ -61,6 +63,8 @@ def fingerprint_document(spec: FeatureSet) -> dict[str, Any]:
         "entity_keys": list(spec.entity_keys),
         "event_time": spec.event_time,
         "ttl_seconds": spec.ttl.total_seconds(),
+        "tie_rule": TIE_RULE,
+        "tiebreak": list(spec.tiebreak),
         "output_schema": dict(sorted((c, str(t)) for c, t in spec.output_schema().items())),
         "features": sorted((feature_plan(spec, f) for f in spec.features), key=lambda plan: str(plan["name"])),
     }
@@ -69,6 +73,16 @@ def fingerprint_document(spec: FeatureSet) -> dict[str, Any]:
 def fingerprint(spec: FeatureSet) -> str:
     """The fingerprint of a feature set version (hex, 16 characters)."""
     return _digest(fingerprint_document(spec))
+
+
+def fingerprint_before_tie_rule(spec: FeatureSet) -> str:
+    """The fingerprint the same spec had before the tie rule was fingerprinted.
+
+    Lets ``featurelake plan`` tell a lake registered before the rule ("only the tie rule is new")
+    from a real change of logic; it is never a match by itself.
+    """
+    document = {k: v for k, v in fingerprint_document(spec).items() if k not in ("tie_rule", "tiebreak")}
+    return _digest(document)
 
 
 def schema_document(spec: FeatureSet) -> dict[str, str]:

@@ -15,7 +15,14 @@ from enum import StrEnum
 import polars as pl
 
 from featurelake.core.featureset import FeatureSet
-from featurelake.core.fingerprint import feature_fingerprint, fingerprint, fingerprint_document, schema_document
+from featurelake.core.fingerprint import (
+    feature_fingerprint,
+    fingerprint,
+    fingerprint_before_tie_rule,
+    fingerprint_document,
+    schema_document,
+)
+from featurelake.core.ties import TIE_RULE
 
 ACTIVE, RETIRED = "active", "retired"
 ENGINE = f"polars {pl.__version__}"
@@ -175,6 +182,37 @@ def _compare(
 
 def _explain_unbumped(spec: FeatureSet, record: RegistryRecord, records: list[RegistryRecord]) -> str:
     """Say what changed and what to do, naming features and columns."""
+    next_version = max(r.version for r in records if r.name == spec.name) + 1
+    if _only_the_tie_rule_is_new(spec, record):
+        return (
+            f"only the tie rule is new: {spec.ref} was registered before featurelake fingerprinted which of "
+            f"the source rows sharing entity keys and event time wins (now {TIE_RULE}, see "
+            f"docs/how-to/add-a-feature-set.md, section Ties) (fingerprint {record.fingerprint} -> "
+            f"{fingerprint(spec)}). Its table {spec.table_path} may hold values the rule would pick differently "
+            f"where such rows exist. Bump the version to {next_version} to rebuild it under the rule "
+            "(a new table beside the old one)."
+        )
+    what = _changed_features(spec, record) + _changed_definition(spec, record)
+    if not what:
+        what = ["the definition changed"]
+    if record.engine and record.engine != ENGINE:
+        what.append(
+            f"note: it was registered with {record.engine}, this is {ENGINE}; if you only upgraded polars, "
+            "the plan's serialization may have changed, not your logic: check the table, then bump"
+        )
+    return (
+        f"{'; '.join(what)} (fingerprint {record.fingerprint} -> {fingerprint(spec)}). "
+        f"Its table {spec.table_path} holds data computed by the registered logic. "
+        f"Bump the version to {next_version} (a new table beside the old one) or revert the change."
+    )
+
+
+def _only_the_tie_rule_is_new(spec: FeatureSet, record: RegistryRecord) -> bool:
+    """Registered before the tie rule was fingerprinted, with logic otherwise unchanged."""
+    return "tie_rule" not in json.loads(record.definition) and record.fingerprint == fingerprint_before_tie_rule(spec)
+
+
+def _changed_features(spec: FeatureSet, record: RegistryRecord) -> list[str]:
     old = {f["name"]: f for f in json.loads(record.features)}
     new = {f["name"]: f for f in json.loads(record_for(spec, ACTIVE, "").features)}
     what = [f"feature {n!r} added" for n in new if n not in old]
@@ -189,22 +227,19 @@ def _explain_unbumped(spec: FeatureSet, record: RegistryRecord, records: list[Re
         for n in new
         if n in old and old[n]["dtype"] == new[n]["dtype"] and old[n]["fingerprint"] != new[n]["fingerprint"]
     ]
-    old_definition, new_definition = json.loads(record.definition), json.loads(record_for(spec, ACTIVE, "").definition)
-    what += [
-        f"{key} {old_definition.get(key)} -> {new_definition.get(key)}"
-        for key in sorted(set(old_definition) | set(new_definition))
-        if key != "output_schema" and old_definition.get(key) != new_definition.get(key)
+    return what
+
+
+def _changed_definition(spec: FeatureSet, record: RegistryRecord) -> list[str]:
+    old, new = json.loads(record.definition), json.loads(record_for(spec, ACTIVE, "").definition)
+    what = [
+        f"{key} {old.get(key)} -> {new.get(key)}"
+        for key in sorted(set(old) | set(new))
+        if key not in ("output_schema", "tie_rule") and key in old and old.get(key) != new.get(key)
     ]
-    if not what:
-        what = ["the definition changed"]
-    next_version = max(r.version for r in records if r.name == spec.name) + 1
-    if record.engine and record.engine != ENGINE:
-        what.append(
-            f"note: it was registered with {record.engine}, this is {ENGINE}; if you only upgraded polars, "
-            "the plan's serialization may have changed, not your logic: check the table, then bump"
-        )
-    return (
-        f"{'; '.join(what)} (fingerprint {record.fingerprint} -> {fingerprint(spec)}). "
-        f"Its table {spec.table_path} holds data computed by the registered logic. "
-        f"Bump the version to {next_version} (a new table beside the old one) or revert the change."
-    )
+    what += [f"{key} {new[key]} (new)" for key in sorted(set(new) - set(old)) if key not in ("tie_rule", "tiebreak")]
+    if old.get("tie_rule") != new.get("tie_rule"):
+        what.append(f"tie rule {old.get('tie_rule') or 'none (registered before tie rules)'} -> {new.get('tie_rule')}")
+    if "tiebreak" not in old and new.get("tiebreak"):
+        what.append(f"tiebreak {new['tiebreak']} (new)")
+    return what

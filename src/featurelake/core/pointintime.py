@@ -6,14 +6,18 @@ rows share that time, the last one in table order; nulls when there is none. A r
 never used, so adding later events cannot change a spine row's features.
 
 Engine: polars ``join_asof`` grouped by the entity keys. It needs feature times ascending
-within each entity, not a global sort; published tables are read day by day with each file
-sorted by entity and time, which satisfies it, and :func:`ensure_time_order` checks that in one
-linear pass and sorts only when it does not hold. The spine side has the same need, which a
-spine in time order (the usual case: labels are logged as they happen) already meets, so only
-its keys and time go into the join, in time order: as they are when the time column is already
-ascending (one linear check), else permuted by an integer sort of the time alone. The joined
-feature columns are gathered back into spine order and set beside the untouched spine, so the
-spine's own columns (labels) are never moved and nothing is ever sorted by string keys.
+within each entity, not a global sort; published tables are read partition by partition with
+each file sorted by entity and time, which usually satisfies it, and :func:`ensure_time_order`
+checks that in one linear pass and sorts by time alone only when it does not hold. Table order
+(which decides between rows sharing an entity and a time) is partition, first time, path; tables
+written by builds have no such rows (see the tie rule in featurelake.core.ties).
+
+The spine side has the same need, which a spine in time order (the usual case: labels are logged as
+they happen) already meets, so only its keys and time go into the join, in time order: as they are
+when the time column is already ascending (one linear check), else permuted by an integer sort of
+the time alone. The joined feature columns are gathered back into spine order and set beside the
+untouched spine, so the spine's own columns (labels) are never moved and nothing is ever sorted by
+string keys.
 """
 
 from __future__ import annotations
@@ -93,12 +97,18 @@ def _lexsorted(frame: pl.DataFrame, columns: list[pl.Expr]) -> bool:
 
 
 def ensure_time_order(frame: pl.DataFrame, keys: tuple[str, ...], time: str) -> pl.DataFrame:
-    """Rows with times ascending within each entity: as they are when already so, else stably sorted."""
+    """Rows with times ascending within each entity: as they are when already so, else stably sorted by time.
+
+    Sorting by time alone (an integer sort, never one by string keys) is enough: times then
+    ascend within every entity, and rows sharing an entity and a time keep their table order.
+    """
     by_key = [*(pl.col(k) for k in keys), pl.col(time)]
     utc_day = pl.col(time).dt.epoch("us") // _DAY_US  # integer UTC day: cheaper than dt.date() on aware times
-    if _lexsorted(frame, [utc_day, *by_key]) or _lexsorted(frame, by_key):  # the layout tables are read in first
+    if _lexsorted(frame, [utc_day, *by_key]) or _lexsorted(frame, by_key):  # the layouts tables are read in
         return frame
-    return frame.sort([*keys, time], maintain_order=True)
+    if _lexsorted(frame, [pl.col(time)]):
+        return frame
+    return frame.sort(time, maintain_order=True)
 
 
 def join_as_of(
@@ -127,7 +137,7 @@ def join_as_of(
         _FEATURE_TIME,
     )
     left = spine.select(*(pl.col(k) for k in keys), pl.col(spine_time).cast(time_dtype).alias(_FEATURE_TIME))
-    order = _time_order(left[_FEATURE_TIME])
+    order = time_order(left[_FEATURE_TIME])
     if order is not None:
         left = left.select(pl.all().gather(order))
     joined = left.join_asof(
@@ -139,11 +149,11 @@ def join_as_of(
         check_sortedness=False,  # exact for a left in time order: ascending within each entity
     ).drop(*keys, _FEATURE_TIME)
     if order is not None:
-        joined = joined.select(pl.all().gather(_inverse(order)))
+        joined = joined.select(pl.all().gather(inverse_permutation(order)))
     return spine.hstack(joined.rename({c: f"{c}_right" for c in joined.columns if c in spine.columns}))
 
 
-def _time_order(times: pl.Series) -> pl.Series | None:
+def time_order(times: pl.Series) -> pl.Series | None:
     """Row positions that put ``times`` in ascending order, or None when they already are.
 
     The check is one linear pass; the fallback is a stable integer sort of the time alone, which
@@ -155,7 +165,7 @@ def _time_order(times: pl.Series) -> pl.Series | None:
     return times.to_frame().select(pl.arg_sort_by(times.name, maintain_order=True)).to_series()
 
 
-def _inverse(order: pl.Series) -> pl.Series:
+def inverse_permutation(order: pl.Series) -> pl.Series:
     """The permutation undoing ``order`` (``inverse[order[i]] = i``), in O(n) rather than a second sort."""
     index = pl.get_index_type()  # what arg_sort_by returns and gather reads without a cast
     positions = pl.int_range(order.len(), dtype=index, eager=True)

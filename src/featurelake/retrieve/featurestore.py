@@ -10,18 +10,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import polars as pl
 
 from featurelake.core.featureset import FeatureSet
 from featurelake.core.fingerprint import fingerprint
-from featurelake.core.pointintime import SpineError, check_spine, ensure_time_order, join_as_of
+from featurelake.core.pointintime import SpineError, check_spine, ensure_time_order
 from featurelake.core.refs import FeatureRef
 from featurelake.io.delta.feature_tables import FeatureTableRead, read_feature_table
 from featurelake.io.delta.registry import FeatureRegistry, RegistryMismatchError
 from featurelake.io.delta.store import DeltaStore
+from featurelake.retrieve.training import ChunkMapper, SetRequest, in_process, join_in_slabs, read_summary
+from featurelake.retrieve.training_budget import plan_slabs
 
 
 @dataclass(frozen=True)
@@ -81,12 +83,20 @@ class FeatureStore:
         spine_time: str = "event_time",
         pins: Mapping[str, int] | None = None,
         full_names: bool = False,
+        memory_budget: int | None = None,
+        chunks: int | None = None,
+        map_chunks: ChunkMapper | None = None,
     ) -> TrainingSet:
         """Join features as of each spine row's time; the spine's own columns (labels) pass through.
 
         ``pins`` maps ``name:vN`` to a Delta version; unpinned tables are read at their latest
         version, which the manifest records. ``full_names`` names columns ``<set>__v<N>__<feature>``
         instead of ``<feature>``, for requests whose feature names clash.
+
+        ``memory_budget`` (bytes of RSS) splits the spine into time slabs whose reads and join fit
+        it; ``chunks`` asks for that many slabs instead. The result is the same row for row. Slabs
+        run one after another here unless ``map_chunks(function, jobs)`` runs them elsewhere (e.g.
+        on Dask workers: ``featurelake.io.prefect.runners.chunk_mapper``).
         """
         selections = self._select(features, full_names, reserved=set(spine.columns))
         pins = _normalised_pins(pins, [s.spec.ref for s in selections])
@@ -97,27 +107,18 @@ class FeatureStore:
                 f"training set: the spine has no time column {spine_time!r} (it has {spine.columns}); name the "
                 "column holding each row's time with spine_time= (CLI: --spine-time)"
             )
-        frame, entries = spine, []
+        requests = []
         for selection in selections:
             spec = selection.spec
             key_types = {k: spec.source.columns[k] for k in spec.entity_keys}
             check_spine(spine, spec.entity_keys, spine_time, f"training set with {spec.ref}", key_types)
-            days = _days_reachable(spine[spine_time], spec.ttl)
-            table = read_feature_table(
-                self._store, spec, delta_version=pins.get(spec.ref), columns=list(selection.columns), days=days
-            )
-            frame = join_as_of(
-                frame,
-                table.frame,
-                keys=spec.entity_keys,
-                spine_time=spine_time,
-                feature_time=spec.event_time,
-                ttl=spec.ttl,
-                columns=selection.columns,
-            )
-            entries.append(_manifest_entry(selection, table))
+            requests.append(SetRequest(spec, selection.columns, pins.get(spec.ref)))
+        slabs, pinned = plan_slabs(self._store, spine, spine_time, requests, memory_budget=memory_budget, chunks=chunks)
+        joined, reads = join_in_slabs(self._store, spine, spine_time, pinned, slabs, map_chunks or in_process)
+        entries = [_manifest_entry(s, read_summary(r)) for s, r in zip(selections, reads, strict=True)]
         manifest = {"spine": _spine_summary(spine, spine_time), "feature_sets": entries}
         columns = [c for s in selections for c in s.columns.values()]
+        frame = spine.hstack(joined)
         return TrainingSet(frame, columns, manifest)
 
     def lookup(
@@ -143,12 +144,11 @@ class FeatureStore:
             missing = [k for k in spec.entity_keys if k not in entities.columns]
             if missing:
                 raise KeyError(f"lookup of {spec.ref}: the entities frame lacks key column(s) {missing}")
+            wanted = entities.select(spec.entity_keys).unique()
             table = read_feature_table(
-                self._store, spec, delta_version=pinned.get(spec.ref), columns=list(selection.columns)
+                self._store, spec, delta_version=pinned.get(spec.ref), columns=list(selection.columns), entities=wanted
             )
-            latest = _latest_per_entity(
-                _as_of(table.frame, spec, as_of), spec, entities.select(spec.entity_keys).unique()
-            )
+            latest = _latest_per_entity(_as_of(table.frame, spec, as_of), spec, wanted)
             if as_of is not None:
                 fresh = pl.col(spec.event_time) >= as_of - spec.ttl
                 latest = latest.with_columns(pl.when(fresh).then(pl.col(c)) for c in selection.columns)
@@ -223,15 +223,6 @@ def _refuse_clashes(selections: list[Selection], reserved: set[str]) -> None:
             seen[column] = owner
 
 
-def _days_reachable(times: pl.Series, ttl: timedelta) -> tuple[date, date]:
-    """The partition days a spine can read: from the earliest time minus the TTL to the latest time."""
-    utc = times.dt.convert_time_zone("UTC")
-    earliest, latest = utc.min(), utc.max()
-    assert isinstance(earliest, datetime)
-    assert isinstance(latest, datetime)
-    return (earliest - ttl).date(), latest.date()
-
-
 def _as_of(frame: pl.DataFrame, spec: FeatureSet, as_of: datetime | None) -> pl.DataFrame:
     if as_of is None:
         return frame
@@ -246,19 +237,20 @@ def _latest_per_entity(frame: pl.DataFrame, spec: FeatureSet, entities: pl.DataF
     return ordered.sort(spec.event_time, maintain_order=True).unique(list(spec.entity_keys), keep="last")
 
 
-def _manifest_entry(selection: Selection, table: FeatureTableRead) -> dict[str, Any]:
+def _manifest_entry(selection: Selection, reads: dict[str, Any]) -> dict[str, Any]:
     spec = selection.spec
     return {
         "feature_set": spec.name,
         "version": spec.version,
         "ref": spec.ref,
         "fingerprint": fingerprint(spec),
-        "table_uri": table.table_uri,
-        "delta_version": table.delta_version,
+        "table_uri": reads.pop("table_uri"),
+        "delta_version": reads.pop("delta_version"),
         "entity_keys": list(spec.entity_keys),
         "ttl_seconds": spec.ttl.total_seconds(),
         "features": list(selection.columns),
         "columns": dict(selection.columns),
+        **reads,
     }
 
 

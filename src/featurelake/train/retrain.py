@@ -10,6 +10,8 @@ starts, and the manifest logged with the model names every version read.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import polars as pl
@@ -21,6 +23,7 @@ from featurelake.io.delta.store import DeltaStore
 from featurelake.io.mlflow import runs
 from featurelake.io.prefect.events import emit
 from featurelake.retrieve.featurestore import FeatureStore, TrainingSet
+from featurelake.retrieve.training import ChunkMapper
 from featurelake.settings import Settings
 from featurelake.train import champion, records
 from featurelake.train.plan import RetrainPlan
@@ -66,13 +69,16 @@ def train_and_register(
     labels: int,
     run: RunContext,
     logger: Log = _logger,
+    map_chunks: ChunkMapper | None = None,
 ) -> RetrainOutcome:
     """Train on the pinned training set, register with lineage, judge against the champion, announce.
 
-    The events go out after the alias moved, so a consumer of ``featurelake.model.promoted``
-    loads the new champion.
+    The training set keeps to the settings' retrieval memory budget, its slabs run through
+    ``map_chunks`` (this process by default). The events go out after the alias moved, so a
+    consumer of ``featurelake.model.promoted`` loads the new champion.
     """
-    training, trained = _train(store, features_store, plan, labels, logger)
+    joining = partial(features_store.get_training_set, memory_budget=settings.retrieval_budget, map_chunks=map_chunks)
+    training, trained = _train(store, features_store, joining, plan, labels, logger)
     registered = runs.log_retrain(
         settings,
         model_name=plan.model.name,
@@ -93,13 +99,18 @@ def train_and_register(
 
 
 def _train(
-    store: DeltaStore, features_store: FeatureStore, plan: RetrainPlan, labels: int, logger: Log
+    store: DeltaStore,
+    features_store: FeatureStore,
+    joining: Callable[..., TrainingSet],
+    plan: RetrainPlan,
+    labels: int,
+    logger: Log,
 ) -> tuple[TrainingSet, TrainedModel]:
     """The point-in-time training set of the spec's references, and the model fitted on its earlier part."""
     spec = plan.model
     rows = spine(store, features_store, plan, labels)
     logger.info("spine: %d labelled rows of %s (label %r)", rows.height, spec.labels.name, spec.label)
-    training = features_store.get_training_set(rows, list(spec.features), spine_time=spec.spine_time, pins=plan.pins)
+    training = joining(rows, list(spec.features), spine_time=spec.spine_time, pins=plan.pins)
     trained = train_classifier(training, spec.label, spec.spine_time, fit=plan.fit)
     logger.info("trained on %d rows, holdout %d rows: %s", trained.train_rows, trained.test_rows, trained.metrics)
     return training, trained

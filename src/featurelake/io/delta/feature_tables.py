@@ -1,9 +1,9 @@
-"""Feature tables: partitioned writes, and reads pinned to a version or a time, pruned by day.
+"""Feature tables: writes laid out for their volume, and reads pinned to a version or a time.
 
-Tables are partitioned by the UTC day of their event time and every file is written sorted by
-entity keys and event time. Reading the files of a pin day by day therefore yields rows whose
-times ascend within every entity, which is the order point-in-time joins need; the join checks
-that order rather than trusting it.
+Every file is written sorted by entity keys and event time, partitioned as
+:mod:`featurelake.core.layout` chose when the table was created. Reads open only the files
+and row groups a request can need (:mod:`featurelake.io.delta.feature_reads`) and return rows
+whose times ascend within every entity, the order point-in-time joins need.
 """
 
 from __future__ import annotations
@@ -11,20 +11,26 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
-from deltalake import CommitProperties, DeltaTable
+from deltalake import CommitProperties, DeltaTable, WriterProperties
 
 from featurelake.core import commits
-from featurelake.core.featureset import PARTITION_COLUMN, FeatureSet, with_partition
+from featurelake.core.featureset import PARTITION_COLUMN, FeatureSet
+from featurelake.core.layout import (
+    ROW_GROUP_ROWS,
+    Layout,
+    layout_for,
+    layout_of,
+    partition_columns_of,
+    with_layout_columns,
+)
+from featurelake.io.delta.feature_reads import read_rows
 from featurelake.io.delta.store import AppTransaction, DeltaStore
 from featurelake.io.delta.time_windows import file_spans
-
-if TYPE_CHECKING:
-    pass
 
 #: Commits looked at first for a publish at or before a read's version; the whole log only when none is there.
 _RECENT_COMMITS = 20
@@ -36,12 +42,21 @@ class UnpublishedVersionError(ValueError):
 
 @dataclass(frozen=True)
 class FeatureTableRead:
-    """Rows of one feature set version at one Delta version."""
+    """Rows of one feature set version at one Delta version, and what reading them opened.
+
+    ``files_read``/``bytes_read`` are the data files (and their sizes) the read opened after
+    pruning, out of ``files_total``/``bytes_total`` in the snapshot; row groups within the opened
+    files are pruned further, so ``bytes_read`` is an upper bound of the bytes fetched.
+    """
 
     spec: FeatureSet
     frame: pl.DataFrame
     table_uri: str
     delta_version: int
+    files_read: int = 0
+    files_total: int = 0
+    bytes_read: int = 0
+    bytes_total: int = 0
 
 
 def read_feature_table(
@@ -52,11 +67,15 @@ def read_feature_table(
     as_of: datetime | None = None,
     columns: list[str] | None = None,
     days: tuple[date, date] | None = None,
+    entities: pl.DataFrame | None = None,
+    window: tuple[datetime, datetime] | None = None,
 ) -> FeatureTableRead:
-    """Read a feature table at a pin (latest by default), day partitions in ascending order.
+    """Read a feature table at a pin (latest by default): exactly the requested rows, few files opened.
 
-    ``columns`` defaults to every feature; keys and event time are always read. ``days`` keeps
-    only partitions in the inclusive range, so rows outside it are never fetched.
+    ``columns`` defaults to every feature; keys and event time are always read. ``days`` (UTC
+    event days), ``window`` (event times, inclusive, time-zone aware) and ``entities`` (rows of
+    the entity-key columns) each narrow the rows returned; files that cannot hold such rows are
+    never opened. Rows come back with event times ascending within each entity.
 
     Raises:
         FileNotFoundError: naming the feature set when it was never published.
@@ -70,18 +89,18 @@ def read_feature_table(
         )
     _require_published(store, spec, table, as_of, is_latest=delta_version is None and as_of is None)
     wanted = [*spec.key_columns, *(columns if columns is not None else spec.feature_names)]
-    files = _files_by_day(table.get_add_actions(flatten=True), days)
-    import pyarrow.dataset as ds  # pandas and more: ~0.9 s, only when a table is read
-
-    dataset = table.to_pyarrow_dataset()
-    fragments = {fragment.path: fragment for fragment in dataset.get_fragments()}
-    ordered = ds.FileSystemDataset(
-        [fragments[path] for path in files], dataset.schema, dataset.format, dataset.filesystem
+    rows = read_rows(table, spec, wanted, store.storage_options, days=days, window=window, entities=entities)
+    plan = rows.plan
+    return FeatureTableRead(
+        spec,
+        rows.frame,
+        store.uri(spec.table_path),
+        table.version(),
+        files_read=plan.files.height,
+        files_total=plan.files_total,
+        bytes_read=plan.bytes_read,
+        bytes_total=plan.bytes_total,
     )
-    arrow = ordered.to_table(columns=wanted)  # one parallel scan; rows come back in fragment order
-    frame = pl.from_arrow(arrow)
-    assert isinstance(frame, pl.DataFrame)
-    return FeatureTableRead(spec, frame, store.uri(spec.table_path), table.version())
 
 
 def _require_published(
@@ -163,22 +182,33 @@ def published_span(store: DeltaStore, spec: FeatureSet, delta_version: int) -> t
     if table is None or not _published(store, spec, delta_version):
         return None
     spans = file_spans(table, spec.event_time).filter(pl.col("rows") > 0)
-    days = pl.from_arrow(pa.table(table.get_add_actions(flatten=True)))
-    assert isinstance(days, pl.DataFrame)
-    first, last = spans["min_time"].min(), days[f"partition.{PARTITION_COLUMN}"].max() if days.height else None
+    actions = pl.from_arrow(pa.table(table.get_add_actions(flatten=True)))
+    assert isinstance(actions, pl.DataFrame)
+    first, last = spans["min_time"].min(), _last_day(actions, spec)
     if not isinstance(first, datetime) or last is None:
         return None
-    return first, last if isinstance(last, date) else date.fromisoformat(str(last))
+    return first, last
 
 
-def _files_by_day(add_actions: Any, days: tuple[date, date] | None) -> list[str]:
-    """The table's data files ordered by partition day (then by path), optionally within a range."""
-    actions = pl.from_arrow(pa.table(add_actions))
-    assert isinstance(actions, pl.DataFrame)
-    day = pl.col(f"partition.{PARTITION_COLUMN}")
-    if days is not None:
-        actions = actions.filter(day.is_between(days[0], days[1]))
-    return actions.sort(day, "path")["path"].to_list()
+def _last_day(actions: pl.DataFrame, spec: FeatureSet) -> date | None:
+    """The last ``event_date`` of the snapshot's rows: its partition value or file statistics, by layout.
+
+    A file without statistics on ``event_date`` (a table of more than 32 columns written before
+    the layout put it first) falls back to the UTC day of its last event time.
+    """
+    if not actions.height:
+        return None
+    partition, stats, times = f"partition.{PARTITION_COLUMN}", f"max.{PARTITION_COLUMN}", f"max.{spec.event_time}"
+    if partition in actions.columns:
+        day = pl.col(partition).cast(pl.Date)
+    elif stats in actions.columns:
+        day = pl.col(stats)
+    else:
+        day = pl.lit(None, dtype=pl.Date)
+    if times in actions.columns:
+        day = day.fill_null(pl.col(times).dt.convert_time_zone("UTC").dt.date())
+    last = actions.filter(pl.col("num_records") > 0).select(day.max()).item()
+    return last if isinstance(last, date) else None
 
 
 def write_feature_table(
@@ -192,23 +222,42 @@ def write_feature_table(
 ) -> int:
     """Publish feature rows in one commit: the whole table, or only the days in ``days``.
 
-    A day-range write replaces exactly those partitions (rows outside the range are refused by
+    A day-range write replaces exactly those days, whatever the table's layout: the predicate is
+    on the ``event_date`` column every layout keeps (rows outside the range are refused by
     delta-rs, so a bad filter cannot clobber other days); a None bound leaves that side open.
+    A new table gets the layout its first rows' volume calls for (:mod:`featurelake.core.layout`).
     """
+    table = store.table(spec.table_path)
+    layout = layout_for(spec, features) if table is None else layout_of(table.metadata().partition_columns)
     # Keys are unique per row, so a stable sort would give the same order, slower. One chunk:
     # delta-rs's partitioned writer interleaves the chunks of a many-chunk table within a file,
     # and readers rely on every file being sorted (bench: 90 of 90 files unsorted without it).
-    frame = with_partition(spec, features).lazy().sort([*spec.entity_keys, spec.event_time]).collect().rechunk()
+    frame = _stored(spec, features, layout, table).lazy().sort([*spec.entity_keys, spec.event_time]).collect()
     predicate = day_predicate(*days) if days is not None else None
     return store.write(
         spec.table_path,
-        frame,
+        frame.rechunk(),
         mode="overwrite",
         metadata=metadata,
         predicate=predicate,
         app_transaction=app_transaction,
-        partition_by=[PARTITION_COLUMN],
+        partition_by=partition_columns_of(layout),
+        writer_properties=WriterProperties(max_row_group_size=ROW_GROUP_ROWS),
     )
+
+
+def _stored(spec: FeatureSet, features: pl.DataFrame, layout: Layout, table: DeltaTable | None) -> pl.DataFrame:
+    """The rows as the table stores them, columns in the table's order.
+
+    A new table puts keys, time and ``event_date`` first: delta-rs keeps file statistics for the
+    first 32 columns only, and reads prune by those three.
+    """
+    frame = with_layout_columns(spec, features, layout)
+    if table is not None:  # the table's order; a column it lacks goes last, for delta-rs to judge
+        names = [c for c in pa.schema(table.schema().to_arrow()).names if c in frame.columns]
+        return frame.select(*names, pl.exclude(names))
+    first = [*spec.key_columns, PARTITION_COLUMN]
+    return frame.select(*first, pl.exclude(first))
 
 
 def day_predicate(first: date | None, last: date | None) -> str | None:
@@ -224,11 +273,15 @@ def ensure_check_constraints(
     """Add the CHECK constraints the table lacks (one ALTER commit, only when some are missing).
 
     Called before a publish, so that the publish stays the table's latest commit; a missing
-    table is created empty first (with ``schema_of``'s columns and the day partitioning).
+    table is created empty first (with ``schema_of``'s columns, laid out for its volume).
     delta-rs checks the existing rows when a constraint is added and every later write against
     all of them. Returns the names added.
     """
-    table = store.existing_or_created_empty(spec.table_path, with_partition(spec, schema_of), [PARTITION_COLUMN])
+    table = store.table(spec.table_path)
+    if table is None:
+        layout = layout_for(spec, schema_of)
+        stored = _stored(spec, schema_of, layout, None)
+        table = store.existing_or_created_empty(spec.table_path, stored, partition_columns_of(layout))
     present = {
         k.removeprefix("delta.constraints.")
         for k in table.metadata().configuration

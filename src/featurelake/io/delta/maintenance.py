@@ -21,8 +21,10 @@ from urllib.parse import unquote, urlparse
 
 import polars as pl
 import pyarrow as pa
-from deltalake import CommitProperties, DeltaTable
+from deltalake import CommitProperties, DeltaTable, WriterProperties
 from deltalake.exceptions import CommitFailedError, DeltaError
+
+from featurelake.core.layout import ROW_GROUP_ROWS
 
 #: Prefix of the table properties that hold Delta CHECK constraints.
 CONSTRAINT_PREFIX = "delta.constraints."
@@ -196,6 +198,8 @@ def compact(
         return table.optimize.compact(
             partition_filters=filters,
             target_size=target_size,
+            # the row groups feature tables are written with, so compacted files still prune by key
+            writer_properties=WriterProperties(max_row_group_size=ROW_GROUP_ROWS),
             commit_properties=CommitProperties(custom_metadata=dict(metadata)),
         )
     except CommitFailedError as error:

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 import polars as pl
-from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
+from deltalake import CommitProperties, DeltaTable, Transaction, WriterProperties, write_deltalake
 from deltalake.exceptions import CommitFailedError, TableNotFoundError
 
 from featurelake.core import commits
@@ -54,6 +54,11 @@ class DeltaStore:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._options = settings.delta_storage_options()
+
+    @property
+    def storage_options(self) -> dict[str, str]:
+        """The object-store options every table access uses (endpoint, region, encryption)."""
+        return dict(self._options)
 
     def uri(self, path: str) -> str:
         """The full URI of a table."""
@@ -123,6 +128,7 @@ class DeltaStore:
         predicate: str | None = None,
         app_transaction: AppTransaction | None = None,
         partition_by: list[str] | None = None,
+        writer_properties: WriterProperties | None = None,
     ) -> int:
         """Write one commit and return the table version it created.
 
@@ -138,7 +144,7 @@ class DeltaStore:
             app_transactions=transactions,
         )
         if mode == "overwrite" and predicate is not None and app_transaction is None:
-            return self._overwrite_where(path, frame, predicate, properties, partition_by)
+            return self._overwrite_where(path, frame, predicate, properties, partition_by, writer_properties)
         table = self.table(path)
         options: dict[str, Any] = {
             "mode": mode,
@@ -147,6 +153,7 @@ class DeltaStore:
             "storage_options": self._options,
             "commit_properties": properties,
             "partition_by": partition_by,
+            **_writer(writer_properties),
         }
         write_deltalake(table if table is not None else self.uri(path), frame.to_arrow(), **options)
         if table is None:  # created by this write: load it to learn its version
@@ -161,6 +168,7 @@ class DeltaStore:
         predicate: str,
         properties: CommitProperties,
         partition_by: list[str] | None,
+        writer_properties: WriterProperties | None = None,
     ) -> int:
         """Replace the rows matching ``predicate`` with ``frame``; on a lost commit race, redo it.
 
@@ -175,7 +183,7 @@ class DeltaStore:
         """
         for attempt in range(1, _OVERWRITE_ATTEMPTS):
             try:
-                return self._overwrite_once(path, frame, predicate, properties, partition_by)
+                return self._overwrite_once(path, frame, predicate, properties, partition_by, writer_properties)
             except CommitFailedError as error:
                 delay = random.uniform(0, min(_BACKOFF_CAP, _BACKOFF_BASE * 2**attempt))
                 logger.debug(
@@ -187,7 +195,8 @@ class DeltaStore:
                     delay,
                 )
                 time.sleep(delay)
-        return self._overwrite_once(path, frame, predicate, properties, partition_by)  # a conflict now propagates
+        # a conflict now propagates
+        return self._overwrite_once(path, frame, predicate, properties, partition_by, writer_properties)
 
     def _overwrite_once(
         self,
@@ -196,6 +205,7 @@ class DeltaStore:
         predicate: str,
         properties: CommitProperties,
         partition_by: list[str] | None,
+        writer_properties: WriterProperties | None = None,
     ) -> int:
         """One predicate overwrite on the latest snapshot; returns the version it committed."""
         table = self.existing_or_created_empty(path, frame, partition_by)
@@ -207,6 +217,7 @@ class DeltaStore:
             storage_options=self._options,
             commit_properties=properties,
             partition_by=partition_by,
+            **_writer(writer_properties),
         )
         return table.version()  # the write moved this snapshot to the version it committed
 
@@ -264,6 +275,11 @@ def _load_as_of(table: DeltaTable, as_of: datetime, uri: str) -> None:
         created = datetime.fromtimestamp(min(c["timestamp"] for c in log) / 1000, tz=UTC).isoformat()
         raise ValueError(f"time travel on {uri}: the table did not exist at {as_of.isoformat()} (created {created})")
     table.load_as_version(max(eligible))
+
+
+def _writer(properties: WriterProperties | None) -> dict[str, Any]:
+    """delta-rs's ``writer_properties`` argument, left out for its defaults."""
+    return {"writer_properties": properties} if properties is not None else {}
 
 
 def _schema_mode(mode: str, predicate: str | None) -> Literal["merge", "overwrite"] | None:

@@ -44,10 +44,21 @@ def file_spans(table: DeltaTable, time_column: str) -> pl.DataFrame:
 
 
 def read_window(
-    table: DeltaTable, time_column: str, since: datetime, until: datetime, columns: list[str]
+    table: DeltaTable,
+    time_column: str,
+    since: datetime,
+    until: datetime,
+    columns: list[str],
+    optional: tuple[str, ...] = (),
 ) -> pl.DataFrame:
-    """The rows with ``since <= time_column < until``, reading only files whose span overlaps it."""
-    frame = pl.from_arrow(_window_files(table, time_column, since, until).to_table(columns=columns))
+    """The rows with ``since <= time_column < until``, reading only files whose span overlaps it.
+
+    ``optional`` columns are read too when the table has them (the bronze bookkeeping columns
+    the tie rule orders by, absent from tables not written by ingestion).
+    """
+    files = _window_files(table, time_column, since, until)
+    present = [c for c in optional if c in files.schema.names and c not in columns]
+    frame = pl.from_arrow(files.to_table(columns=[*columns, *present]))
     assert isinstance(frame, pl.DataFrame)
     return frame.filter(pl.col(time_column).is_between(since, until, closed="left"))
 

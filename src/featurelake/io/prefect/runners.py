@@ -9,11 +9,16 @@ single-threaded workers on this machine) or a scheduler address such as ``tcp://
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from contextlib import ExitStack
+from typing import Any, TypeVar
 
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from featurelake.settings import Settings
+
+J = TypeVar("J")
+R = TypeVar("R")
 
 
 def chunk_task_runner(settings: Settings) -> Any:
@@ -33,3 +38,35 @@ def chunk_task_runner(settings: Settings) -> Any:
         cluster = {"n_workers": max(1, settings.build_workers), "threads_per_worker": 1, "processes": True}
         return DaskTaskRunner(cluster_kwargs=cluster)
     return DaskTaskRunner(address=executor)
+
+
+def chunk_mapper(settings: Settings) -> Callable[[Callable[[J], R], list[J]], list[R]]:
+    """``map_chunks(function, jobs)`` for a training set's slabs, on the executor builds use.
+
+    A plain Dask client, not a Prefect task runner: slabs are steps of one call, not tasks worth
+    tracking. ``threads`` runs them one after another in this process (the budget is per
+    process); ``local`` starts a cluster of ``build_workers`` single-threaded worker processes for
+    the call, only when there is more than one slab; an address connects to that scheduler.
+    """
+    executor = settings.build_executor.strip()
+
+    def mapped(function: Callable[[J], R], jobs: list[J]) -> list[R]:
+        if executor in ("", "threads") or len(jobs) < 2:
+            return [function(job) for job in jobs]
+        with ExitStack() as stack:
+            client = _dask_client(stack, executor, max(1, settings.build_workers))
+            return list(client.gather(client.map(function, jobs, pure=False)))
+
+    return mapped
+
+
+def _dask_client(stack: ExitStack, executor: str, workers: int) -> Any:
+    """A Dask client on a scheduler address, or on a local cluster of single-threaded processes; ``stack`` closes it."""
+    from distributed import Client, LocalCluster
+
+    if executor != "local":
+        return stack.enter_context(Client(executor))  # type: ignore[no-untyped-call]
+    cluster = LocalCluster(  # type: ignore[no-untyped-call]
+        n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+    )
+    return stack.enter_context(Client(stack.enter_context(cluster)))  # type: ignore[no-untyped-call]
