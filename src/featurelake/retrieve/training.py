@@ -9,8 +9,8 @@ for row (:mod:`featurelake.core.spine_slabs` says why).
 
 Where slabs run is the caller's choice, injected as ``map_chunks`` (this library knows no task
 runner): a job names its feature sets, their pinned Delta versions and its slab, and the
-function run on it takes the store, which holds only settings, so a worker process re-opens
-every table itself.
+function run on it takes the store, which holds only settings (pickled without their secrets),
+so a worker process re-opens every table itself.
 """
 
 from __future__ import annotations

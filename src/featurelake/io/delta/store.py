@@ -1,9 +1,7 @@
 """Delta Lake tables in the lake: read (optionally pinned), write with audit metadata.
 
 Every write names who and why in the commit metadata, and feature publishes carry an app
-transaction so that a retried publish can be recognised and skipped.
-
-A predicate overwrite that loses a commit race to another writer is re-run on the newer
+transaction so that a retried publish can be recognised and skipped. A predicate overwrite that loses a commit race to another writer is re-run on the newer
 snapshot: replacing the rows a predicate selects is idempotent, so the retry still leaves each
 selected row once. Nothing else is retried, because nothing else is idempotent.
 """
@@ -21,6 +19,7 @@ from typing import Any, Literal
 import polars as pl
 from deltalake import CommitProperties, DeltaTable, Transaction, WriterProperties, write_deltalake
 from deltalake.exceptions import CommitFailedError, TableNotFoundError
+from pydantic import SecretStr
 
 from featurelake.core import commits
 from featurelake.settings import Settings
@@ -54,6 +53,11 @@ class DeltaStore:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._options = settings.delta_storage_options()
+
+    def __reduce__(self) -> tuple[type[DeltaStore], tuple[Settings]]:
+        """Pickled (for a Dask worker) without the settings' secrets: the lake needs none of them."""
+        secrets = {name: None for name, value in self._settings if isinstance(value, SecretStr)}
+        return DeltaStore, (self._settings.model_copy(update=secrets),)
 
     @property
     def storage_options(self) -> dict[str, str]:
