@@ -1,9 +1,10 @@
 """Delta Lake tables in the lake: read (optionally pinned), write with audit metadata.
 
 Every write names who and why in the commit metadata, and feature publishes carry an app
-transaction so that a retried publish can be recognised and skipped. A predicate overwrite that loses a commit race to another writer is re-run on the newer
-snapshot: replacing the rows a predicate selects is idempotent, so the retry still leaves each
-selected row once. Nothing else is retried, because nothing else is idempotent.
+transaction so that a retried publish can be recognised and skipped. A predicate overwrite
+that loses a commit race to another writer is re-run on the newer snapshot: replacing the rows a
+predicate selects is idempotent, so the retry still leaves each selected row once. Nothing else
+is retried, because nothing else is idempotent.
 """
 
 from __future__ import annotations
