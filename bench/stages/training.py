@@ -215,10 +215,10 @@ def brute_force_reference(spine: Any, features: Any) -> Any:
     return spine.select(ROW_ID).join(candidates.select(ROW_ID, *FEATURES), on=ROW_ID, how="left").sort(ROW_ID)
 
 
-def differences(frame: Any, reference: Any, label: str) -> list[str]:
+def differences(frame: Any, reference: Any, label: str, features: tuple[str, ...] = tuple(FEATURES)) -> list[str]:
     """Feature columns where ``frame`` and ``reference`` differ (after casting to the reference's types)."""
     problems = []
-    for name in FEATURES:
+    for name in features:
         mine = frame[name].fill_nan(None) if frame[name].dtype.is_float() else frame[name]
         differ = ~mine.cast(reference[name].dtype, strict=False).eq_missing(reference[name])
         if differ.any():

@@ -34,6 +34,7 @@ from stages.artifacts import FEATURE_TABLE, KEY, ROW_ID, SPINE_TIME, TIME, store
 from stages.base import REFERENCE, Context, Engine, Stage, Target, faster_than
 from stages.build import FEATURES
 from stages.feast_offline import prepare_feast
+from stages.training import differences
 
 REFERENCE_SAMPLE = 2_000
 SEED = 20_261_205
@@ -210,17 +211,6 @@ def save(ctx: Context, engine: str, result: Any, *, shape: Shape) -> None:
     if not isinstance(result, pa.Table):
         result = result.to_arrow() if hasattr(result, "to_arrow") else pa.Table.from_pandas(result)
     pq.write_table(result.select([ROW_ID, *shape.features]), ctx.output(shape.stage, engine))
-
-
-def differences(frame: Any, reference: Any, label: str, features: tuple[str, ...]) -> list[str]:
-    problems = []
-    for name in features:
-        mine = frame[name].fill_nan(None) if frame[name].dtype.is_float() else frame[name]
-        differ = ~mine.cast(reference[name].dtype, strict=False).eq_missing(reference[name])
-        if differ.any():
-            rows = frame.filter(differ).head(3)[ROW_ID].to_list()
-            problems.append(f"{label} on {name} in {int(differ.sum())} rows, e.g. row_id {rows}")
-    return problems
 
 
 def brute_force(spine: Any, rows: Any, shape: Shape) -> Any:

@@ -17,7 +17,7 @@ import polars as pl
 
 from featurelake.core.featureset import FeatureSet
 from featurelake.core.fingerprint import fingerprint
-from featurelake.core.pointintime import SpineError, check_spine, ensure_time_order
+from featurelake.core.pointintime import SpineError, check_spine
 from featurelake.core.refs import FeatureRef
 from featurelake.io.delta.feature_tables import FeatureTableRead, read_feature_table
 from featurelake.io.delta.registry import FeatureRegistry, RegistryMismatchError
@@ -148,7 +148,7 @@ class FeatureStore:
             table = read_feature_table(
                 self._store, spec, delta_version=pinned.get(spec.ref), columns=list(selection.columns), entities=wanted
             )
-            latest = _latest_per_entity(_as_of(table.frame, spec, as_of), spec, wanted)
+            latest = _latest_per_entity(_as_of(table.frame, spec, as_of), spec)
             if as_of is not None:
                 fresh = pl.col(spec.event_time) >= as_of - spec.ttl
                 latest = latest.with_columns(pl.when(fresh).then(pl.col(c)) for c in selection.columns)
@@ -231,10 +231,9 @@ def _as_of(frame: pl.DataFrame, spec: FeatureSet, as_of: datetime | None) -> pl.
     return frame.filter(pl.col(spec.event_time) <= as_of)
 
 
-def _latest_per_entity(frame: pl.DataFrame, spec: FeatureSet, entities: pl.DataFrame) -> pl.DataFrame:
-    wanted = frame.join(entities, on=list(spec.entity_keys), how="semi")
-    ordered = ensure_time_order(wanted, spec.entity_keys, spec.event_time)
-    return ordered.sort(spec.event_time, maintain_order=True).unique(list(spec.entity_keys), keep="last")
+def _latest_per_entity(frame: pl.DataFrame, spec: FeatureSet) -> pl.DataFrame:
+    """Each entity's last row: reads return only the requested entities, times ascending within each."""
+    return frame.unique(list(spec.entity_keys), keep="last")
 
 
 def _manifest_entry(selection: Selection, reads: dict[str, Any]) -> dict[str, Any]:

@@ -17,6 +17,7 @@ import polars as pl
 
 from featurelake.core.spine_slabs import row_bytes, slab_count
 from featurelake.io.delta.store import DeltaStore, Table
+from featurelake.io.delta.time_windows import file_spans
 from featurelake.retrieve.training import SetRequest, window
 
 #: Bytes the first slab's read and join take whatever its size (reader threads and buffers, allocator
@@ -83,8 +84,6 @@ def _available(budget: int, rows: int, narrow_bytes: int, requests: Sequence[Set
 
 def _reachable_rows(table: Table, request: SetRequest, times: pl.Series) -> int:
     """Rows of the files whose event-time span overlaps what the spine can reach (files without stats count)."""
-    from featurelake.io.delta.time_windows import file_spans
-
     low, high = window(times, request.spec.ttl)
     spans = file_spans(table, request.spec.event_time)
     overlapping = pl.col("min_time").is_null() | ((pl.col("min_time") <= high) & (pl.col("max_time") >= low))
@@ -93,6 +92,5 @@ def _reachable_rows(table: Table, request: SetRequest, times: pl.Series) -> int:
 
 def _width(request: SetRequest) -> int:
     """Bytes of one feature row as a slab reads it: keys, event time and the requested features."""
-    spec = request.spec
-    dtypes = [spec.source.columns[k] for k in spec.entity_keys] + [pl.Datetime("us", "UTC")]
-    return row_bytes([*dtypes, *(f.dtype for f in spec.features if f.name in request.columns)])
+    schema = request.spec.output_schema()
+    return row_bytes(schema[c] for c in (*request.spec.key_columns, *request.columns))
