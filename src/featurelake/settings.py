@@ -66,6 +66,11 @@ class Settings(BaseSettings):
     #: Local stack only: the SQS queue (on the moto endpoint) that receives the raw bucket's
     #: ObjectCreated notifications, which ``featurelake.local.events`` turns into landed events.
     raw_events_queue: str = "featurelake-raw-events"
+    #: DynamoDB tables of the online store are named ``<prefix>-<set>-v<version>`` (one per feature
+    #: set version, like the Delta tables), on ``s3_endpoint_url``'s endpoint locally (moto serves both).
+    online_table_prefix: str = "featurelake-online"
+    #: The most entities one online request may ask for (HTTP 413 above it); bounds latency and memory.
+    serve_max_entities: int = 1000
 
     @property
     def retrieval_budget(self) -> int | None:

@@ -21,6 +21,8 @@ MODEL_PROMOTED = "featurelake.model.promoted"
 FEATURE_SET_DRIFTED = "featurelake.feature-set.drifted"
 FEATURE_SET_STALE = "featurelake.feature-set.stale"
 FEATURE_SET_ROLLED_BACK = "featurelake.feature-set.rolled-back"
+ONLINE_STORE_MATERIALIZED = "featurelake.online-store.materialized"
+PREDICTIONS_PUBLISHED = "featurelake.predictions.published"
 
 #: Resource labels of events about one table version: automations and the Event Feed filter on them.
 TABLE_URI_LABEL = "featurelake.table-uri"
@@ -218,6 +220,38 @@ class FeatureSetRolledBack(BaseModel):
     actor: str
 
 
+class OnlineStoreMaterialized(BaseModel):
+    """The online store now serves a feature set's latest values as of ``delta_version``."""
+
+    feature_set: str
+    feature_set_version: int
+    table_uri: str
+    delta_version: int
+    online_table: str
+    #: Entities whose latest row the publish's days could change (the ones read and offered).
+    entities_considered: int
+    #: Items written; items skipped because the store already held the same or a newer row.
+    items_written: int
+    items_skipped: int
+    #: "incremental" (a publish's days), "full" (a whole version, e.g. after a rollback).
+    mode: str
+
+
+class PredictionsPublished(BaseModel):
+    """A batch of scores by a model version became readable at ``delta_version`` of its predictions table."""
+
+    model_name: str
+    model_version: str
+    table_uri: str
+    delta_version: int
+    rows_scored: int
+    #: The input the batch scored (e.g. the bronze table and its Delta version), so a rerun can be matched.
+    input_uri: str
+    input_version: int
+    feature_versions: dict[str, int]
+    run_id: str | None = None
+
+
 PAYLOADS: dict[str, type[BaseModel]] = {
     RAW_OBJECT_LANDED: RawObjectLanded,
     RAW_OBJECT_QUARANTINED: RawObjectQuarantined,
@@ -229,6 +263,8 @@ PAYLOADS: dict[str, type[BaseModel]] = {
     FEATURE_SET_DRIFTED: FeatureSetDrifted,
     FEATURE_SET_STALE: FeatureSetStale,
     FEATURE_SET_ROLLED_BACK: FeatureSetRolledBack,
+    ONLINE_STORE_MATERIALIZED: OnlineStoreMaterialized,
+    PREDICTIONS_PUBLISHED: PredictionsPublished,
 }
 
 
