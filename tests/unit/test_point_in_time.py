@@ -425,6 +425,34 @@ def test_day_layout_fast_path_joins_like_a_fully_sorted_frame(case: Case) -> Non
     assert from_days.to_dicts() == expected(case.spine, case.features, case.layout, case.ttl, case.spine_time)
 
 
+@PROPERTY
+@given(layout=st.sampled_from(LAYOUTS), cuts=st.lists(st.integers(0, 40), max_size=3), data=st.data())
+def test_runs_sorted_by_entity_and_time_that_follow_in_time_are_returned_as_they_are(
+    layout: Layout, cuts: list[int], data: st.DataObject
+) -> None:
+    """A month or a whole write per file, sorted by entity and time, files in time order: no sort needed."""
+    frame = data.draw(feature_frames(layout), label="frame")
+    bounds = sorted({at(slot) for slot in cuts})
+    period = pl.lit(0)
+    for bound in bounds:
+        period = period + (pl.col(TIME) >= bound).cast(pl.Int32)
+    runs = [
+        python_sorted(part, layout.key_names, by_day=False)
+        for _, part in sorted(frame.with_columns(period.alias("run")).group_by("run"), key=lambda g: g[0])
+    ]
+    laid_out = pl.concat(runs).drop("run") if runs else frame
+    assert ensure_time_order(laid_out, layout.key_names, TIME) is laid_out
+
+
+def test_runs_whose_times_overlap_are_sorted() -> None:
+    """Two runs each sorted by entity and time, the second reaching back before the first: c1 would go 5, 1."""
+    rows = [("c1", 5), ("c2", 6), ("c1", 1), ("c3", 2)]
+    frame = feature_frame(
+        [{"customer_id": c, TIME: at(slot), "score": None, "fid": i} for i, (c, slot) in enumerate(rows)], CUSTOMER
+    )
+    assert ensure_time_order(frame, ("customer_id",), TIME)["fid"].to_list() == [2, 3, 0, 1]
+
+
 def test_a_frame_out_of_every_order_is_sorted_by_time_alone_keeping_table_order_for_ties() -> None:
     """Neither layout nor time order: one stable integer sort by time, never a sort by the string keys."""
     rows = [("c2", 20), ("c1", 1), ("c2", 0), ("c1", 21), ("c2", 2), ("c1", 3), ("c1", 3)]

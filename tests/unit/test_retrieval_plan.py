@@ -118,6 +118,27 @@ def test_files_are_chosen_by_key_range_and_ordered_by_partition_then_time() -> N
     assert (plan.files_total, plan.bytes_total, plan.bytes_read) == (4, 100, 60)
 
 
+def test_files_of_one_write_are_read_by_lowest_key_and_later_writes_follow_in_time() -> None:
+    """One write cut into files by key range overlaps in time: read by lowest key, it is one sorted run."""
+    hours = [T0 + timedelta(hours=h) for h in range(13)]
+    actions = pl.DataFrame(
+        {
+            "path": ["x", "y", "z", "w"],
+            "size_bytes": [1, 1, 1, 1],
+            "num_records": [1, 1, 1, 1],
+            "min.k": ["m", "a", "a", None],
+            "max.k": ["z", "l", "z", None],
+            "min.t": [hours[0], hours[1], hours[11], None],
+            "max.t": [hours[10], hours[9], hours[12], None],
+        },
+        schema_overrides={"min.t": UTC_US, "max.t": UTC_US},
+    )
+    request = FileRequest(time_column="t", day_column="event_date", order_key="k")
+    assert plan_files(actions, request).paths == ["y", "x", "z", "w"]  # no statistics: last
+    unkeyed = FileRequest(time_column="t", day_column="event_date")
+    assert plan_files(actions, unkeyed).paths == ["x", "y", "z", "w"]  # by time, then path
+
+
 def test_files_without_statistics_are_always_kept() -> None:
     actions = pl.DataFrame(
         {"path": ["x"], "size_bytes": [1], "num_records": [1], "min.k": [None], "max.k": [None]},

@@ -6,11 +6,12 @@ rows share that time, the last one in table order; nulls when there is none. A r
 never used, so adding later events cannot change a spine row's features.
 
 Engine: polars ``join_asof`` grouped by the entity keys. It needs feature times ascending
-within each entity, not a global sort; published tables are read partition by partition with
-each file sorted by entity and time, which usually satisfies it, and :func:`ensure_time_order`
-checks that in one linear pass and sorts by time alone only when it does not hold. Table order
-(which decides between rows sharing an entity and a time) is partition, first time, path; tables
-written by builds have no such rows (see the tie rule in featurelake.core.ties).
+within each entity, not a global sort. Published tables are read as runs sorted by entity and
+time (a day, a month or a whole write, one after another in time), which satisfies it, and
+:func:`ensure_time_order` checks that in linear passes and sorts by time alone only when it does
+not hold. Table order (which decides between rows sharing an entity and a time) is the read
+order of the files; tables written by builds have no such rows (see the tie rule in
+featurelake.core.ties).
 
 The spine side has the same need, which a spine in time order (the usual case: labels are logged as
 they happen) already meets, so only its keys and time go into the join, in time order: as they are
@@ -22,13 +23,15 @@ string keys.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from datetime import timedelta
 
 import polars as pl
 
 _FEATURE_TIME = "__feature_time"
-_DAY_US = 86_400_000_000
+#: More runs than this: the frame is not in a read layout, and sorting it is the cheaper way.
+_MAX_RUNS = 4_096
 
 
 class SpineError(ValueError):
@@ -85,15 +88,42 @@ def _time_fix(column: str, dtype: pl.DataType) -> str:
     return "convert it to pl.Datetime('us', 'UTC')"
 
 
-def _lexsorted(frame: pl.DataFrame, columns: list[pl.Expr]) -> bool:
-    """Whether every row is >= its predecessor in lexicographic order of ``columns`` (one pass)."""
-    if frame.height < 2:
-        return True
+def _in_order(columns: list[pl.Expr]) -> pl.Expr:
+    """Per row: whether it is >= its predecessor in lexicographic order of ``columns`` (null: not known)."""
     in_order = columns[-1] >= columns[-1].shift(1)
     for column in reversed(columns[:-1]):
         previous = column.shift(1)
         in_order = (column > previous) | ((column == previous) & in_order)
-    return bool(frame.select(in_order.slice(1).fill_null(False).all()).item())  # a null is never "in order"
+    return in_order
+
+
+def _time_ordered_runs(frame: pl.DataFrame, keys: tuple[str, ...], time: str) -> bool:
+    """Whether the rows are runs sorted by (keys, time) whose time spans follow one another.
+
+    Then times ascend within every entity: inside a run by its sort, across runs because no run
+    reaches back before an earlier one. It is the shape of every layout tables are read in (a
+    day, a month or a whole write sorted by entity and time, one after another), checked in
+    linear passes; more than ``_MAX_RUNS`` runs (an unsorted frame) answer False at once.
+    """
+    times = frame.get_column(time)
+    if frame.height < 2 or times.null_count():
+        return frame.height < 2
+    breaks = frame.select(
+        _in_order([*(pl.col(k) for k in keys), pl.col(time)]).slice(1).not_().fill_null(True).arg_true() + 1
+    ).to_series()
+    if breaks.len() >= _MAX_RUNS:
+        return False
+    physical, bounds = times.to_physical(), [0, *breaks.to_list(), frame.height]
+    reach: int | None = None
+    for begin, end in itertools.pairwise(bounds):
+        run = physical.slice(begin, end - begin)
+        low, high = run.min(), run.max()
+        assert isinstance(low, int)
+        assert isinstance(high, int)
+        if reach is not None and low < reach:
+            return False
+        reach = high if reach is None else max(reach, high)
+    return True
 
 
 def ensure_time_order(frame: pl.DataFrame, keys: tuple[str, ...], time: str) -> pl.DataFrame:
@@ -102,11 +132,7 @@ def ensure_time_order(frame: pl.DataFrame, keys: tuple[str, ...], time: str) -> 
     Sorting by time alone (an integer sort, never one by string keys) is enough: times then
     ascend within every entity, and rows sharing an entity and a time keep their table order.
     """
-    by_key = [*(pl.col(k) for k in keys), pl.col(time)]
-    utc_day = pl.col(time).dt.epoch("us") // _DAY_US  # integer UTC day: cheaper than dt.date() on aware times
-    if _lexsorted(frame, [utc_day, *by_key]) or _lexsorted(frame, by_key):  # the layouts tables are read in
-        return frame
-    if _lexsorted(frame, [pl.col(time)]):
+    if _time_ordered_runs(frame, keys, time) or frame.get_column(time).is_sorted():
         return frame
     return frame.sort(time, maintain_order=True)
 
@@ -120,22 +146,23 @@ def join_as_of(
     feature_time: str,
     ttl: timedelta,
     columns: dict[str, str],
+    features_in_order: bool = False,
 ) -> pl.DataFrame:
     """Attach ``columns`` (feature column -> output name) as of each spine row's time, spine order kept.
 
     Only the spine's keys and time enter the join; the spine itself is returned with the joined
     columns beside it. An output name the spine already has gets polars' ``_right`` suffix.
+    ``features_in_order`` says the caller already holds the feature rows with times ascending
+    within each entity (as feature table reads return them), which skips checking it again.
     """
     time_dtype = _finer(features.schema[feature_time], spine.schema[spine_time])
-    right = ensure_time_order(
-        features.select(
-            *(pl.col(k) for k in keys),
-            pl.col(feature_time).cast(time_dtype).alias(_FEATURE_TIME),
-            *(pl.col(source).alias(target) for source, target in columns.items()),
-        ),
-        keys,
-        _FEATURE_TIME,
+    right = features.select(
+        *(pl.col(k) for k in keys),
+        pl.col(feature_time).cast(time_dtype).alias(_FEATURE_TIME),
+        *(pl.col(source).alias(target) for source, target in columns.items()),
     )
+    if not features_in_order:
+        right = ensure_time_order(right, keys, _FEATURE_TIME)
     left = spine.select(*(pl.col(k) for k in keys), pl.col(spine_time).cast(time_dtype).alias(_FEATURE_TIME))
     order = time_order(left[_FEATURE_TIME])
     if order is not None:

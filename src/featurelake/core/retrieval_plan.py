@@ -35,6 +35,8 @@ class FileRequest:
     window: tuple[datetime, datetime] | None = None
     key_column: str | None = None
     keys: pl.Series | None = None
+    #: The table's first entity key: files whose times overlap are read in order of its minimum.
+    order_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -57,10 +59,7 @@ class FilePlan:
 
 
 def plan_files(actions: pl.DataFrame, request: FileRequest) -> FilePlan:
-    """The files that may hold a requested row, ordered by (partition values, min event time, path).
-
-    The order is deterministic, so that rows come back the same way on every read of a version.
-    """
+    """The files that may hold a requested row, in a deterministic read order (:func:`_read_order`)."""
     keep = pl.lit(True)
     if request.days is not None:
         keep &= _overlaps(actions, request, request.day_column, request.days[0], request.days[1])
@@ -69,13 +68,35 @@ def plan_files(actions: pl.DataFrame, request: FileRequest) -> FilePlan:
     chosen = actions.filter(keep)
     if request.key_column is not None and request.keys is not None:
         chosen = chosen.filter(_holds_a_key(chosen, request))
-    order = [f"partition.{c}" for c in request.partition_columns if f"partition.{c}" in actions.columns]
-    order += [c for c in (f"min.{request.time_column}", "path") if c in actions.columns]
     return FilePlan(
-        files=chosen.sort(order, nulls_last=True, maintain_order=True),
+        files=_read_order(chosen, request),
         files_total=actions.height,
         bytes_total=int(actions["size_bytes"].sum() or 0) if actions.height else 0,
     )
+
+
+def _read_order(files: pl.DataFrame, request: FileRequest) -> pl.DataFrame:
+    """Files by partition, then by time span, and files whose time spans overlap by their lowest key.
+
+    A write sorts its rows by entity and time and delta-rs cuts them into files by size, so the
+    files of one write cover the same days and consecutive key ranges: read by lowest key, they
+    give one run sorted by entity and time. Writes of other days (incremental builds, backfills)
+    follow in time order. Reads then find times ascending within every entity without a sort
+    (:func:`featurelake.core.pointintime.ensure_time_order` checks it, and sorts when not).
+    """
+    partitions = [f"partition.{c}" for c in request.partition_columns if f"partition.{c}" in files.columns]
+    low, high = f"min.{request.time_column}", f"max.{request.time_column}"
+    order = [*partitions, *(c for c in (low, "path") if c in files.columns)]
+    files = files.sort(order, nulls_last=True, maintain_order=True)
+    if files.height < 2 or low not in files.columns or high not in files.columns:
+        return files
+    reach = pl.col(high).cum_max().shift(1)
+    if partitions:
+        reach = reach.over(partitions)
+    span = (pl.col(low).is_null() | reach.is_null() | (pl.col(low) > reach)).cum_sum().alias("__span")
+    key = f"min.{request.order_key}"
+    within = [key] if request.order_key is not None and key in files.columns else []
+    return files.with_columns(span).sort("__span", *within, *order[len(partitions) :], nulls_last=True).drop("__span")
 
 
 def _bounds(actions: pl.DataFrame, request: FileRequest, column: str) -> tuple[pl.Expr, pl.Expr] | None:

@@ -102,6 +102,7 @@ def join_slab(store: DeltaStore, job: SlabJob) -> SlabResult:
             feature_time=spec.event_time,
             ttl=spec.ttl,
             columns=request.columns,
+            features_in_order=True,  # read_feature_table returns times ascending within each entity
         )
         columns.append(joined.select(request.columns.values()))
         reads.append(_slab_read(table))

@@ -84,6 +84,7 @@ def file_plan(
         window=window,
         key_column=key,
         keys=sorted_keys(entities, key) if key is not None and entities is not None else None,
+        order_key=spec.entity_keys[0],
     )
     return plan_files(actions, request)
 
