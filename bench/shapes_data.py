@@ -169,13 +169,15 @@ def write_station_data(data_dir: Path, shape: StationShape) -> dict[str, Any]:
 
 
 def publish(store: Any, shape: StationShape, data_dir: Path) -> int:
-    """featurelake's own writer, as a build publishes: its partitioning, sorting and file sizes."""
+    """featurelake's own writer, as a build publishes: its partitioning, sorting, file sizes and publish commit."""
     import polars as pl
 
+    from featurelake.core.commits import publish_metadata
     from featurelake.io.delta.feature_tables import write_feature_table
 
-    rows = pl.read_parquet(shape.rows_file(data_dir))
-    return write_feature_table(store, station_spec(shape.name), rows, metadata={"featurelake.actor": "bench"})
+    rows, spec = pl.read_parquet(shape.rows_file(data_dir)), station_spec(shape.name)
+    metadata = publish_metadata(spec.ref, 0, {"featurelake.actor": "bench"}, rows=rows.height)
+    return write_feature_table(store, spec, rows, metadata=metadata)
 
 
 def produce_stations(ctx: Any) -> dict[str, Any]:

@@ -87,15 +87,17 @@ def produce_features(ctx: Context) -> dict[str, Any]:
 
 
 def produce_feature_table(ctx: Context) -> dict[str, Any]:
-    """Publish the feature rows as featurelake's day-partitioned Delta table, in a fresh directory."""
+    """Publish the feature rows as a build would (its layout, its publish commit), in a fresh directory."""
     import polars as pl
 
+    from featurelake.core.commits import publish_metadata
     from featurelake.io.delta.feature_tables import write_feature_table
     from features.customer_txn import CUSTOMER_TXN
 
     shutil.rmtree(ctx.lake / FEATURE_TABLE, ignore_errors=True)
     features = pl.read_parquet(ctx.data_dir / "features.parquet")
-    version = write_feature_table(store(ctx), CUSTOMER_TXN, features, metadata={"featurelake.actor": "bench"})
+    metadata = publish_metadata(CUSTOMER_TXN.ref, 0, {"featurelake.actor": "bench"}, rows=features.height)
+    version = write_feature_table(store(ctx), CUSTOMER_TXN, features, metadata=metadata)
     files = list((ctx.lake / FEATURE_TABLE).rglob("*.parquet"))
     return {"delta_version": version, "files": len(files), "bytes": sum(p.stat().st_size for p in files)}
 

@@ -17,13 +17,14 @@ import pytest
 
 from featurelake.core import commits
 from featurelake.core.constraints import check_constraints
-from featurelake.io.delta import feature_tables, registry
+from featurelake.io.delta import published as publishes
+from featurelake.io.delta import registry
 from featurelake.io.delta.feature_tables import (
-    UnpublishedVersionError,
     ensure_check_constraints,
     read_feature_table,
     write_feature_table,
 )
+from featurelake.io.delta.published import UnpublishedVersionError
 from featurelake.io.delta.registry import FeatureRegistry, RegistryMismatchError
 from featurelake.io.delta.store import DeltaStore
 from featurelake.retrieve.featurestore import FeatureStore
@@ -99,8 +100,12 @@ def test_a_latest_read_loads_the_feature_table_once(lake: DeltaStore, monkeypatc
         return table(self, path, *args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(DeltaStore, "table", counted)
-    assert read_feature_table(lake, SPEC).frame.height == ROWS.height
+    read = read_feature_table(lake, SPEC)
+    assert read.frame.height == ROWS.height
     assert loads.count(SPEC.table_path) == 1
+    pinned = read_feature_table(lake, SPEC, delta_version=read.delta_version)  # a pin at the latest: one load too
+    assert pinned.frame.equals(read.frame)
+    assert loads.count(SPEC.table_path) == 2
 
 
 def test_a_handle_behind_a_writer_never_takes_a_newer_publish_for_its_version(tmp_path: Path) -> None:
@@ -110,9 +115,9 @@ def test_a_handle_behind_a_writer_never_takes_a_newer_publish_for_its_version(tm
     unpublished = handle.version()
     published = _publish(store)  # a writer publishes after the handle was loaded
     # delta-rs 1.6 reads the newest commit (the publish) too, and numbers it as the handle's version.
-    assert not feature_tables._is_publish(store, SPEC, unpublished, handle)
+    assert not publishes._is_publish(store, SPEC, unpublished, handle)
     with pytest.raises(UnpublishedVersionError, match=f"first publish, version {published}"):
-        feature_tables._require_published(store, SPEC, handle, None, is_latest=True)
+        publishes.require_published(store, SPEC, handle, None, is_latest=True)
     fresh = store.existing(SPEC.table_path)
-    assert feature_tables._is_publish(store, SPEC, published, fresh)
-    assert feature_tables._is_publish(store, SPEC, published, None)
+    assert publishes._is_publish(store, SPEC, published, fresh)
+    assert publishes._is_publish(store, SPEC, published, None)

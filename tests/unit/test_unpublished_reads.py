@@ -19,11 +19,11 @@ from featurelake.core import commits
 from featurelake.core.constraints import check_constraints
 from featurelake.core.featureset import compute_features
 from featurelake.io.delta.feature_tables import (
-    UnpublishedVersionError,
     ensure_check_constraints,
     read_feature_table,
     write_feature_table,
 )
+from featurelake.io.delta.published import UnpublishedVersionError
 from featurelake.io.delta.registry import FeatureRegistry
 from featurelake.io.delta.store import DeltaStore
 from featurelake.local import synthetic

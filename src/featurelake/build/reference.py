@@ -9,7 +9,7 @@ from __future__ import annotations
 from featurelake.build.plan import BuildPlan
 from featurelake.core.drift_basis import DriftBasis
 from featurelake.core.featureset import FeatureSet
-from featurelake.io.delta.feature_tables import published_span
+from featurelake.io.delta.published import published_span
 from featurelake.io.delta.store import DeltaStore
 
 
