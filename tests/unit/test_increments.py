@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from featurelake.build.budget import max_rows_for_budget, source_row_bytes
+from featurelake.build.plan import BuildPlan
 from featurelake.core.featureset import compute_features
 from featurelake.core.increments import (
     DayChunk,
@@ -129,3 +130,20 @@ def test_a_memory_budget_turns_into_a_row_limit_and_a_too_small_one_is_refused()
     assert max_rows_for_budget(CUSTOMER_TXN, None, resident_bytes=400 * 2**20) is None
     with pytest.raises(ValueError, match="FEATURELAKE_BUILD_MEMORY_BUDGET"):
         max_rows_for_budget(CUSTOMER_TXN, 700 * 2**20, resident_bytes=400 * 2**20)
+
+
+def test_a_budget_smaller_than_one_day_plus_the_lookback_is_reported_in_the_plan() -> None:
+    """A day is the smallest chunk: when it cannot fit, the plan says so instead of going over in silence."""
+    chunks = tuple(
+        plan_chunks([(D, D + timedelta(days=2))], {D + timedelta(days=i): 100.0 for i in range(3)}, WEEK, 50)
+    )
+    assert len(chunks) == 3  # one day each, every one over the limit
+    over = BuildPlan(CUSTOMER_TXN.ref, 1, None, chunks, 300, "first build", None, max_rows=50, largest_chunk_rows=300)
+    assert over.over_budget is not None
+    assert "300 source rows" in over.over_budget
+    assert "FEATURELAKE_BUILD_MEMORY_BUDGET" in over.summary()["over_budget"]  # type: ignore[operator]
+    fits = BuildPlan(CUSTOMER_TXN.ref, 1, None, chunks, 300, "first build", None, max_rows=500, largest_chunk_rows=300)
+    unbounded = BuildPlan(CUSTOMER_TXN.ref, 1, None, chunks, 300, "first build")
+    assert fits.over_budget is None
+    assert unbounded.over_budget is None
+    assert "over_budget" not in fits.summary()

@@ -48,6 +48,21 @@ class BuildPlan:
     reason: str
     #: The earliest event time in bronze at ``bronze_version`` (None: unknown): windows fill up from there.
     source_start: datetime | None = None
+    #: The most source rows one chunk may read (the memory budget's limit; None: unbounded), and the
+    #: estimated input of the largest chunk: above the limit when one day plus the lookback does not fit.
+    max_rows: int | None = None
+    largest_chunk_rows: int = 0
+
+    @property
+    def over_budget(self) -> str | None:
+        """Why the build will exceed its memory budget, or None: a day is the smallest chunk there is."""
+        if self.max_rows is None or self.largest_chunk_rows <= self.max_rows:
+            return None
+        return (
+            f"one chunk (a day plus the lookback) reads ~{self.largest_chunk_rows:,} source rows, but the memory "
+            f"budget allows {self.max_rows:,}: the build will go over FEATURELAKE_BUILD_MEMORY_BUDGET; raise it "
+            f"about {self.largest_chunk_rows / max(self.max_rows, 1):.1f}-fold for that day to fit"
+        )
 
     @property
     def full(self) -> bool:
@@ -63,6 +78,7 @@ class BuildPlan:
             "chunks": len(self.chunks),
             "days": sum(c.days for c in self.chunks),
             "estimated_source_rows": self.estimated_source_rows,
+            **({"over_budget": self.over_budget} if self.over_budget else {}),
             "reason": self.reason,
         }
 
@@ -107,10 +123,11 @@ def plan_from_base(
     chunks = plan_chunks(ranges, rows_per_day(after), spec.lookback, max_rows)
     if base is None:
         chunks = open_outer_bounds(chunks)
-    estimate = _estimated_rows(after, chunks, spec)
+    per_chunk = _chunk_rows(after, chunks, spec)
     start = after["min_time"].min()
     start = start if isinstance(start, datetime) else None
-    return BuildPlan(spec.ref, bronze_version, base, tuple(chunks), estimate, reason, start)
+    largest = max(per_chunk, default=0)
+    return BuildPlan(spec.ref, bronze_version, base, tuple(chunks), sum(per_chunk), reason, start, max_rows, largest)
 
 
 def compaction_rewrites(store: DeltaStore, path: str, base: int, version: int) -> tuple[set[str], set[str]]:
@@ -178,10 +195,11 @@ def _last_day(spans: pl.DataFrame) -> Any:
     return None if last is None else utc_day(last)  # type: ignore[arg-type]
 
 
-def _estimated_rows(spans: pl.DataFrame, chunks: list[DayChunk], spec: FeatureSet) -> int:
+def _chunk_rows(spans: pl.DataFrame, chunks: list[DayChunk], spec: FeatureSet) -> list[int]:
+    """The estimated source rows each chunk reads: its days plus the lookback before them."""
     per_day = rows_per_day(spans)
-    total = 0.0
+    estimates = []
     for chunk in chunks:
         since, until = source_window(spec, chunk)
-        total += sum(rows for day, rows in per_day.items() if utc_day(since) <= day < utc_day(until))
-    return round(total)
+        estimates.append(round(sum(rows for day, rows in per_day.items() if utc_day(since) <= day < utc_day(until))))
+    return estimates
