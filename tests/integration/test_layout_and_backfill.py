@@ -15,7 +15,8 @@ from polars.testing import assert_frame_equal
 from featurelake.core import commits
 from featurelake.core.layout import Layout, partition_columns_of, with_layout_columns
 from featurelake.io.delta import maintenance
-from featurelake.io.delta.feature_tables import published_span, read_feature_table, write_feature_table
+from featurelake.io.delta.feature_tables import read_feature_table, write_feature_table
+from featurelake.io.delta.published import published_span
 from featurelake.io.delta.store import DeltaStore
 from featurelake.settings import Settings
 from tests.catalogs.toy import UTC_US, toy_spec
