@@ -24,7 +24,7 @@ from featurelake.core.naming import bronze_path, quarantine_path
 from featurelake.core.pii import key_id
 from featurelake.ingest.reasons import object_quarantine
 from featurelake.io.aws.raw import RawObject
-from featurelake.io.delta.store import DeltaStore, sql_in
+from featurelake.io.delta.store import DeltaStore
 from featurelake.io.revision import code_revision
 
 #: Bookkeeping columns of every bronze and quarantine row: the raw object, its ETag, the ingest time.
@@ -228,3 +228,8 @@ def _log_rows(batches: list[ObjectBatch]) -> pl.DataFrame:
         },
         schema=LOG_SCHEMA,
     )
+
+def sql_in(column: str, values: list[str]) -> str:
+    """A Delta predicate ``column IN (...)`` with the values quoted safely."""
+    quoted = ", ".join("'" + v.replace("'", "''") + "'" for v in values)
+    return f"{column} IN ({quoted})"

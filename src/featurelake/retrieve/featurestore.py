@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import polars as pl
@@ -19,9 +19,11 @@ from featurelake.core.featureset import FeatureSet
 from featurelake.core.fingerprint import fingerprint
 from featurelake.core.pointintime import SpineError, check_spine
 from featurelake.core.refs import FeatureRef
+from featurelake.io.aws.online_store import OnlineStore
 from featurelake.io.delta.feature_tables import FeatureTableRead, read_feature_table
 from featurelake.io.delta.registry import FeatureRegistry, RegistryMismatchError
 from featurelake.io.delta.store import DeltaStore
+from featurelake.retrieve.online import online_columns
 from featurelake.retrieve.training import ChunkMapper, SetRequest, in_process, join_in_slabs, read_summary
 from featurelake.retrieve.training_budget import plan_slabs
 
@@ -46,10 +48,13 @@ class TrainingSet:
 class FeatureStore:
     """Feature sets in code, tables in the lake."""
 
-    def __init__(self, store: DeltaStore, feature_sets: Iterable[FeatureSet]) -> None:
+    def __init__(
+        self, store: DeltaStore, feature_sets: Iterable[FeatureSet], *, online: OnlineStore | None = None
+    ) -> None:
         self._store = store
         self._specs = {spec.ref: spec for spec in feature_sets}
         self._registry = FeatureRegistry(store)
+        self._online = online
 
     def spec(self, ref: str) -> FeatureSet:
         """The feature set a reference names.
@@ -155,6 +160,28 @@ class FeatureStore:
             renamed = latest.rename({spec.event_time: f"{spec.name}__v{spec.version}__event_time", **selection.columns})
             frame = frame.join(renamed, on=list(spec.entity_keys), how="left", maintain_order="left")
         return frame
+
+    def get_online_features(
+        self, entities: pl.DataFrame, features: list[str], *, at: datetime | None = None
+    ) -> pl.DataFrame:
+        """The online store's values for each entity, as ``lookup`` would give them at the materialized version.
+
+        ``at`` is the request time (default: now, UTC): values older than the TTL then are null,
+        as in training. Per feature set the result has ``<set>__v<N>__event_time``,
+        ``__delta_version`` and ``__status`` ("ok", "unknown_entity" or "expired") columns;
+        entities keep their order and duplicates. The online store is the one given to the
+        constructor, else the DynamoDB tables on the store's settings.
+        """
+        selections = self._select(features, full_names=False, reserved=set(entities.columns))
+        online = self._online if self._online is not None else OnlineStore(self._store.settings)
+        when = at if at is not None else datetime.now(UTC)
+        parts = [entities]
+        for selection in selections:
+            missing = [k for k in selection.spec.entity_keys if k not in entities.columns]
+            if missing:
+                raise KeyError(f"online read of {selection.spec.ref}: the entities frame lacks key column(s) {missing}")
+            parts.append(online_columns(online, selection.spec, selection.columns, entities, when))
+        return pl.concat(parts, how="horizontal")
 
     def _select(self, features: list[str], full_names: bool, reserved: set[str]) -> list[Selection]:
         """Group references by feature set, in request order, and name the output columns."""

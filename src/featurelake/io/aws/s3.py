@@ -74,10 +74,10 @@ def s3_client(settings: Settings) -> S3Client:
     return client
 
 
-def aws_client(settings: Settings, service: Literal["s3", "sqs"]) -> Any:
+def aws_client(settings: Settings, service: Literal["s3", "sqs", "dynamodb"]) -> Any:
     """A client of ``service`` on the configured endpoint and region, with adaptive retries.
 
-    The local stack's moto serves S3 and SQS on one endpoint, so every service takes the S3 one.
+    The local stack's moto serves S3, SQS and DynamoDB on one endpoint, so every service takes the S3 one.
     """
     config = Config(retries={"max_attempts": 8, "mode": "adaptive"})
     return boto3.client(service, endpoint_url=settings.s3_endpoint_url, region_name=settings.aws_region, config=config)

@@ -1,10 +1,8 @@
 """Delta Lake tables in the lake: read (optionally pinned), write with audit metadata.
 
-Every write names who and why in the commit metadata, and feature publishes carry an app
-transaction so that a retried publish can be recognised and skipped. A predicate overwrite
-that loses a commit race to another writer is re-run on the newer snapshot: replacing the rows a
-predicate selects is idempotent, so the retry still leaves each selected row once. Nothing else
-is retried, because nothing else is idempotent.
+Every write names who and why in its commit metadata; publishes carry an app transaction, so a
+retried publish is recognised and skipped. Only a predicate overwrite that lost a commit race is
+re-run (on the newer snapshot): replacing the rows a predicate selects is idempotent, nothing else is.
 """
 
 from __future__ import annotations
@@ -59,6 +57,11 @@ class DeltaStore:
         """Pickled (for a Dask worker) without the settings' secrets: the lake needs none of them."""
         secrets = {name: None for name, value in self._settings if isinstance(value, SecretStr)}
         return DeltaStore, (self._settings.model_copy(update=secrets),)
+
+    @property
+    def settings(self) -> Settings:
+        """The settings the store was opened with (the same endpoint serves the other AWS adapters)."""
+        return self._settings
 
     @property
     def storage_options(self) -> dict[str, str]:
@@ -292,9 +295,3 @@ def _schema_mode(mode: str, predicate: str | None) -> Literal["merge", "overwrit
     if mode == "append":
         return "merge"
     return None if predicate else "overwrite"
-
-
-def sql_in(column: str, values: list[str]) -> str:
-    """A Delta predicate ``column IN (...)`` with the values quoted safely."""
-    quoted = ", ".join("'" + v.replace("'", "''") + "'" for v in values)
-    return f"{column} IN ({quoted})"
