@@ -59,7 +59,35 @@ SAMPLE_PAYLOADS: dict[str, dict[str, Any]] = {
         rows_quarantined=0,
         source_keys=["transactions/x.csv"],
     ).model_dump(mode="json"),
+    events.FEATURE_SET_PUBLISHED: events.FeatureSetPublished(
+        feature_set="customer_txn",
+        feature_set_version=1,
+        table_uri="s3://lake/features/customer_txn/v1",
+        delta_version=41,
+        bronze_version=2,
+        row_count=10,
+        suite_hash="h",
+    ).model_dump(mode="json"),
+    events.MODEL_PROMOTED: events.ModelPromoted(
+        model_name="featurelake-fraud",
+        model_version="3",
+        previous_version="2",
+        metric="roc_auc",
+        score=0.9,
+        previous_score=0.8,
+        compared_on="same holdout",
+        feature_set="customer_txn",
+        feature_set_version=1,
+        delta_version=41,
+    ).model_dump(mode="json"),
 }
+#: Every reactive trigger of every deployment: (deployment spec, trigger index).
+REACTIVE = [
+    (spec, index)
+    for spec in SPECS
+    for index, trigger in enumerate(spec.get("triggers", []))
+    if trigger.get("posture", "Reactive") == "Reactive"
+]
 
 
 def _filled_specs() -> list[dict[str, Any]]:
@@ -158,16 +186,12 @@ def test_deploy_all_creates_every_deployment_with_its_pool_schedules_and_trigger
     assert str(retrain.concurrency_options.collision_strategy.value) == "ENQUEUE"
 
 
-@pytest.mark.parametrize(
-    "spec",
-    [s for s in SPECS if any(t.get("posture", "Reactive") == "Reactive" for t in s.get("triggers", []))],
-    ids=lambda s: s["name"],
-)
+@pytest.mark.parametrize(("spec", "index"), REACTIVE, ids=[f"{s['name']}-{i}" for s, i in REACTIVE])
 def test_every_reactive_trigger_renders_typed_parameters_on_the_server(
-    deployed: dict[str, Any], spec: dict[str, Any]
+    deployed: dict[str, Any], spec: dict[str, Any], index: int
 ) -> None:
     deployment = deployed[_name(spec)]
-    (trigger,) = spec["triggers"]
+    trigger = spec["triggers"][index]
     (name,) = trigger["expect"]
     before = {r.id for r in _runs(deployment)}
     resource = trigger["match"]["prefect.resource.id"].replace("*", f"raw/{uuid.uuid4().hex}")

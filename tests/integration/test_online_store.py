@@ -141,5 +141,7 @@ def test_an_entity_key_of_the_wrong_type_is_refused_with_the_fix(settings: Setti
     features = FeatureStore(store, [spec], online=OnlineStore(settings))
     with pytest.raises(KeyError, match="lacks key column"):
         features.get_online_features(pl.DataFrame({"customer": ["u0"]}), [spec.ref])
+    with pytest.raises(ValueError, match=r"key column 'user_id' is Int64 .* cast it first"):
+        features.get_online_features(pl.DataFrame({"user_id": [42]}), [spec.ref])
     unknown = features.get_online_features(pl.DataFrame({"user_id": ["u0"]}), [spec.ref], at=T0)
     assert unknown["typed__v1__status"].to_list() == ["unknown_entity"]  # never materialized: no table yet

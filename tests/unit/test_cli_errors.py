@@ -37,6 +37,14 @@ def training_set(spine: str, out: str = "o.parquet", *extra: str) -> list[str]:
 #: command → (arguments, words the error line must contain, extra environment); {tmp} is the test's directory.
 Case = tuple[list[str], tuple[str, ...], dict[str, str]]
 CASES: dict[str, list[Case]] = {
+    "materialize": [
+        (["materialize", "nosuch:v1"], ("nosuch:v1",), {}),
+        (["materialize", "customer_txn:v1", "--version", "-1"], ("--version",), {}),
+    ],
+    "serve-features": [
+        (["serve-features", "--port", "0"], ("--port",), {}),
+        (["serve-features", "--features-module", "no_such_package"], ("no_such_package", "--features-module"), {}),
+    ],
     "plan": [(["plan", "--features-module", "no_such_package"], ("no_such_package", "--features-module"), {})],
     "apply": [(["apply", "--features-module", "no_such_package"], ("no_such_package",), {})],
     "list": [

@@ -1,4 +1,4 @@
-"""``featurelake lineage`` and ``featurelake status``: trace a model, watch the feature sets.
+"""``featurelake lineage`` and ``featurelake status``: trace a model or a prediction batch, watch the feature sets.
 
 Thin shells over :mod:`featurelake.lineage.models` and :mod:`featurelake.observe.status`, imported lazily
 (they reach MLflow and Delta; ``featurelake --help`` should not pay for that). Errors a user
@@ -26,16 +26,30 @@ _FRESHNESS_STYLES = {"fresh": "green", "STALE": "red", "never published": "yello
 
 def lineage(
     model: str = typer.Option(..., "--model", help="Registered model name, e.g. featurelake-fraud."),
-    version: str = typer.Option(..., "--version", help="Registered model version, e.g. 3."),
+    version: str | None = typer.Option(None, "--version", help="Registered model version, e.g. 3."),
+    batch: int | None = typer.Option(
+        None, "--batch", help="Start from a prediction batch: the Delta version of predictions/<model>."
+    ),
     json_output: bool = typer.Option(False, "--json", help="Print the chain as JSON."),
 ) -> None:
-    """Print the chain model → training set → feature versions → bronze versions → raw objects."""
+    """Print the chain model → training set → feature versions → bronze versions → raw objects.
+
+    With ``--batch N`` the chain starts one hop earlier, at the prediction batch that made version
+    N of ``predictions/<model>``: the rows it scored, the feature versions it joined, then its model.
+    """
     from featurelake.cli.reach import require_lake, require_mlflow
     from featurelake.lineage.models import model_lineage
+    from featurelake.lineage.predictions import prediction_lineage
 
+    if (version is None) == (batch is None):
+        raise typer.BadParameter("pass exactly one of --version (a model version) and --batch (a prediction batch)")
     require_mlflow(settings())
     require_lake(settings())
-    chain = model_lineage(settings(), model, version)
+    chain = (
+        prediction_lineage(settings(), model, batch)
+        if batch is not None
+        else model_lineage(settings(), model, str(version))
+    )
     if json_output:
         output.echo_json(chain.as_dict())
     else:

@@ -15,6 +15,7 @@ from featurelake.cli import lineage as cli_lineage
 from featurelake.cli import ops as cli_ops
 from featurelake.cli import quarantine as cli_quarantine
 from featurelake.cli import retrieve as cli_retrieve
+from featurelake.cli import serving as cli_serving
 from featurelake.cli import stack as cli_stack
 from featurelake.cli.errors import DEBUG_VARIABLE, OneLineErrors
 
@@ -36,6 +37,8 @@ app.command("rollback")(cli_ops.rollback)
 app.command("vacuum")(cli_ops.vacuum)
 app.command("maintain")(cli_ops.maintain)
 app.command("quarantine")(cli_quarantine.quarantine)
+app.command("materialize")(cli_serving.materialize)
+app.command("serve-features")(cli_serving.serve_features)
 
 app.command("lineage")(cli_lineage.lineage)
 app.command("status")(cli_lineage.status)

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from rich.table import Table
 
     from featurelake.core.featureset import FeatureSet
+    from featurelake.io.delta.store import DeltaStore
     from featurelake.operate.maintenance import TableReport
     from featurelake.operate.rollback import RollbackResult
     from featurelake.operate.vacuum import VacuumResult
@@ -109,8 +110,9 @@ def rollback(
     announce = prefect_configured(settings())  # before the rollback: a server that is down stops it
     result = run_rollback(store, spec, to_version, actor=actor(), reason=reason)
     event_id = _announce(spec, result) if announce else None
+    online = _rematerialize(store, spec, result, announce)
     if as_json:
-        output.echo_json({**dataclasses.asdict(result), "event_id": event_id})
+        output.echo_json({**dataclasses.asdict(result), "event_id": event_id, "online": online})
         return
     typer.echo(
         f"{result.feature_set}: version {result.previous_version} → {result.new_version} "
@@ -128,6 +130,27 @@ def rollback(
         typer.echo("PREFECT_API_URL is not set: no featurelake.feature-set.rolled-back event was emitted")
     else:
         typer.echo(f"emitted featurelake.feature-set.rolled-back (event id {event_id})")
+    if online is not None:
+        typer.echo(
+            f"online store {online['online_table']} re-materialized from version {result.new_version}: "
+            f"{online['items_written']} written, {online['tombstones']} tombstoned"
+        )
+
+
+def _rematerialize(
+    store: DeltaStore, spec: FeatureSet, result: RollbackResult, announce: bool
+) -> dict[str, Any] | None:
+    """When the feature set is served online, serve the restored content there too (and announce it)."""
+    from featurelake.io.aws.online_store import OnlineStore
+    from featurelake.operate.rollback import rematerialize_online
+    from featurelake.serve.announce import announce_materialized
+
+    done = rematerialize_online(store, OnlineStore(settings()), spec, result)
+    if done is None:
+        return None
+    if announce:
+        announce_materialized(spec, done.event())
+    return dataclasses.asdict(done)
 
 
 def _announce(spec: FeatureSet, result: RollbackResult) -> str:

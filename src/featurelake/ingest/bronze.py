@@ -229,6 +229,7 @@ def _log_rows(batches: list[ObjectBatch]) -> pl.DataFrame:
         schema=LOG_SCHEMA,
     )
 
+
 def sql_in(column: str, values: list[str]) -> str:
     """A Delta predicate ``column IN (...)`` with the values quoted safely."""
     quoted = ", ".join("'" + v.replace("'", "''") + "'" for v in values)

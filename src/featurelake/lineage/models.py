@@ -44,7 +44,7 @@ class LineageChain:
 
     def as_dict(self) -> dict[str, Any]:
         """Plain JSON-ready values (times as ISO strings), for ``--json`` and other tools."""
-        return _jsonable(asdict(self))  # type: ignore[no-any-return]
+        return jsonable(asdict(self))  # type: ignore[no-any-return]
 
     def render_text(self) -> str:
         """The chain as an indented tree, one line per hop and per raw object."""
@@ -66,7 +66,7 @@ def model_lineage(settings: Settings, model_name: str, model_version: str) -> Li
     if manifest is None:
         warnings.append(f"run {record['run_id']} logged no training_set/manifest.json; using the version's tags")
         manifest = _manifest_from_tags(settings, record["tags"])
-    features = tuple(_feature_version(settings, store, entry, warnings) for entry in manifest.get("feature_sets", []))
+    features = tuple(feature_version(settings, store, entry, warnings) for entry in manifest.get("feature_sets", []))
     labels = _labels(settings, store, manifest.get("labels"), warnings)
     spine = manifest.get("spine") or {}
     training = TrainingSetRecord(
@@ -90,12 +90,12 @@ def _manifest_from_tags(settings: Settings, version_tags: dict[str, str]) -> dic
     return {"feature_sets": entries}
 
 
-def _feature_version(
+def feature_version(
     settings: Settings, store: DeltaStore, entry: dict[str, Any], warnings: list[str]
 ) -> FeatureVersion:
     """One pinned feature table: its commit's audit, its build run and the bronze version it read."""
     ref, uri, version = str(entry["ref"]), str(entry["table_uri"]), int(entry["delta_version"])
-    commit = _commit_at(store, lake_path(settings, uri), version)
+    commit = commit_at(store, lake_path(settings, uri), version)
     if commit is None:
         warnings.append(f"{ref}: {uri} has no commit {version} any more (vacuumed or recreated?)")
         commit = {}
@@ -110,7 +110,7 @@ def _feature_version(
         ref=ref,
         table_uri=uri,
         delta_version=version,
-        committed_at=_commit_time(commit),
+        committed_at=commit_time(commit),
         operation=commits.operation_of(commit),
         fingerprint=commit.get(commits.FINGERPRINT) or entry.get("fingerprint"),
         suite_hash=commit.get(commits.SUITE_HASH),
@@ -160,8 +160,8 @@ def bronze_objects(store: DeltaStore, source: str, version: int, warnings: list[
     logged = _ingest_log(store, source)
     objects = tuple(_cross_checked(key, etag, n, logged) for key, etag, n in counts.iter_rows())
     warnings.extend(f"bronze/{source}@{version}: {o.key} ({o.etag}): {o.note}" for o in objects if o.note)
-    commit = _commit_at(store, path, version)
-    return BronzeVersion(source, store.uri(path), version, _commit_time(commit or {}), objects)
+    commit = commit_at(store, path, version)
+    return BronzeVersion(source, store.uri(path), version, commit_time(commit or {}), objects)
 
 
 def _ingest_log(store: DeltaStore, source: str) -> dict[str, tuple[str, int]]:
@@ -197,23 +197,23 @@ def lake_path(settings: Settings, uri: str) -> str:
     return uri.removeprefix(root).strip("/")
 
 
-def _commit_at(store: DeltaStore, path: str, version: int) -> dict[str, Any] | None:
+def commit_at(store: DeltaStore, path: str, version: int) -> dict[str, Any] | None:
     """The commit (metadata included) that created ``version`` of a table."""
     return next((c for c in store.history(path) if int(c["version"]) == version), None)
 
 
-def _commit_time(commit: dict[str, Any]) -> datetime | None:
+def commit_time(commit: dict[str, Any]) -> datetime | None:
     """When a commit was made (delta-rs stamps milliseconds), or None for a missing commit."""
     stamp = commit.get("timestamp")
     return None if stamp is None else datetime.fromtimestamp(int(stamp) / 1000, tz=UTC)
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
     """Datetimes as ISO strings and tuples as lists, through nested dicts."""
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
+        return {k: jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     return value

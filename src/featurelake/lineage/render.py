@@ -24,6 +24,22 @@ def render_chain(title: str, training: TrainingSetRecord, warnings: Sequence[str
     return "\n".join(_tree_lines(_chain_tree(title, training, warnings)))
 
 
+def render_batch(
+    title: str,
+    scored: BronzeVersion | None,
+    features: Sequence[FeatureVersion],
+    model: tuple[str, TrainingSetRecord],
+    warnings: Sequence[str],
+) -> str:
+    """A prediction batch's tree: the rows it scored, the feature versions it joined, then the model's own chain."""
+    nodes = [_Node("scored rows", (_bronze_node(scored),))] if scored is not None else []
+    nodes.append(_Node("features joined at scoring", tuple(_feature_node(f) for f in features)))
+    nodes.append(_chain_tree(model[0], model[1], ()))
+    if warnings:
+        nodes.append(_Node("warnings", tuple(_Node(f"! {w}") for w in warnings)))
+    return "\n".join(_tree_lines(_Node(title, tuple(nodes))))
+
+
 def _chain_tree(title: str, training: TrainingSetRecord, warnings: Sequence[str]) -> _Node:
     spine = f"{training.spine_rows} spine rows" if training.spine_rows is not None else "spine not recorded"
     if training.spine_time_range:

@@ -13,10 +13,12 @@ from dataclasses import dataclass
 from featurelake.core import commits, events
 from featurelake.core.featureset import FeatureSet
 from featurelake.core.naming import feature_set_resource_id
+from featurelake.io.aws.online_store import OnlineStore
 from featurelake.io.delta import maintenance
 from featurelake.io.delta.store import DeltaStore
 from featurelake.io.prefect.events import emit
 from featurelake.io.revision import code_revision
+from featurelake.serve.materialize import MaterializeResult, materialize
 from featurelake.settings import Settings
 
 
@@ -129,3 +131,18 @@ def announce_rollback(settings: Settings, spec: FeatureSet, result: RollbackResu
         labels={events.TABLE_URI_LABEL: table_uri, events.DELTA_VERSION_LABEL: str(result.new_version)},
     )
     return str(emitted)
+
+
+def rematerialize_online(
+    store: DeltaStore, online: OnlineStore, spec: FeatureSet, result: RollbackResult
+) -> MaterializeResult | None:
+    """Serve the restored content online: a full write at the rollback's new version, if the set is online.
+
+    The new version, not the restored one: its content is the restored version's, and writes are
+    monotonic in the Delta version, so items stamped with the restored (older) version would be
+    skipped as older than what the store holds. Entities the restored version lacks get
+    tombstones. None when the feature set has no online table (never materialized: nothing to fix).
+    """
+    if not online.exists(spec):
+        return None
+    return materialize(store, online, spec, delta_version=result.new_version, mode="full")

@@ -23,7 +23,7 @@ from featurelake.io.aws.online_store import OnlineStore
 from featurelake.io.delta.feature_tables import FeatureTableRead, read_feature_table
 from featurelake.io.delta.registry import FeatureRegistry, RegistryMismatchError
 from featurelake.io.delta.store import DeltaStore
-from featurelake.retrieve.online import online_columns
+from featurelake.retrieve.online import check_entities, online_columns
 from featurelake.retrieve.training import ChunkMapper, SetRequest, in_process, join_in_slabs, read_summary
 from featurelake.retrieve.training_budget import plan_slabs
 
@@ -177,9 +177,7 @@ class FeatureStore:
         when = at if at is not None else datetime.now(UTC)
         parts = [entities]
         for selection in selections:
-            missing = [k for k in selection.spec.entity_keys if k not in entities.columns]
-            if missing:
-                raise KeyError(f"online read of {selection.spec.ref}: the entities frame lacks key column(s) {missing}")
+            check_entities(entities, selection.spec)
             parts.append(online_columns(online, selection.spec, selection.columns, entities, when))
         return pl.concat(parts, how="horizontal")
 

@@ -19,6 +19,28 @@ from featurelake.core.online import status_of as freshness
 from featurelake.io.aws.online_store import OnlineStore
 
 
+def check_entities(entities: pl.DataFrame, spec: FeatureSet) -> None:
+    """Refuse an entities frame whose keys would never match an item, before any read.
+
+    Any integer width encodes alike (JSON numbers), so only the kind must match: a string
+    ``"42"`` and an int ``42`` are different entities.
+
+    Raises:
+        KeyError: when a key column is missing.
+        ValueError: when a key column's type differs from the feature table's.
+    """
+    missing = [k for k in spec.entity_keys if k not in entities.columns]
+    if missing:
+        raise KeyError(f"online read of {spec.ref}: the entities frame lacks key column(s) {missing}")
+    for key in spec.entity_keys:
+        given, expected = entities.schema[key], spec.source.columns[key]
+        if given != expected and not (given.is_integer() and expected.is_integer()):
+            raise ValueError(
+                f"online read of {spec.ref}: key column {key!r} is {given} but the feature table's is {expected}; "
+                f"cast it first (pl.col({key!r}).cast(pl.{expected}))"
+            )
+
+
 def online_columns(
     online: OnlineStore, spec: FeatureSet, columns: dict[str, str], entities: pl.DataFrame, at: datetime
 ) -> pl.DataFrame:
