@@ -9,7 +9,9 @@ answer equals ``lookup`` pinned at that version, as of the same request time.
 from __future__ import annotations
 
 import threading
+import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import polars as pl
 import pytest
@@ -18,7 +20,8 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from featurelake.core import commits
-from featurelake.io.aws.online_store import OnlineStore
+from featurelake.io.aws.online_lease import LeaseLostError
+from featurelake.io.aws.online_store import OnlineStore, newer
 from featurelake.io.delta.feature_tables import write_feature_table
 from featurelake.io.delta.store import DeltaStore
 from featurelake.retrieve.featurestore import FeatureStore
@@ -145,3 +148,29 @@ def test_an_entity_key_of_the_wrong_type_is_refused_with_the_fix(settings: Setti
         features.get_online_features(pl.DataFrame({"user_id": [42]}), [spec.ref])
     unknown = features.get_online_features(pl.DataFrame({"user_id": ["u0"]}), [spec.ref], at=T0)
     assert unknown["typed__v1__status"].to_list() == ["unknown_entity"]  # never materialized: no table yet
+
+
+def test_one_writer_at_a_time_and_a_dead_holders_lease_expires(settings: Settings) -> None:
+    online = OnlineStore(settings)
+    table = online.ensure_table(toy_spec("leased"))
+    busy = pytest.raises(TimeoutError, match="leased by another materialization")
+    with online.lease(table), busy:
+        online.lease(table, wait=0.3).__enter__()
+    with online.lease(table, wait=0.3):  # released on exit: free again
+        pass
+    dying = online.lease(table, seconds=0.05)
+    dying.__enter__()  # never released: its holder "died"
+    time.sleep(0.1)  # the lease's own clock: it runs out 50 ms after its last renewal
+    with online.lease(table, wait=5.0), pytest.raises(LeaseLostError):  # taken over once expired
+        dying.renew()
+
+
+def test_an_item_replaces_only_an_older_version_or_an_earlier_time_of_the_same() -> None:
+    def item(version: int, micros: int) -> dict[str, Any]:
+        return {"entity": {"S": '["u"]'}, "delta_version": {"N": str(version)}, "event_time_us": {"N": str(micros)}}
+
+    assert newer(item(3, 5), None)
+    assert newer(item(4, 1), item(3, 9))
+    assert newer(item(3, 5), item(3, 5))  # the same version again: idempotent
+    assert not newer(item(3, 9), item(4, 1))
+    assert not newer(item(3, 4), item(3, 5))

@@ -23,6 +23,7 @@ from featurelake.core.events import OnlineStoreMaterialized
 from featurelake.core.featureset import FeatureSet
 from featurelake.core.fingerprint import fingerprint
 from featurelake.core.online import entity_ids, to_items, tombstone
+from featurelake.io.aws.online_lease import Lease
 from featurelake.io.aws.online_store import OnlineStore
 from featurelake.io.delta.changes import changed_entities
 from featurelake.io.delta.feature_tables import read_feature_table
@@ -79,6 +80,14 @@ def materialize(
     if version is None:
         raise FileNotFoundError(f"feature set {spec.ref} has no table yet; build it before materializing it")
     table = online.ensure_table(spec)
+    with online.lease(table) as lease:  # one writer at a time: the watermark and the writes agree
+        return _materialize_leased(store, online, spec, version, table, mode, lease)
+
+
+def _materialize_leased(
+    store: DeltaStore, online: OnlineStore, spec: FeatureSet, version: int, table: str, mode: Mode, lease: Lease
+) -> MaterializeResult:
+    """The work of :func:`materialize`, once this run holds the table's lease."""
     done = online.watermark(table)
     if done is not None and (done > version or (done == version and mode == "incremental")):
         return _result(store, spec, version, table, mode, 0, 0, 0, 0)  # served already, or something newer is
@@ -97,9 +106,8 @@ def materialize(
     present = set(entity_ids(latest, spec.entity_keys))
     gone = _gone(online, table, changed, spec, present)
     items += [tombstone(e, delta_version=version, fingerprint=code, materialized_at=stamp) for e in sorted(gone)]
-    counts = online.write(table, items, version)
-    if not counts.superseded:
-        online.complete(table, version)
+    counts = online.write(table, items, lease)
+    online.complete(table, version)
     return _result(store, spec, version, table, effective, len(items), counts.written, counts.skipped, len(gone))
 
 
