@@ -5,7 +5,7 @@ PYTHON ?= python3
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 RUN := $(UV) run --frozen
 
-.PHONY: bootstrap demo test check unit integration e2e lint typecheck imports security infra-check bench bench-shapes bench-memory bench-parsing bench-idle bench-latency clean
+.PHONY: bootstrap demo test check unit integration e2e lint typecheck imports security infra-check bench bench-shapes bench-memory bench-parsing bench-idle bench-latency bench-online clean
 
 .tools/bin/uv:
 	$(PYTHON) -m venv .tools
@@ -92,6 +92,13 @@ bench-shapes: bootstrap
 
 bench-memory: bootstrap
 	$(RUN) python bench/memory.py
+
+# Online serving (bench/online.py): get_online_features in-process and over HTTP (featurelake serve-features), full
+# materialization of the published customer_txn table, against Feast 0.67's DynamoDB (the same moto endpoint) and
+# SQLite online stores, and raw boto3 calls (moto's own cost). BENCH_ARGS="--size 500k" is the quick size.
+bench-online: bootstrap
+	$(UV) sync --quiet --frozen --project bench/feast || echo "bench: the Feast environment could not be installed; Feast will be skipped"
+	UV=$(UV) $(RUN) python bench/online.py $(BENCH_ARGS)
 
 bench-parsing: bootstrap
 	$(RUN) python bench/raw_parsing.py $(BENCH_ARGS)

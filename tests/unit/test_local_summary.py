@@ -67,6 +67,24 @@ def test_printed_summary_has_no_python_reprs_and_no_cut_reasons() -> None:
         "metrics": {"holdout_roc_auc": 0.9083},
         "model": "featurelake-fraud version 1",
         "champion": champion_sentence("1", [("1", {"featurelake.promotion_reason": "no champion yet"})]),
+        "production": {
+            "feature_server": "http://127.0.0.1:8123",
+            "served": {
+                "customer": "c00042",
+                "at": "2026-11-07T01:00:00+00:00",
+                "features": {"customer_txn:v1:amount_sum_7d": 812.5, "customer_txn:v1:amount_count_1h": 1},
+                "event_time": "2026-11-07T01:00:00Z",
+                "delta_version": 7,
+                "status": "ok",
+            },
+            "score": {
+                "txn_id": "t9999999",
+                "score": 0.0312,
+                "model_version": "1",
+                "table": "s3://lake/predictions/featurelake-fraud",
+                "feature_versions": "customer_txn:v1@7",
+            },
+        },
     }
 
     print_summary(summary, ("http://127.0.0.1:4200", "http://127.0.0.1:5000"), lines.append)
@@ -81,3 +99,6 @@ def test_printed_summary_has_no_python_reprs_and_no_cut_reasons() -> None:
     champion = "version 1 is the champion: there was no champion before"
     assert f"Registered model featurelake-fraud version 1: {champion}." in text
     assert "14679 rows = 14674 accepted + 5 quarantined" in text
+    assert "Served by http://127.0.0.1:8123/features for customer c00042 as of 2026-11-07T01:00:00+00:00: " in text
+    assert "    customer_txn:v1:amount_sum_7d = 812.5" in text
+    assert "scored the new transaction t9999999: 0.0312, in s3://lake/predictions/featurelake-fraud" in text

@@ -20,6 +20,7 @@ from typing import Any
 from featurelake.local import synthetic
 from featurelake.local.chain import StageError, wait_for_deployments, wait_for_triggered_run
 from featurelake.local.processes import StackError
+from featurelake.local.production import serve_and_score
 from featurelake.local.stack import LocalStack
 from featurelake.local.summary import collect_summary, print_summary
 from featurelake.settings import Settings
@@ -81,7 +82,7 @@ def _wait_until_interrupted(stack: LocalStack, elapsed: float, say: Callable[[st
 
 
 def run_chain(stack: LocalStack, stage_timeout: float, say: Callable[[str], None]) -> dict[str, Any]:
-    """Upload the synthetic dataset and follow the automations from ingest to a model."""
+    """Upload the synthetic dataset, follow the automations from ingest to a model, then serve and score."""
     from featurelake.core.naming import feature_table_path
 
     settings = Settings()
@@ -100,7 +101,8 @@ def run_chain(stack: LocalStack, stage_timeout: float, say: Callable[[str], None
     wait_for_triggered_run(MERCHANT_BUILD, since, "build merchant_txn", stage_timeout, say)
     retrain = wait_for_triggered_run(RETRAIN, since, "retrain", stage_timeout, say)
     tables = [feature_table_path(name, version) for name, version in FEATURE_TABLES]
-    return collect_summary(settings, synthetic.SOURCES, tables, ingest, build, retrain)
+    summary = collect_summary(settings, synthetic.SOURCES, tables, ingest, build, retrain)
+    return summary | {"production": serve_and_score(stack, data, stage_timeout, say)}
 
 
 def _raise_interrupt(signum: int, frame: object) -> None:

@@ -121,6 +121,13 @@ class LocalStack:
         command = [sys.executable, "-m", "featurelake.local.events", "--health-port", str(port)]
         return self._start("events", command, f"http://127.0.0.1:{port}", "/health")
 
+    def start_feature_server(self, say: Callable[[str], None] = print) -> Service:
+        """``featurelake serve-features`` on a free port: the online feature API, as a team would run it."""
+        port = free_port(None)
+        say(f"starting the feature server (featurelake serve-features) on 127.0.0.1:{port}")
+        command = [_bin("featurelake"), "serve-features", "--host", "127.0.0.1", "--port", str(port)]
+        return self._start("feature-server", command, f"http://127.0.0.1:{port}", "/health")
+
     def stop(self) -> None:
         """Stop every service this stack started, newest first."""
         while self.services:

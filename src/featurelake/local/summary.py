@@ -143,7 +143,25 @@ def print_summary(summary: dict[str, Any], urls: tuple[str, str], say: Callable[
     say(f"  MLflow runs: build {_ids(summary['build_mlflow_runs'])}; retrain {_ids(summary['retrain_mlflow_runs'])}.")
     say("  Holdout metrics: " + ", ".join(f"{k} {v:.4f}" for k, v in sorted(summary["metrics"].items())) + ".")
     say(f"  Registered model {summary['model']}: {summary['champion']}.")
+    if "production" in summary:
+        _say_production(summary["production"], say)
     say(f"  Prefect UI: {urls[0]}    MLflow UI: {urls[1]}")
+
+
+def _say_production(production: dict[str, Any], say: Callable[[str], None]) -> None:
+    """The served feature vector (with the version it came from) and the champion's score of the new transaction."""
+    served, scored = production["served"], production["score"]
+    say(
+        f"  Served by {production['feature_server']}/features for customer {served['customer']} as of "
+        f"{served['at']}: Delta version {served['delta_version']}, event time {served['event_time']}, "
+        f"status {served['status']}:"
+    )
+    for name, value in served["features"].items():
+        say(f"    {name} = {value}")
+    say(
+        f"  Champion (version {scored['model_version']}) scored the new transaction {scored['txn_id']}: "
+        f"{scored['score']:.4f}, in {scored['table']} (features {scored['feature_versions']})."
+    )
 
 
 def _ids(run_ids: list[str]) -> str:

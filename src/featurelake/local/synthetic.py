@@ -23,6 +23,8 @@ COUNTRIES = ["DE", "FR", "NL", "ES", "GB", "US"]
 CURRENCIES = {"DE": "EUR", "FR": "EUR", "NL": "EUR", "ES": "EUR", "GB": "GBP", "US": "USD"}
 Array = np.ndarray[Any, Any]
 START = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+#: The id of the transaction the demo lands after the retrain (see :func:`new_transaction`).
+NEW_TRANSACTION_ID = "t9999999"
 
 
 @dataclass(frozen=True)
@@ -138,6 +140,24 @@ def raw_objects(data: SyntheticData) -> dict[str, bytes]:
     objects["fraud_labels/batch-0001.parquet"] = _parquet(data.labels.head(half))
     objects["fraud_labels/batch-0002.csv"] = data.labels.tail(data.labels.height - half).write_csv().encode()
     return objects
+
+
+def new_transaction(data: SyntheticData) -> tuple[str, dt.datetime, dict[str, bytes]]:
+    """One more transaction, an hour after the dataset's last, by its busiest customer: (customer, time, objects).
+
+    What the demo lands once a champion exists, so that the chain scores data the model never saw.
+    """
+    busiest = data.transactions.group_by("customer_id").len().sort("len", "customer_id", descending=True)
+    customer = str(busiest["customer_id"][0])
+    last = data.transactions.filter(pl.col("customer_id") == customer).tail(1)
+    when = data.transactions["event_time"].max()
+    assert isinstance(when, dt.datetime)
+    row = last.with_columns(
+        pl.lit(NEW_TRANSACTION_ID).alias("txn_id"),
+        pl.lit(when + dt.timedelta(hours=1)).cast(pl.Datetime("us", "UTC")).alias("event_time"),
+    )
+    at = when + dt.timedelta(hours=1)
+    return customer, at, {f"transactions/day={at.date()}/part-new.parquet": _parquet(row)}
 
 
 def problem_objects(data: SyntheticData) -> dict[str, bytes]:
