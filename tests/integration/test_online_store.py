@@ -174,3 +174,25 @@ def test_an_item_replaces_only_an_older_version_or_an_earlier_time_of_the_same()
     assert newer(item(3, 5), item(3, 5))  # the same version again: idempotent
     assert not newer(item(3, 9), item(4, 1))
     assert not newer(item(3, 4), item(3, 5))
+
+
+def test_a_model_scores_online_features_as_it_scores_the_training_path(settings: Settings) -> None:
+    """Training/serving parity end to end: the same entity and time give the same vector and the same score."""
+    from sklearn.linear_model import LogisticRegression
+
+    store, spec, online = DeltaStore(settings), toy_spec("scored"), OnlineStore(settings)
+    rows = [(u, h, float((i * 37 + h) % 11) - 5.0) for i, u in enumerate(USERS[:5]) for h in range(0, 90, 13)]
+    version = _publish_rows(store, "scored", _frame(rows), None)
+    materialize(store, online, spec)
+    features = FeatureStore(store, [spec], online=online)
+    at = T0 + timedelta(days=4)
+    spine = pl.DataFrame(
+        {"user_id": USERS[:5], "event_time": [at] * 5}, schema={"user_id": pl.String, "event_time": UTC_US}
+    )
+    trained = features.get_training_set(spine, [spec.ref], pins={spec.ref: version})
+    served = features.get_online_features(spine.select("user_id"), [spec.ref], at=at)
+    assert_frame_equal(served.select("user_id", "score"), trained.frame.select("user_id", "score"))
+    model = LogisticRegression().fit([[-5.0], [-1.0], [1.0], [5.0]], [0, 0, 1, 1])
+    offline = model.predict_proba(trained.frame.select("score").fill_null(0.0).to_numpy())[:, 1]
+    online_scores = model.predict_proba(served.select("score").fill_null(0.0).to_numpy())[:, 1]
+    assert offline.tolist() == online_scores.tolist()
