@@ -72,7 +72,8 @@ def test_publish_event_starts_a_retrain_that_completes_with_the_published_versio
 
     settings = Settings()
     params = retrain_run.parameters
-    published = DeltaStore(settings).version(feature_table_path(params["feature_set"], params["feature_set_version"]))
+    table = DeltaStore(settings).uri(feature_table_path(params["feature_set"], params["feature_set_version"]))
+    published, _ = chain["tables"][table]  # as the chain left it before its production leg published again
     assert retrain_run.state is not None
     assert retrain_run.state.is_completed()
     assert retrain_run.deployment_id == deployment.id
@@ -105,12 +106,14 @@ def test_dropped_objects_end_in_bronze_once_and_quarantine_with_reasons(chain: d
         )
     assert ingest_run.created_by is not None
     assert ingest_run.created_by.type == "AUTOMATION"
-    assert len(ingest_runs) == 1  # a burst of landed events (two uploads of each object) made one run
+    # A burst of landed events (two uploads of each object) made one run; the production leg's new
+    # transaction, landed after the retrain, the second.
+    assert len(ingest_runs) == 2
 
     settings = Settings()
     store = DeltaStore(settings)
     bronze = store.read(bronze_path("transactions"))
-    assert bronze.height == DATA.transactions.height
+    assert bronze.height == DATA.transactions.height + 1  # the production leg's new transaction
     assert bronze["txn_id"].n_unique() == bronze.height
     quarantine = store.read(quarantine_path("transactions"))
     reasons = quarantine["_reason"].to_list()
@@ -233,3 +236,14 @@ def test_the_deployed_retrain_ran_on_the_worker_became_champion_and_traces_back_
         # the first day was also sent again under another name: whichever copy kept its rows
         assert {key, key.replace("part-0", "part-0-resent")} & keys, key
     assert lineage.flow_run_id == str(retrain_run.id)
+
+
+def test_the_new_transaction_is_served_online_and_scored_by_the_champion(chain: dict[str, Any]) -> None:
+    production = chain["production"]
+    served, scored = production["served"], production["score"]
+    assert served["status"] == "ok"
+    assert all(value is not None for value in served["features"].values())
+    assert served["delta_version"] == DeltaStore(Settings()).version(feature_table_path("customer_txn", 1))
+    assert scored["txn_id"] == synthetic.NEW_TRANSACTION_ID
+    assert 0.0 <= scored["score"] <= 1.0
+    assert scored["table"].endswith("predictions/featurelake-fraud")

@@ -63,9 +63,9 @@ def score(
 ) -> ScoreResult:
     """Score the bronze rows of the model's input source landed since the last batch with the champion.
 
-    Two runs racing (a CLI run beside the deployment's) cannot both append: delta-rs fails the
-    second commit carrying the same app id, and the loser looks again, scoring only what the
-    winner left (usually nothing).
+    Two runs racing (a CLI run beside the deployment's) leave each row once: a batch replaces
+    the rows of the input version it scored, and a commit delta-rs refuses as conflicting is
+    looked at again, scoring only what the winner left (usually nothing).
 
     Raises:
         ValueError: when the champion cannot be loaded or names inputs the training set lacks.
@@ -120,7 +120,12 @@ def _span(
 def _write(
     store: DeltaStore, batch: ScoreResult, after: int | None, frame: pl.DataFrame, run_tags: dict[str, str]
 ) -> ScoreResult:
-    """Append the batch as one commit carrying its audit and, as the app transaction, the bronze version it scored."""
+    """Write the batch as one commit carrying its audit and, as the app transaction, the bronze version it scored.
+
+    The write replaces the rows of its input version (``input_version = upto``) rather than
+    appending: two runs that both found the version unscored (their check and their write see
+    different snapshots, so Delta's conflict check may not stop the second) leave its rows once.
+    """
     upto, model_version = int(batch.input_version or 0), str(batch.model_version)
     frame = frame.with_columns(
         pl.lit(model_version).alias("model_version"),
@@ -133,7 +138,8 @@ def _write(
     version = store.write(
         predictions.predictions_path(batch.model),
         frame,
-        mode="append",
+        mode="overwrite",
+        predicate=f"input_version = {upto}",
         metadata={**run_tags, **record},
         app_transaction=AppTransaction(predictions.app_id(batch.model), upto),
     )
