@@ -461,6 +461,8 @@ def test_staging_deploys_to_an_ecs_pool_with_each_flows_task_role_from_the_stack
         "ingest": "IngestTaskRoleArn",
         "build": "BuildTaskRoleArn",
         "retrain": "RetrainTaskRoleArn",
+        "score": "RetrainTaskRoleArn",  # loads the champion and reads features as retrain does
+        "materialize": "BuildTaskRoleArn",  # its own role is in the online-store stack, not wired into deploy yet
         "maintenance": "MaintenanceTaskRoleArn",
         "freshness": "BuildTaskRoleArn",  # reads feature tables' history, as builds may
     }
