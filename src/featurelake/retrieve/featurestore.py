@@ -173,7 +173,9 @@ class FeatureStore:
         constructor, else the DynamoDB tables on the store's settings.
         """
         selections = self._select(features, full_names=False, reserved=set(entities.columns))
-        online = self._online if self._online is not None else OnlineStore(self._store.settings)
+        if self._online is None:  # one client per store, not per request: serving calls this per request
+            self._online = OnlineStore(self._store.settings)
+        online = self._online
         when = at if at is not None else datetime.now(UTC)
         parts = [entities]
         for selection in selections:

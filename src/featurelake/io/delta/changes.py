@@ -10,10 +10,10 @@ entities come out as changed and are written again with the same values (more wo
 from __future__ import annotations
 
 import polars as pl
-import pyarrow as pa
 from deltalake import DeltaTable
 
 from featurelake.core.featureset import FeatureSet
+from featurelake.io.delta.feature_reads import no_rows
 from featurelake.io.delta.maintenance import relative_path
 from featurelake.io.delta.store import DeltaStore
 
@@ -35,7 +35,7 @@ def changed_entities(store: DeltaStore, spec: FeatureSet, since: int, delta_vers
     touched = [*(new - old), *(old - new)]
     keys = list(spec.entity_keys)
     if not touched:
-        return pl.DataFrame(schema={k: _key_types(after, keys)[k] for k in keys})
+        return no_rows(after, keys)
     uris = [f"{after.table_uri.rstrip('/')}/{path}" for path in sorted(touched)]
     try:
         frame = pl.scan_parquet(uris, storage_options=store.storage_options or None, hive_partitioning=False)
@@ -47,9 +47,3 @@ def changed_entities(store: DeltaStore, spec: FeatureSet, since: int, delta_vers
 def _files(table: DeltaTable) -> set[str]:
     """The data files of a loaded snapshot, relative to the table root."""
     return {relative_path(uri, table.table_uri) for uri in table.file_uris()}
-
-
-def _key_types(table: DeltaTable, keys: list[str]) -> dict[str, pl.DataType]:
-    empty = pl.from_arrow(pa.schema(table.schema().to_arrow()).empty_table())
-    assert isinstance(empty, pl.DataFrame)
-    return {k: empty.schema[k] for k in keys}

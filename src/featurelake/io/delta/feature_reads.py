@@ -49,7 +49,7 @@ def read_rows(
     typed, utc = _typed(entities, table, spec), _utc(window)
     plan = file_plan(table, spec, days=days, window=utc, entities=typed)
     if not plan.paths:
-        return Rows(_empty(table, wanted), plan)
+        return Rows(no_rows(table, wanted), plan)
     uris = {relative_path(uri, table.table_uri): uri for uri in table.file_uris()}
     paths = [uris[relative_path(p, table.table_uri)] for p in plan.paths]
     scan = pl.scan_parquet(
@@ -129,7 +129,7 @@ def _schema(table: DeltaTable) -> pl.Schema:
     return empty.schema
 
 
-def _empty(table: DeltaTable, wanted: list[str]) -> pl.DataFrame:
+def no_rows(table: DeltaTable, wanted: list[str]) -> pl.DataFrame:
     """No rows, with the columns and types a read of ``wanted`` would have."""
     return pl.DataFrame(schema={c: _schema(table)[c] for c in wanted})
 
