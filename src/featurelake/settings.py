@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     #: secret read through prefect-aws. Only the name is a setting; the key never is.
     pii_key_source: Literal["prefect-secret", "aws-secrets-manager"] = "prefect-secret"
     pii_key_name: str = "featurelake-pii-key"
+    #: The break-glass principal that alone may rewrite or delete raw objects (an erasure's raw step):
+    #: an IAM role assumed through STS for that step only. Unset: raw objects are listed, not rewritten.
+    break_glass_role_arn: str | None = None
     #: OpenLineage run events: POSTed to ``<url>/api/v1/lineage`` (e.g. Marquez) and/or appended
     #: to a JSON-lines file. Neither set: no lineage events are sent.
     openlineage_url: str | None = None

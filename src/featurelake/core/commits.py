@@ -58,6 +58,8 @@ OBJECTS = "featurelake.objects"
 SOURCE_KEYS = "featurelake.source_keys"
 #: An ingest commit: the id (not the value) of the key that hashed its PII columns.
 PII_KEY_ID = "featurelake.pii_key_id"
+#: The erasure request a commit carries out (a data subject's rows removed, or days rebuilt without them).
+ERASURE_REQUEST = "featurelake.erasure_request"
 #: MLflow tags of a run or model version: the Delta version of the feature table it read.
 DELTA_VERSION = "featurelake.delta_version"
 
@@ -78,6 +80,7 @@ class Operation(StrEnum):
     KEEP_LOG = "keep-log"
     REGISTRY_APPLY = "registry-apply"
     BRONZE_ANNOUNCED = "bronze-announced"
+    ERASE = "erase"
 
 
 #: What :func:`operation_of` calls a commit that names a bronze version without an operation.

@@ -23,6 +23,7 @@ FEATURE_SET_STALE = "featurelake.feature-set.stale"
 FEATURE_SET_ROLLED_BACK = "featurelake.feature-set.rolled-back"
 ONLINE_STORE_MATERIALIZED = "featurelake.online-store.materialized"
 PREDICTIONS_PUBLISHED = "featurelake.predictions.published"
+SUBJECT_ERASED = "featurelake.subject.erased"
 
 #: Resource labels of events about one table version: automations and the Event Feed filter on them.
 TABLE_URI_LABEL = "featurelake.table-uri"
@@ -252,6 +253,31 @@ class PredictionsPublished(BaseModel):
     run_id: str | None = None
 
 
+class SubjectErased(BaseModel):
+    """A data subject is gone from a source's lake tables, online store and (when rewritten) raw objects.
+
+    The subject appears only as its keyed hash: the event is stored by Prefect and read by anyone
+    with access to the event feed.
+    """
+
+    request_id: str
+    source: str
+    column: str
+    #: HMAC-SHA256 of the subject under ``key_id``: never the raw value.
+    subject_hash: str
+    key_id: str
+    #: Lake table (relative path) → rows removed from it.
+    rows_removed: dict[str, int]
+    #: Lake table → the Delta version the erasure left it at.
+    versions_written: dict[str, int]
+    files_vacuumed: int
+    online_items_deleted: int
+    raw_objects_rewritten: int
+    #: Registered model versions (``name@version``) trained on data the erasure removed.
+    models_affected: list[str]
+    erasure_log_version: int
+
+
 PAYLOADS: dict[str, type[BaseModel]] = {
     RAW_OBJECT_LANDED: RawObjectLanded,
     RAW_OBJECT_QUARANTINED: RawObjectQuarantined,
@@ -265,6 +291,7 @@ PAYLOADS: dict[str, type[BaseModel]] = {
     FEATURE_SET_ROLLED_BACK: FeatureSetRolledBack,
     ONLINE_STORE_MATERIALIZED: OnlineStoreMaterialized,
     PREDICTIONS_PUBLISHED: PredictionsPublished,
+    SUBJECT_ERASED: SubjectErased,
 }
 
 

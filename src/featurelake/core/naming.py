@@ -6,6 +6,10 @@ from featurelake.core.commits import Versioned
 
 BRONZE_PREFIX = "bronze"
 QUARANTINE_PREFIX = "quarantine"
+#: Append-only: one row per completed erasure request (hashes only, never a raw value).
+ERASURE_LOG_PATH = "_erasure/log"
+#: Keyed hashes of erased subjects, applied at ingest so a re-ingested object cannot bring them back.
+SUPPRESSIONS_PATH = "_erasure/suppressions"
 
 
 def bronze_path(source: str) -> str:
