@@ -10,6 +10,7 @@ from __future__ import annotations
 import typer
 
 from featurelake.cli import check as cli_check
+from featurelake.cli import erasure as cli_erasure
 from featurelake.cli import features as cli_features
 from featurelake.cli import lineage as cli_lineage
 from featurelake.cli import ops as cli_ops
@@ -39,6 +40,7 @@ app.command("maintain")(cli_ops.maintain)
 app.command("quarantine")(cli_quarantine.quarantine)
 app.command("materialize")(cli_serving.materialize)
 app.command("serve-features")(cli_serving.serve_features)
+app.command("forget")(cli_erasure.forget)
 
 app.command("lineage")(cli_lineage.lineage)
 app.command("status")(cli_lineage.status)

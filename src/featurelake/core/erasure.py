@@ -37,6 +37,7 @@ HASH_PREFIX_CHARS = 20
 #: Raw values shorter than this are searched only as whole cells, never inside free text or
 #: bytes: ``"7"`` occurs in every file.
 MIN_TEXT_NEEDLE = 4
+_RECORD_PREFIX = "featurelake-erasure-record|"
 
 
 class ErasureError(ValueError):
@@ -81,20 +82,29 @@ class Subject:
     source: str
     column: str
     kind: MatchKind
-    #: The id of the key ``subject_hash`` is made with (the current key when the request was made).
+    #: The id of the key ``record_hash`` and ``data_hash`` are made with (the current key when the request was made).
     key_id: str
-    #: HMAC-SHA256 hex of the value under each key the request could read, by key id.
+    #: HMAC-SHA256 hex of the value under each key the request could read, by key id: what a hashed
+    #: column holds. Kept in memory (and in a pending request) only: a proof scan searches for them.
     hashes: tuple[tuple[str, str], ...]
+    #: :func:`record_hash` of the value under each key, by key id: what the erasure log, the event and
+    #: the suppression list hold.
+    records: tuple[tuple[str, str], ...] = ()
 
     @property
-    def subject_hash(self) -> str:
-        """The subject under the request's key: what the erasure log, events and suppression list hold."""
+    def record_hash(self) -> str:
+        """The subject as the erasure log and the event name it (under the request's key)."""
+        return dict(self.records)[self.key_id]
+
+    @property
+    def data_hash(self) -> str:
+        """The subject as a hashed column holds it under the request's key (matches plain columns too)."""
         return dict(self.hashes)[self.key_id]
 
     @property
     def request_id(self) -> str:
         """The same subject of the same source always makes the same request (a re-run continues it)."""
-        return str(uuid.uuid5(_NAMESPACE, f"{self.source}|{self.column}|{self.subject_hash}"))
+        return str(uuid.uuid5(_NAMESPACE, f"{self.source}|{self.column}|{self.record_hash}"))
 
     @property
     def all_hashes(self) -> frozenset[str]:
@@ -112,7 +122,17 @@ def subject_of(contract: SourceContract, column: str, value: str, keys: Mapping[
     if key_id not in keys:
         raise ErasureError(f"the current PII key {key_id} is not among the keys given")
     hashes = tuple(sorted((kid, hmac_hex(key, value)) for kid, key in keys.items()))
-    return Subject(contract.name, column, kind, key_id, hashes)
+    records = tuple(sorted((kid, record_hash(key, value)) for kid, key in keys.items()))
+    return Subject(contract.name, column, kind, key_id, hashes, records)
+
+
+def record_hash(key: bytes, value: str) -> str:
+    """The keyed hash erasure records hold: another derivation than a hashed column's.
+
+    A record can then never be joined to hashed data left somewhere (a backup, an export), and a
+    proof scan for the data's hash does not find the erasure's own records.
+    """
+    return hmac_hex(key, _RECORD_PREFIX + value)
 
 
 def matching_values(values: Iterable[str | None], subject: Subject, current_key: bytes) -> list[str]:
@@ -125,7 +145,7 @@ def matching_values(values: Iterable[str | None], subject: Subject, current_key:
         return sorted(distinct & subject.all_hashes)
     if subject.kind == "drop":
         return []
-    return sorted(v for v in distinct if hmac_hex(current_key, v) == subject.subject_hash)
+    return sorted(v for v in distinct if hmac_hex(current_key, v) == subject.data_hash)
 
 
 def raw_content_values(text: str, column: str) -> list[str]:

@@ -263,7 +263,7 @@ class SubjectErased(BaseModel):
     request_id: str
     source: str
     column: str
-    #: HMAC-SHA256 of the subject under ``key_id``: never the raw value.
+    #: The subject's record hash under ``key_id`` (:func:`featurelake.core.erasure.record_hash`), never its value.
     subject_hash: str
     key_id: str
     #: Lake table (relative path) → rows removed from it.

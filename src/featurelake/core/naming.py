@@ -10,6 +10,8 @@ QUARANTINE_PREFIX = "quarantine"
 ERASURE_LOG_PATH = "_erasure/log"
 #: Keyed hashes of erased subjects, applied at ingest so a re-ingested object cannot bring them back.
 SUPPRESSIONS_PATH = "_erasure/suppressions"
+#: Requests made for the erase deployment, kept only until they complete (they hold keyed hashes).
+ERASURE_REQUESTS_PATH = "_erasure/requests"
 
 
 def bronze_path(source: str) -> str:

@@ -29,7 +29,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from featurelake.core.featureset import FeatureSet
-from featurelake.core.online import DELTA_VERSION, ENTITY, EVENT_TIME_US, Item
+from featurelake.core.online import DELTA_VERSION, ENTITY, EVENT_TIME_US, Item, is_absent
 from featurelake.io.aws.online_lease import Lease
 from featurelake.io.aws.s3 import aws_client
 from featurelake.settings import Settings
@@ -143,10 +143,27 @@ class OnlineStore:
             written, skipped = written + len(fresh), skipped + len(batch) - len(fresh)
         return WriteCounts(written, skipped)
 
-    def _batch_write(self, table: str, items: list[Item]) -> None:
-        """``BatchWriteItem`` in calls of 25, unprocessed items sent again with a capped backoff."""
+    def delete_absent(self, table: str, entities: Iterable[str], lease: Lease) -> int:
+        """Delete the items of ``entities`` that are tombstones, under ``lease``; returns how many went.
+
+        A tombstone keeps its key, and an entity's key can be personal data (an erased customer's
+        id): erasure deletes it outright. Items with values (the entity still has rows that are
+        not the erased subject's) stay.
+        """
+        held = self.get(table, entities)
+        doomed = [{ENTITY: {"S": entity}} for entity, item in sorted(held.items()) if is_absent(item)]
+        lease.renew()
+        self._batch_write(table, doomed, request="DeleteRequest")
+        return len(doomed)
+
+    def _batch_write(self, table: str, items: list[Item], request: str = "PutRequest") -> None:
+        """``BatchWriteItem`` in calls of 25, unprocessed items sent again with a capped backoff.
+
+        ``request`` is ``PutRequest`` (``items`` are items) or ``DeleteRequest`` (``items`` are keys).
+        """
+        field = "Item" if request == "PutRequest" else "Key"
         for start in range(0, len(items), _WRITE_BATCH):
-            requests = [{"PutRequest": {"Item": item}} for item in items[start : start + _WRITE_BATCH]]
+            requests = [{request: {field: item}} for item in items[start : start + _WRITE_BATCH]]
             for pause in (0.0, *_BACKOFF):
                 time.sleep(pause)
                 answer = self._client.batch_write_item(RequestItems={table: requests})

@@ -167,3 +167,12 @@ def model_versions_naming(settings: Settings, feature_set_ref: str) -> list[Mode
             if not token:
                 break
     return sorted(found.values(), key=lambda v: (v.name, int(v.version)))
+
+
+def tag_model_version(settings: Settings, name: str, version: str, tags: dict[str, str]) -> None:
+    """Set ``tags`` on one registered model version (existing tags of other keys stay)."""
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
+    for key, value in tags.items():
+        client.set_model_version_tag(name, version, key, value)

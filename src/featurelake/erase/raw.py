@@ -1,0 +1,135 @@
+"""An erasure's raw step: every version of the subject's raw objects, rewritten without the subject.
+
+The lake's rows name the raw object they came from (``_source_key``), so the erasure knows which
+keys to look at. Each key's every version is read, because an overwritten object keeps its old
+versions in the versioned raw bucket; when any version holds the subject, the latest content is
+rewritten without the subject's rows (:mod:`featurelake.core.raw_rewrite`) and every older
+version is deleted, as the break-glass principal (:mod:`featurelake.io.aws.raw_erasure`).
+
+The ingest log then records each rewritten key at its new ETag (:func:`record_new_etags`):
+otherwise the next ingest would take the rewrite for a producer's new version and ingest the
+object again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import polars as pl
+
+from featurelake.core import commits
+from featurelake.core.raw_formats import UnreadableObjectError
+from featurelake.core.raw_rewrite import IsSubject, RawRewrite, without_subject
+from featurelake.ingest.bronze import LOG_SCHEMA, SOURCE_ETAG, SOURCE_KEY, ingest_log_path, sql_in
+from featurelake.io.aws.raw_erasure import (
+    ObjectVersion,
+    break_glass_client,
+    delete_versions,
+    object_versions,
+    read_version,
+    replace_object,
+)
+from featurelake.io.aws.s3 import s3_client
+from featurelake.io.delta.store import DeltaStore
+from featurelake.settings import Settings
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+
+class RawRewriteError(RuntimeError):
+    """A version of a raw object could not be searched row by row; a person must look at it."""
+
+
+@dataclass(frozen=True)
+class RawRewriteRecord:
+    """What the raw step did (or, in a dry run, would do) to one key."""
+
+    key: str
+    #: The ETags of every version that held content before (all replaced or deleted), newest first.
+    old_versions: tuple[str, ...]
+    #: The rewritten object's ETag and version; None in a dry run, or when the latest version did
+    #: not hold the subject (only older versions did, and they were deleted) or was a delete marker.
+    new_etag: str | None
+    new_version_id: str | None
+    #: The subject's rows removed from the latest content.
+    rows_removed: int
+
+
+def rewrite_raw_objects(
+    settings: Settings, keys: list[str], column: str, is_subject: IsSubject, *, dry_run: bool
+) -> list[RawRewriteRecord]:
+    """Rewrite every raw object among ``keys`` whose any version holds the subject; one record per such key.
+
+    A dry run reads with the break-glass role when it is configured (else with the pipeline's own
+    identity, which must be allowed to list object versions) and writes nothing. A re-run after a
+    complete run finds nothing and returns no record.
+
+    Raises:
+        BreakGlassError: not a dry run and ``settings.break_glass_role_arn`` is unset or cannot be assumed.
+        RawRewriteError: a version cannot be parsed (nothing more is rewritten from that key on).
+    """
+    client = s3_client(settings) if dry_run and not settings.break_glass_role_arn else break_glass_client(settings)
+    records = []
+    for key in dict.fromkeys(keys):
+        record = _rewrite_key(settings, client, key, column, is_subject, dry_run)
+        if record is not None:
+            records.append(record)
+    return records
+
+
+def _rewrite_key(
+    settings: Settings, client: S3Client, key: str, column: str, is_subject: IsSubject, dry_run: bool
+) -> RawRewriteRecord | None:
+    bucket = settings.raw_bucket
+    versions = [v for v in object_versions(client, bucket, key) if not v.is_delete_marker]
+    found = {v.version_id: _search(client, bucket, key, v, column, is_subject) for v in versions}
+    if not any(r.data is not None for r in found.values()):
+        return None
+    latest = next((v for v in versions if v.is_latest), None)
+    rewrite = found[latest.version_id] if latest is not None else None
+    old = tuple(v.etag or "" for v in versions)
+    removed = rewrite.rows_removed if rewrite is not None else 0
+    if dry_run:
+        return RawRewriteRecord(key, old, None, None, removed)
+    if rewrite is None or rewrite.data is None:  # only older versions hold the subject: they go, the latest stays
+        delete_versions(client, bucket, key, [v.version_id for v in versions if not v.is_latest])
+        return RawRewriteRecord(key, old, None, None, 0)
+    new = replace_object(client, bucket, key, rewrite.data, settings)
+    return RawRewriteRecord(key, old, new.etag, new.version_id, removed)
+
+
+def _search(
+    client: S3Client, bucket: str, key: str, version: ObjectVersion, column: str, is_subject: IsSubject
+) -> RawRewrite:
+    try:
+        return without_subject(key, read_version(client, bucket, key, version.version_id), column, is_subject)
+    except UnreadableObjectError as error:
+        raise RawRewriteError(
+            f"version {version.version_id} of s3://{bucket}/{key} (ETag {version.etag}) cannot be searched for the "
+            f"subject: {error}. Check it by hand; the erasure cannot prove it free of the subject"
+        ) from error
+
+
+def record_new_etags(
+    store: DeltaStore, source: str, etags: dict[str, str], metadata: Mapping[str, str] | None = None
+) -> int | None:
+    """Record each rewritten key at its new ETag in the source's ingest log, in one commit; its version.
+
+    The key's counts stay as they were. A predicate overwrite on exactly these keys, as the ingest
+    write does, so a re-run writes the same rows again. Keys the log never held are left out (an
+    object never ingested has nothing to keep from re-ingesting). None: nothing to record.
+    """
+    path = ingest_log_path(source)
+    if not etags or store.version(path) is None:
+        return None
+    keys = sorted(etags)
+    log = store.read(path).filter(pl.col(SOURCE_KEY).is_in(keys)).unique(SOURCE_KEY, keep="last", maintain_order=True)
+    if log.is_empty():
+        return None
+    new = pl.Series(SOURCE_ETAG, [etags[k] for k in log[SOURCE_KEY].to_list()], dtype=pl.String)
+    rows = log.with_columns(new).select(LOG_SCHEMA.names()).cast(LOG_SCHEMA)
+    tags = {commits.OPERATION: commits.Operation.ERASE, commits.SOURCE: source, **(metadata or {})}
+    return store.write(path, rows, mode="overwrite", predicate=sql_in(SOURCE_KEY, keys), metadata=tags)
