@@ -14,6 +14,7 @@ from featurelake.core.contracts import SourceContract
 from featurelake.ingest.backlog import SourceRun, ingest_backlog, needs_pii_key, worth_retrying
 from featurelake.ingest.bronze import IngestResult, audit_tags, ingested_objects
 from featurelake.ingest.order import upload_ordered
+from featurelake.ingest.suppression import load_suppressor
 from featurelake.io.aws.raw import list_raw_objects
 from featurelake.io.delta.store import DeltaStore
 from featurelake.io.prefect.secrets import read_pii_key
@@ -41,7 +42,8 @@ def ingest_source(settings: Settings, contract: SourceContract, objects_per_comm
     if not pending:
         return None
     pii_key = read_pii_key(settings) if needs_pii_key(contract) else None
-    run = SourceRun(settings, contract, audit_tags(str(flow_run.id), deployment.name, pii_key), pii_key, logger)
+    tags = audit_tags(str(flow_run.id), deployment.name, pii_key)
+    run = SourceRun(settings, contract, tags, pii_key, logger, load_suppressor(settings, contract.name))
     description = f"{contract.name}: {len(pending)} new object(s) ingested so far"
     progress: Any = create_progress_artifact(0.0, description=description)
     return ingest_backlog(

@@ -10,6 +10,7 @@ automation on ``featurelake.raw-object.landed`` starts one ingest, the automatio
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 from collections.abc import Iterator
 from pathlib import Path
@@ -107,13 +108,17 @@ def test_dropped_objects_end_in_bronze_once_and_quarantine_with_reasons(chain: d
     assert ingest_run.created_by is not None
     assert ingest_run.created_by.type == "AUTOMATION"
     # A burst of landed events (two uploads of each object) made one run; the production leg's new
-    # transaction, landed after the retrain, the second.
-    assert len(ingest_runs) == 2
+    # transaction, landed after the retrain, the second. (The erasure leg's raw rewrites land after.)
+    erasure = chain["erasure"]
+    started = dt.datetime.fromisoformat(erasure["started_at"])
+    assert len([r for r in ingest_runs if r.created is not None and r.created < started]) == 2
 
     settings = Settings()
     store = DeltaStore(settings)
     bronze = store.read(bronze_path("transactions"))
-    assert bronze.height == DATA.transactions.height + 1  # the production leg's new transaction
+    # the production leg's new transaction, less the erased customer's
+    assert bronze.height == DATA.transactions.height + 1 - erasure["rows_removed"]
+    assert erasure["customer"] not in set(bronze["customer_id"])
     assert bronze["txn_id"].n_unique() == bronze.height
     quarantine = store.read(quarantine_path("transactions"))
     reasons = quarantine["_reason"].to_list()
@@ -239,12 +244,37 @@ def test_the_deployed_retrain_ran_on_the_worker_became_champion_and_traces_back_
     assert lineage.flow_run_id == str(retrain_run.id)
 
 
+def test_a_customer_is_erased_by_the_deployment_and_the_proof_scan_finds_no_trace(chain: dict[str, Any]) -> None:
+    from prefect.client.orchestration import get_client
+
+    erasure = chain["erasure"]
+    assert erasure["hits"] == []
+    assert erasure["scanned"]["lake"] > 0
+    assert erasure["scanned"]["raw"] > 0
+    assert erasure["rows_removed"] > 0
+    store = DeltaStore(Settings())
+    log = store.read("_erasure/log")
+    assert set(erasure["requests"]) <= set(log["request_id"])
+    assert erasure["customer"] not in log.write_csv()
+    features = store.read(feature_table_path("customer_txn", 1))
+    assert erasure["customer"] not in set(features["customer_id"])
+    assert features["customer_id"].n_unique() > 100  # everyone else is still there
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(
+            deployment_filter=DeploymentFilter(
+                id=DeploymentFilterId(any_=[client.read_deployment_by_name("erase/erase-subject").id])
+            )
+        )
+    assert sorted(r.parameters["request_id"] for r in runs) == sorted(erasure["requests"])
+    assert all(r.state is not None and r.state.is_completed() for r in runs)
+
+
 def test_the_new_transaction_is_served_online_and_scored_by_the_champion(chain: dict[str, Any]) -> None:
     production = chain["production"]
     served, scored = production["served"], production["score"]
     assert served["status"] == "ok"
     assert all(value is not None for value in served["features"].values())
-    assert served["delta_version"] == DeltaStore(Settings()).version(feature_table_path("customer_txn", 1))
+    assert served["delta_version"] == chain["erasure"]["versions_before"][feature_table_path("customer_txn", 1)]
     assert scored["txn_id"] == synthetic.NEW_TRANSACTION_ID
     assert 0.0 <= scored["score"] <= 1.0
     assert scored["table"].endswith("predictions/featurelake-fraud")

@@ -37,6 +37,13 @@ def training_set(spine: str, out: str = "o.parquet", *extra: str) -> list[str]:
 #: command → (arguments, words the error line must contain, extra environment); {tmp} is the test's directory.
 Case = tuple[list[str], tuple[str, ...], dict[str, str]]
 CASES: dict[str, list[Case]] = {
+    "forget": [
+        (["forget", "--source", "transactions"], ("name a subject", "--subject"), {}),
+        (["forget", "--source", "nosuch", "--subject", "customer_id=c1"], ("no source 'nosuch'", "transactions"), {}),
+        (["forget", "--source", "transactions", "--subject", "customer_id"], ("<column>=<value>",), {}),
+        (["forget", "--source", "transactions", "--subject", "card_number=4111"], ("masked",), {}),
+        (["forget", "--source", "transactions", "--subject", "email=a@b"], ("no column 'email'",), {}),
+    ],
     "materialize": [
         (["materialize", "nosuch:v1"], ("nosuch:v1",), {}),
         (["materialize", "customer_txn:v1", "--version", "-1"], ("--version",), {}),

@@ -51,7 +51,7 @@ def forget(
     as_json: bool = JSON,
 ) -> None:
     """Erase data subjects of a source everywhere featurelake holds them, with an audit record and a proof scan."""
-    from featurelake.core.erasure import ErasureError, parse_subject
+    from featurelake.core.erasure import ErasureError, match_kind, parse_subject
     from featurelake.erase import request
 
     given = subjects + (_read_file(subjects_file) if subjects_file else [])
@@ -60,12 +60,14 @@ def forget(
     store, found = lake(features_module)
     if source not in found.sources:
         fail(f"no source {source!r}; the sources are {sorted(found.sources)}")
-    keys = request.read_keys(settings(), store, source)
     try:
         parsed = [parse_subject(text) for text in given]
-        made = [request.make_subject(found.sources[source], column, value, keys) for column, value in parsed]
+        for column, _ in parsed:
+            match_kind(found.sources[source], column)
     except ErasureError as error:
         fail(str(error))
+    keys = request.read_keys(settings(), store, source)
+    made = [request.make_subject(found.sources[source], column, value, keys) for column, value in parsed]
     if verify is not None:
         _verify(verify, made, [value for _, value in parsed], as_json)
     elif submit:

@@ -108,7 +108,12 @@ def watch(
 
 def pii_key(
     rotate: bool = typer.Option(
-        False, "--rotate", help="Replace an existing key: hashes made before and after no longer match."
+        False,
+        "--rotate",
+        help=(
+            "Replace an existing key (hashes made before and after no longer join); the old one is kept as "
+            "<name>-retired-<key id>, so erasures still match rows hashed with it."
+        ),
     ),
 ) -> None:
     """Create the random HMAC key for PII columns in the configured Prefect Secret block."""

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import polars as pl
+from pydantic import BaseModel
 
 from featurelake.core.contracts import SourceContract
 from featurelake.core.pii import hmac_hex
@@ -220,3 +221,23 @@ class Needles:
             if found:
                 hits[name] = found
         return hits
+
+
+class SubjectErased(BaseModel):
+    """A data subject is gone from a source's lake tables and online store (and raw objects, when rewritten)."""
+
+    request_id: str
+    source: str
+    column: str
+    #: The subject's record hash under ``key_id`` (:func:`featurelake.core.erasure.record_hash`), never its value.
+    subject_hash: str
+    key_id: str
+    #: Lake table (relative path) → rows removed from it; → the Delta version the erasure left it at.
+    rows_removed: dict[str, int]
+    versions_written: dict[str, int]
+    files_vacuumed: int
+    online_items_deleted: int
+    raw_objects_rewritten: int
+    #: Registered model versions (``name@version``) trained on data the erasure removed.
+    models_affected: list[str]
+    erasure_log_version: int

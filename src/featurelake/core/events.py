@@ -11,6 +11,8 @@ import uuid
 
 from pydantic import BaseModel
 
+from featurelake.core.erasure import SubjectErased
+
 RAW_OBJECT_LANDED = "featurelake.raw-object.landed"
 RAW_OBJECT_QUARANTINED = "featurelake.raw-object.quarantined"
 BRONZE_APPENDED = "featurelake.bronze-table.appended"
@@ -251,31 +253,6 @@ class PredictionsPublished(BaseModel):
     input_version: int
     feature_versions: dict[str, int]
     run_id: str | None = None
-
-
-class SubjectErased(BaseModel):
-    """A data subject is gone from a source's lake tables, online store and (when rewritten) raw objects.
-
-    The subject appears only as its keyed hash: the event is stored by Prefect and read by anyone
-    with access to the event feed.
-    """
-
-    request_id: str
-    source: str
-    column: str
-    #: The subject's record hash under ``key_id`` (:func:`featurelake.core.erasure.record_hash`), never its value.
-    subject_hash: str
-    key_id: str
-    #: Lake table (relative path) → rows removed from it.
-    rows_removed: dict[str, int]
-    #: Lake table → the Delta version the erasure left it at.
-    versions_written: dict[str, int]
-    files_vacuumed: int
-    online_items_deleted: int
-    raw_objects_rewritten: int
-    #: Registered model versions (``name@version``) trained on data the erasure removed.
-    models_affected: list[str]
-    erasure_log_version: int
 
 
 PAYLOADS: dict[str, type[BaseModel]] = {

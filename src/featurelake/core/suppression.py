@@ -1,7 +1,9 @@
 """Erased subjects, recognised in raw rows at ingest so that re-ingesting an object cannot bring them back.
 
-The suppression list holds keyed hashes only: for each erased subject, HMAC-SHA256 of its value
-under each key the erasure could read, by key id. A raw row is suppressed when the HMAC of its
+The suppression list holds keyed hashes only: for each erased subject, its record hash
+(:func:`featurelake.core.erasure.record_hash`, not the hash a hashed column holds, so the list
+cannot be joined to hashed data and a proof scan for the data hash does not find it) under each
+key the erasure could read, by key id. A raw row is suppressed when the record hash of its
 value in the subject's column, under one of those keys, is one of the listed hashes. Rows are
 matched before the PII policies run, so a plain, a hashed and a dropped column all match alike,
 and a key rotated since the erasure still matches as long as it can be read (retired keys are
@@ -17,7 +19,8 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from featurelake.core.pii import PiiKeyError, hmac_hex
+from featurelake.core.erasure import record_hash
+from featurelake.core.pii import PiiKeyError
 
 
 @dataclass(frozen=True)
@@ -73,7 +76,7 @@ class Suppressions:
         for e in self.entries:
             if e.column == column and e.key_id in keys:
                 wanted.setdefault(e.key_id, set()).add(e.subject_hash)
-        return {v for kid, hashes in wanted.items() for v in values if hmac_hex(keys[kid], v) in hashes}
+        return {v for kid, hashes in wanted.items() for v in values if record_hash(keys[kid], v) in hashes}
 
 
 @dataclass(frozen=True)

@@ -12,10 +12,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from featurelake.core import commits
+from featurelake.core.contracts import SourceContract
 from featurelake.core.naming import bronze_path, quarantine_path
 from featurelake.erase.locate import Located, match_predicate
-from featurelake.ingest.bronze import sql_in
-from featurelake.io.delta.erasure import DeleteOutcome, delete_rows, rewrite_raw_content
+from featurelake.ingest.bronze import INGESTED_AT, SOURCE_ETAG, SOURCE_KEY, sql_in
+from featurelake.io.delta.erasure import DeleteOutcome, delete_rows, rewrite_raw_content, set_stats_columns
 from featurelake.io.delta.store import DeltaStore
 
 
@@ -24,6 +25,20 @@ def erasure_metadata(request_id: str, actor: str, extra: Mapping[str, str] | Non
     return {commits.OPERATION: commits.Operation.ERASE, commits.ERASURE_REQUEST: request_id, commits.ACTOR: actor} | (
         dict(extra or {})
     )
+
+
+def limit_statistics(store: DeltaStore, contract: SourceContract, metadata: Mapping[str, str]) -> None:
+    """From now on, bronze and quarantine of the source keep statistics of the event time and bookkeeping only.
+
+    Builds prune bronze by event time and scoring by object key; nothing prunes it by a personal
+    column, whose statistics would copy values into the log where no DELETE reaches them.
+    """
+    keep = [contract.event_time, SOURCE_KEY, SOURCE_ETAG, INGESTED_AT]
+    for path in (bronze_path(contract.name), quarantine_path(contract.name)):
+        table = store.table(path)
+        if table is not None:
+            names = set(table.schema().to_arrow().names)
+            set_stats_columns(store, path, [c for c in keep if c in names], metadata)
 
 
 def delete_located(store: DeltaStore, located: Located, metadata: Mapping[str, str]) -> dict[str, DeleteOutcome]:

@@ -29,14 +29,8 @@ from featurelake.core.erasure import Needles
 from featurelake.core.featureset import FeatureSet
 from featurelake.core.naming import bronze_path, quarantine_path
 from featurelake.erase.locate import Located
-from featurelake.io.delta.erasure import (
-    FileRecord,
-    files_containing,
-    purge_files,
-    raw_content_files,
-    referenced_files,
-    scrub_log,
-)
+from featurelake.io.delta.erasure import FileRecord, files_containing, purge_files, referenced_files, scrub_log
+from featurelake.io.delta.file_reads import raw_content_files
 from featurelake.io.delta.store import DeltaStore
 
 #: Which of a table's files hold the subject.
@@ -116,11 +110,24 @@ def _feature_files(
     for record in referenced_files(store, spec.table_path):
         if record.live and not include_live:
             continue
-        low, high = record.min_values.get(spec.event_time), record.max_values.get(spec.event_time)
-        unknown = not isinstance(low, datetime) or not isinstance(high, datetime)
-        if unknown or any(low < until and high >= since for since, until in windows):
+        low, high = _as_time(record.min_values.get(spec.event_time)), _as_time(record.max_values.get(spec.event_time))
+        if low is None or high is None:
+            found.add(record.path)  # no statistics: it may hold any day
+        elif any(low < until and high >= since for since, until in windows):
             found.add(record.path)
     return frozenset(found)
+
+
+def _as_time(value: object) -> datetime | None:
+    """A statistic as an aware time: log statistics are ISO text, checkpoint ones may be parsed already."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+    if not isinstance(value, datetime):
+        return None
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def _start(day: date) -> datetime:

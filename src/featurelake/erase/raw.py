@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import polars as pl
 
@@ -25,6 +24,7 @@ from featurelake.core.raw_rewrite import IsSubject, RawRewrite, without_subject
 from featurelake.ingest.bronze import LOG_SCHEMA, SOURCE_ETAG, SOURCE_KEY, ingest_log_path, sql_in
 from featurelake.io.aws.raw_erasure import (
     ObjectVersion,
+    RawClient,
     break_glass_client,
     delete_versions,
     object_versions,
@@ -34,9 +34,6 @@ from featurelake.io.aws.raw_erasure import (
 from featurelake.io.aws.s3 import s3_client
 from featurelake.io.delta.store import DeltaStore
 from featurelake.settings import Settings
-
-if TYPE_CHECKING:
-    from mypy_boto3_s3 import S3Client
 
 
 class RawRewriteError(RuntimeError):
@@ -81,7 +78,7 @@ def rewrite_raw_objects(
 
 
 def _rewrite_key(
-    settings: Settings, client: S3Client, key: str, column: str, is_subject: IsSubject, dry_run: bool
+    settings: Settings, client: RawClient, key: str, column: str, is_subject: IsSubject, dry_run: bool
 ) -> RawRewriteRecord | None:
     bucket = settings.raw_bucket
     versions = [v for v in object_versions(client, bucket, key) if not v.is_delete_marker]
@@ -102,7 +99,7 @@ def _rewrite_key(
 
 
 def _search(
-    client: S3Client, bucket: str, key: str, version: ObjectVersion, column: str, is_subject: IsSubject
+    client: RawClient, bucket: str, key: str, version: ObjectVersion, column: str, is_subject: IsSubject
 ) -> RawRewrite:
     try:
         return without_subject(key, read_version(client, bucket, key, version.version_id), column, is_subject)

@@ -16,15 +16,18 @@ from datetime import UTC, datetime
 import polars as pl
 
 from featurelake.core import commits, events
-from featurelake.core.erasure import Subject
+from featurelake.core.erasure import Subject, SubjectErased
 from featurelake.core.naming import ERASURE_LOG_PATH
-from featurelake.ingest.bronze import sql_in
 from featurelake.io.delta.store import DeltaStore
 from featurelake.io.prefect.events import emit
 
+#: The stages a request's log rows record: the lake erased (everything but, possibly, raw objects),
+#: and raw objects rewritten by a later run with the break-glass principal.
+ERASED, RAW_OBJECTS = "erased", "raw-objects"
 LOG_SCHEMA = pl.Schema(
     {
         "request_id": pl.String(),
+        "stage": pl.String(),
         "source": pl.String(),
         "column": pl.String(),
         "subject_hash": pl.String(),
@@ -85,32 +88,35 @@ class ErasureOutcome:
         }
 
 
-def logged(store: DeltaStore, request_id: str) -> dict[str, object] | None:
-    """The log row of ``request_id``, or None when it was never completed."""
+def logged(store: DeltaStore, request_id: str, stage: str = ERASED) -> dict[str, object] | None:
+    """The log row of ``request_id`` at ``stage``, or None when that stage never completed."""
     if store.version(ERASURE_LOG_PATH) is None:
         return None
-    rows = store.read(ERASURE_LOG_PATH).filter(pl.col("request_id") == request_id)
+    rows = store.read(ERASURE_LOG_PATH).filter((pl.col("request_id") == request_id) & (pl.col("stage") == stage))
     return None if rows.is_empty() else rows.row(0, named=True)
 
 
-def append_log(store: DeltaStore, outcome: ErasureOutcome) -> int:
-    """Append ``outcome``'s row (once per request); returns the log's Delta version holding it."""
-    if logged(store, outcome.request_id) is not None:
+def append_log(store: DeltaStore, outcome: ErasureOutcome, stage: str = ERASED) -> int:
+    """Append ``outcome``'s row for ``stage`` (once per request and stage); the log's Delta version holding it.
+
+    Rows are only ever appended: a later stage of the same request (raw objects rewritten after
+    the lake was erased) is a row of its own.
+    """
+    if logged(store, outcome.request_id, stage) is not None:
         return int(store.version(ERASURE_LOG_PATH) or 0)
-    data = asdict(outcome)
+    data = asdict(outcome) | {"stage": stage}
     row = {name: data.get(name) for name in LOG_SCHEMA.names()} | {"completed_at": datetime.now(UTC)}
     for name, dtype in LOG_SCHEMA.items():
         if dtype == pl.String and not isinstance(row[name], str):
             row[name] = json.dumps(row[name], sort_keys=True)
     frame = pl.DataFrame([row], schema=LOG_SCHEMA)
     metadata = {commits.ERASURE_REQUEST: outcome.request_id, commits.ACTOR: outcome.actor}
-    only_this = sql_in("request_id", [outcome.request_id])  # a retried append replaces its own row, nothing else
-    return store.write(ERASURE_LOG_PATH, frame, mode="overwrite", predicate=only_this, metadata=metadata)
+    return store.write(ERASURE_LOG_PATH, frame, mode="append", metadata=metadata)
 
 
 def announce_erased(outcome: ErasureOutcome, log_version: int) -> str:
     """Emit ``featurelake.subject.erased`` (id from the request: a re-run's event collapses into the first)."""
-    payload = events.SubjectErased(
+    payload = SubjectErased(
         request_id=outcome.request_id,
         source=outcome.source,
         column=outcome.column,

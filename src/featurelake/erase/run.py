@@ -19,14 +19,16 @@ completed by running the same request again. A dry run stops after planning.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
-from collections.abc import Callable
 from datetime import date
 
+from featurelake.core import commits
 from featurelake.core.catalog import Catalog
 from featurelake.core.erasure import Needles, Subject, matching_values
 from featurelake.core.naming import ERASURE_REQUESTS_PATH
 from featurelake.erase import features, lake, models, physical, raw, record, request
+from featurelake.erase.ingest_log import reconcile_ingest_log
 from featurelake.erase.locate import Located, locate
 from featurelake.ingest.suppression import add_suppression
 from featurelake.io.aws.online_store import OnlineStore
@@ -65,20 +67,17 @@ def erase(context: Context, subject: Subject, *, dry_run: bool = False) -> recor
         outcome.notes.append(f"rows hashed under retired key(s) {list(context.keys.missing)} cannot be matched")
     located = locate(context.store, context.found, subject, context.keys.current_key)
     if not located.found and not located.on_storage:
-        previously = record.logged(context.store, subject.request_id)
-        outcome.notes.append(
-            f"already erased (erasure log row of {previously['completed_at']})"
-            if previously
-            else f"nothing to erase: source {subject.source!r} holds no {subject.column} equal to the subject"
-        )
-        return outcome
+        return _nothing_left(context, subject, outcome, dry_run)
     days = {spec.ref: located.days(spec) for spec in located.feature_sets}
     outcome.feature_days = {ref: [f"{a}..{b}" for a, b in ranges] for ref, ranges in days.items() if ranges}
     if dry_run:
         return _planned(context, located, days, outcome)
+    metadata = lake.erasure_metadata(subject.request_id, context.actor)
     add_suppression(context.store, subject, subject.request_id)
+    lake.limit_statistics(context.store, context.found.sources[subject.source], metadata)
     located, plan = _logical(context, located, days, outcome)
     _raw_objects(context, located, outcome)
+    reconcile_ingest_log(context.store, subject.source, list(located.raw_keys), _etags(outcome), metadata)
     outcome.models_affected = models.affected_models(
         context.settings, context.store, context.found, plan, subject.source
     )
@@ -89,6 +88,28 @@ def erase(context: Context, subject: Subject, *, dry_run: bool = False) -> recor
     _drop_pending(context, subject)
     if context.announce:
         record.announce_erased(outcome, log_version)
+    return outcome
+
+
+def _nothing_left(
+    context: Context, subject: Subject, outcome: record.ErasureOutcome, dry_run: bool
+) -> record.ErasureOutcome:
+    """The lake holds nothing of the subject: already erased (maybe raw objects left to rewrite), or never there."""
+    previously = record.logged(context.store, subject.request_id)
+    if previously is None:
+        outcome.notes.append(
+            f"nothing to erase: source {subject.source!r} holds no {subject.column} equal to the subject"
+        )
+        return outcome
+    outcome.notes.append(f"already erased (erasure log row of {previously['completed_at']})")
+    pending = [str(r["key"]) for r in json.loads(str(previously["raw_objects"])) if not r.get("new_etag")]
+    if pending and context.rewrite_raw and not dry_run:
+        _rewrite(context, subject, pending, outcome)
+        reconcile_ingest_log(context.store, subject.source, pending, _etags(outcome), _metadata(context, subject))
+        record.append_log(context.store, outcome, record.RAW_OBJECTS)
+    elif pending:
+        outcome.raw_objects = [{"key": k, "rewritten": False} for k in pending]
+        outcome.notes.append(f"{len(pending)} raw object(s) still hold the subject: run again with --rewrite-raw")
     return outcome
 
 
@@ -103,9 +124,9 @@ def _logical(
             if deleted.version is not None:
                 outcome.versions_written[path] = deleted.version
         specs = located.feature_sets
-        for spec, rebuilt in zip(
-            specs, features.rebuild_all(context.settings, context.store, specs, metadata, context.actor), strict=True
-        ):
+        audit = {k: v for k, v in metadata.items() if k != commits.OPERATION}  # a rebuild's commit is a publish
+        rebuilt_all = features.rebuild_all(context.settings, context.store, specs, audit, context.actor)
+        for spec, rebuilt in zip(specs, rebuilt_all, strict=True):
             if rebuilt.wrote:
                 outcome.versions_written[spec.table_path] = rebuilt.delta_version
         if context.online is not None:
@@ -126,9 +147,7 @@ def _raw_objects(context: Context, located: Located, outcome: record.ErasureOutc
     """Rewrite (or list) the raw objects the subject's rows came from; record the new ETags."""
     if not located.raw_keys:
         return
-    subject, key = located.subject, context.keys.current_key
-    as_raw = dataclasses.replace(subject, kind="plain")  # raw objects hold the value itself, whatever the lake does
-    is_subject: Callable[[list[str]], set[str]] = lambda values: set(matching_values(values, as_raw, key))  # noqa: E731
+    subject = located.subject
     if not context.rewrite_raw:
         outcome.raw_objects = [{"key": k, "rewritten": False} for k in located.raw_keys]
         outcome.notes.append(
@@ -136,11 +155,28 @@ def _raw_objects(context: Context, located: Located, outcome: record.ErasureOutc
             "break-glass principal (--rewrite-raw); the suppression list keeps them out of the lake meanwhile"
         )
         return
-    rewrites = raw.rewrite_raw_objects(
-        context.settings, list(located.raw_keys), subject.column, is_subject, dry_run=False
-    )
+    _rewrite(context, subject, list(located.raw_keys), outcome)
+
+
+def _rewrite(context: Context, subject: Subject, keys: list[str], outcome: record.ErasureOutcome) -> None:
+    """Rewrite ``keys`` without the subject's rows, as the break-glass principal; record each object in ``outcome``."""
+    key = context.keys.current_key
+    as_raw = dataclasses.replace(subject, kind="plain")  # raw objects hold the value itself, whatever the lake does
+
+    def is_subject(values: list[str]) -> set[str]:
+        return set(matching_values(values, as_raw, key))
+
+    rewrites = raw.rewrite_raw_objects(context.settings, keys, subject.column, is_subject, dry_run=False)
     outcome.raw_objects = [dataclasses.asdict(r) for r in rewrites]
-    raw.record_new_etags(context.store, subject.source, {r.key: r.new_etag for r in rewrites if r.new_etag})
+
+
+def _etags(outcome: record.ErasureOutcome) -> dict[str, str]:
+    """The new ETag of every raw object the erasure rewrote, by key."""
+    return {str(r["key"]): str(r["new_etag"]) for r in outcome.raw_objects if r.get("new_etag")}
+
+
+def _metadata(context: Context, subject: Subject) -> dict[str, str]:
+    return lake.erasure_metadata(subject.request_id, context.actor)
 
 
 def _scrub(context: Context, located: Located, plan: physical.PurgePlan, outcome: record.ErasureOutcome) -> None:

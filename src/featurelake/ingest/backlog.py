@@ -18,6 +18,7 @@ from typing import Protocol
 
 from featurelake.core.contracts import SourceContract
 from featurelake.core.pii import PiiKeyError
+from featurelake.core.suppression import Suppressor
 from featurelake.ingest.bronze import IngestResult, ObjectBatch, combine_results, ingested_objects, write_batches
 from featurelake.ingest.duplicates import quarantine_known_keys
 from featurelake.ingest.objects import split_object
@@ -63,6 +64,8 @@ class SourceRun:
     #: The HMAC key for the contract's hashed PII columns (None: the contract hashes none).
     pii_key: bytes | None
     log: Log
+    #: The source's erased subjects with the keys to recognise them (None: nobody is erased).
+    suppressor: Suppressor | None = None
 
 
 def ingest_backlog(
@@ -108,7 +111,8 @@ def _not_committed_meanwhile(run: SourceRun, store: DeltaStore, chunk: list[RawO
 def _split(run: SourceRun, obj: RawObject) -> ObjectBatch | None:
     """Split one object; None for an object that changed since listing (the next run takes it)."""
     try:
-        batch = split_object(run.settings, run.contract, obj, dt.datetime.now(dt.UTC), run.pii_key)
+        now = dt.datetime.now(dt.UTC)
+        batch = split_object(run.settings, run.contract, obj, now, run.pii_key, run.suppressor)
     except ObjectChangedError as error:
         run.log.warning("skipped for now: %s", error)
         return None
@@ -126,6 +130,7 @@ def _log_committed(
         key, accepted, quarantined = batch.obj.key, batch.accepted.height, batch.quarantined.height
         if key in mine:
             counts = f"{batch.rows_read} rows: {accepted} accepted, {quarantined} quarantined"
+            counts += f", {batch.rows_suppressed} suppressed (erased subjects)" if batch.rows_suppressed else ""
             run.log.info("read %s: %s (%s)", progress(key), key, counts)
         else:
             run.log.info("read %s: %s (committed first by another ingest run; not counted here)", progress(key), key)

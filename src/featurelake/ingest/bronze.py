@@ -49,16 +49,18 @@ class ObjectBatch:
     rows_read: int
     accepted: pl.DataFrame
     quarantined: pl.DataFrame
+    #: Rows of erased subjects (the suppression list), dropped before the contract and only counted.
+    rows_suppressed: int = 0
 
     @property
     def reconciled(self) -> bool:
-        """Every row read is either accepted or quarantined: nothing lost, nothing invented."""
-        return self.rows_read == self.accepted.height + self.quarantined.height
+        """Every row read is accepted, quarantined or suppressed: nothing lost, nothing invented."""
+        return self.rows_read == self.accepted.height + self.quarantined.height + self.rows_suppressed
 
 
 @dataclass(frozen=True)
 class IngestResult:
-    """What one run committed for one source: rows read = accepted + quarantined.
+    """What one run committed for one source: rows read = accepted + quarantined + suppressed.
 
     Objects another ingest run committed first (two runs over the same objects) are not
     counted: the runs' counts add up to what landed.
@@ -75,11 +77,13 @@ class IngestResult:
     quarantine_version: int | None = None
     #: Per committed object with quarantined rows: its reasons with their row counts.
     quarantined: tuple[events.QuarantinedObject, ...] = ()
+    #: Rows of erased subjects dropped at ingest (the suppression list): neither in bronze nor quarantine.
+    rows_suppressed: int = 0
 
     @property
     def reconciled(self) -> bool:
-        """Rows read (counted when parsing) equal rows accepted plus rows quarantined."""
-        return self.rows_read == self.rows_accepted + self.rows_quarantined
+        """Rows read (counted when parsing) equal rows accepted plus rows quarantined plus rows suppressed."""
+        return self.rows_read == self.rows_accepted + self.rows_quarantined + self.rows_suppressed
 
 
 def combine_results(results: list[IngestResult]) -> IngestResult:
@@ -94,6 +98,7 @@ def combine_results(results: list[IngestResult]) -> IngestResult:
         source_keys=[key for r in results for key in r.source_keys],
         quarantine_version=max((v for r in results if (v := r.quarantine_version) is not None), default=None),
         quarantined=tuple(q for r in results for q in r.quarantined),
+        rows_suppressed=sum(r.rows_suppressed for r in results),
     )
 
 
@@ -192,6 +197,7 @@ def write_batches(
         quarantined=tuple(
             object_quarantine(b.obj.key, b.obj.etag, b.quarantined) for b in mine if b.quarantined.height
         ),
+        rows_suppressed=sum(b.rows_suppressed for b in mine),
     )
 
 

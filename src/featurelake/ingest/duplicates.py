@@ -8,6 +8,8 @@ given, so the caller decides which of two copies keeps its rows (ingest: the old
 
 from __future__ import annotations
 
+import dataclasses
+
 import polars as pl
 
 from featurelake.core.contracts import REASON_COLUMN, SourceContract
@@ -56,7 +58,7 @@ def _check_batch(batch: ObjectBatch, keys: list[str], seen: pl.DataFrame) -> tup
     kept = accepted.filter(~known).drop(_FIRST_SEEN_IN)
     seen = pl.concat([seen, kept.select(*keys, pl.lit(batch.obj.key).alias(_FIRST_SEEN_IN))])
     quarantined = pl.concat([batch.quarantined, moved], how="diagonal_relaxed") if moved.height else batch.quarantined
-    return ObjectBatch(batch.obj, batch.rows_read, kept, quarantined), seen
+    return dataclasses.replace(batch, accepted=kept, quarantined=quarantined), seen
 
 
 def _as_duplicates(rows: pl.DataFrame, keys: list[str]) -> pl.DataFrame:

@@ -15,6 +15,7 @@ import polars as pl
 from featurelake.core.contracts import REASON_COLUMN, SourceContract, apply_contract
 from featurelake.core.pii import protect
 from featurelake.core.raw_formats import UnreadableObjectError, parse_raw_bytes
+from featurelake.core.suppression import Suppressor
 from featurelake.ingest.bronze import RAW_CONTENT, ObjectBatch, stamp
 from featurelake.io.aws.raw import RawObject, fetch_raw_bytes
 from featurelake.settings import Settings
@@ -25,30 +26,42 @@ _PREVIEW_ROWS = 50
 
 
 def split_object(
-    settings: Settings, contract: SourceContract, obj: RawObject, now: dt.datetime, pii_key: bytes | None = None
+    settings: Settings,
+    contract: SourceContract,
+    obj: RawObject,
+    now: dt.datetime,
+    pii_key: bytes | None = None,
+    suppressor: Suppressor | None = None,
 ) -> ObjectBatch:
     """Read one object, split it by the contract and protect its personal data (:func:`split_bytes`).
 
     Raises:
         ObjectChangedError: the object was overwritten or deleted since it was listed.
     """
-    return split_bytes(contract, obj, fetch_raw_bytes(settings, obj), now, pii_key)
+    return split_bytes(contract, obj, fetch_raw_bytes(settings, obj), now, pii_key, suppressor)
 
 
 def split_bytes(
-    contract: SourceContract, obj: RawObject, data: bytes, now: dt.datetime, pii_key: bytes | None = None
+    contract: SourceContract,
+    obj: RawObject,
+    data: bytes,
+    now: dt.datetime,
+    pii_key: bytes | None = None,
+    suppressor: Suppressor | None = None,
 ) -> ObjectBatch:
     """Split one object's bytes by the contract and protect its personal data; pure (no I/O).
 
     A file that cannot be read, or breaks the contract as a whole, is quarantined whole as one
     record whose reason starts with the object's key (the parser's reasons already do). Accepted
     rows and quarantined raw content both go through the PII policies, so neither bronze nor
-    quarantine holds a raw personal value.
+    quarantine holds a raw personal value. Rows of erased subjects (``suppressor``) are dropped
+    first, on the raw values, and only counted.
     """
     try:
-        raw = parse_raw_bytes(obj.key, data)
+        parsed = parse_raw_bytes(obj.key, data)
     except UnreadableObjectError as error:
         return _rejected_whole(obj, now, str(error), _unparsed_content(contract, obj, data))
+    raw = parsed if suppressor is None else parsed.filter(~suppressor.mask(parsed))
     try:
         split = apply_contract(contract, raw)
     except ValueError as error:
@@ -58,7 +71,8 @@ def split_bytes(
         pl.col(REASON_COLUMN),
         pl.struct(pl.exclude(REASON_COLUMN)).struct.json_encode().alias(RAW_CONTENT),
     )
-    return ObjectBatch(obj, raw.height, stamp(accepted, obj, now), stamp(rejected, obj, now))
+    suppressed = parsed.height - raw.height
+    return ObjectBatch(obj, parsed.height, stamp(accepted, obj, now), stamp(rejected, obj, now), suppressed)
 
 
 def _rejected_whole(obj: RawObject, now: dt.datetime, reason: str, content: str) -> ObjectBatch:

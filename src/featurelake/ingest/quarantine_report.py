@@ -33,7 +33,7 @@ def summary_description(results: list[IngestResult]) -> str:
     """The ``ingest-summary`` artifact's description, pointing at the quarantine report when there is one."""
     quarantined = rows_quarantined(results)
     note = f"; {quarantined} rows quarantined (see the {ARTIFACT_KEY} artifact)" if quarantined else ""
-    return f"Rows read = accepted + quarantined, per source{note}"
+    return f"Rows read = accepted + quarantined + suppressed (erased subjects), per source{note}"
 
 
 def artifact_description(results: list[IngestResult]) -> str:

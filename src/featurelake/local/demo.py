@@ -19,6 +19,7 @@ from typing import Any
 
 from featurelake.local import synthetic
 from featurelake.local.chain import StageError, wait_for_deployments, wait_for_triggered_run
+from featurelake.local.forget import forget_a_customer
 from featurelake.local.processes import StackError
 from featurelake.local.production import serve_and_score
 from featurelake.local.stack import LocalStack
@@ -82,7 +83,7 @@ def _wait_until_interrupted(stack: LocalStack, elapsed: float, say: Callable[[st
 
 
 def run_chain(stack: LocalStack, stage_timeout: float, say: Callable[[str], None]) -> dict[str, Any]:
-    """Upload the synthetic dataset, follow the automations from ingest to a model, then serve and score."""
+    """Upload the synthetic dataset, follow the automations from ingest to a model; serve, score; forget a customer."""
     from featurelake.core.naming import feature_table_path
 
     settings = Settings()
@@ -102,7 +103,8 @@ def run_chain(stack: LocalStack, stage_timeout: float, say: Callable[[str], None
     retrain = wait_for_triggered_run(RETRAIN, since, "retrain", stage_timeout, say)
     tables = [feature_table_path(name, version) for name, version in FEATURE_TABLES]
     summary = collect_summary(settings, synthetic.SOURCES, tables, ingest, build, retrain)
-    return summary | {"production": serve_and_score(stack, data, stage_timeout, say)}
+    production = serve_and_score(stack, data, stage_timeout, say)
+    return summary | {"production": production, "erasure": forget_a_customer(data, stage_timeout, say)}
 
 
 def _raise_interrupt(signum: int, frame: object) -> None:

@@ -145,6 +145,8 @@ def print_summary(summary: dict[str, Any], urls: tuple[str, str], say: Callable[
     say(f"  Registered model {summary['model']}: {summary['champion']}.")
     if "production" in summary:
         _say_production(summary["production"], say)
+    if "erasure" in summary:
+        _say_erasure(summary["erasure"], say)
     say(f"  Prefect UI: {urls[0]}    MLflow UI: {urls[1]}")
 
 
@@ -162,6 +164,17 @@ def _say_production(production: dict[str, Any], say: Callable[[str], None]) -> N
         f"  Champion (version {scored['model_version']}) scored the new transaction {scored['txn_id']}: "
         f"{scored['score']:.4f}, in {scored['table']} (features {scored['feature_versions']})."
     )
+
+
+def _say_erasure(erasure: dict[str, Any], say: Callable[[str], None]) -> None:
+    """Who was forgotten, by which requests, and what the proof scan found (nothing, or where)."""
+    say(
+        f"  Customer {erasure['customer']} was erased from every source (requests {', '.join(erasure['requests'])}): "
+        f"{erasure['rows_removed']} bronze rows, the feature days they reached rebuilt, their online item deleted."
+    )
+    scanned = ", ".join(f"{count} {what}" for what, count in sorted(erasure["scanned"].items()))
+    verdict = "no trace of them" if not erasure["hits"] else f"{len(erasure['hits'])} hit(s): {erasure['hits']}"
+    say(f"  Proof scan ({scanned}): {verdict}.")
 
 
 def _ids(run_ids: list[str]) -> str:

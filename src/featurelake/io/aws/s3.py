@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -74,13 +74,27 @@ def s3_client(settings: Settings) -> S3Client:
     return client
 
 
-def aws_client(settings: Settings, service: Literal["s3", "sqs", "dynamodb"]) -> Any:
+def aws_client(
+    settings: Settings, service: Literal["s3", "sqs", "dynamodb", "sts"], credentials: Mapping[str, str] | None = None
+) -> Any:
     """A client of ``service`` on the configured endpoint and region, with adaptive retries.
 
-    The local stack's moto serves S3, SQS and DynamoDB on one endpoint, so every service takes the S3 one.
+    The local stack's moto serves S3, SQS, DynamoDB and STS on one endpoint, so every service takes
+    the S3 one. ``credentials`` (``aws_access_key_id``, ``aws_secret_access_key``,
+    ``aws_session_token``) replace the standard chain, e.g. for an assumed role.
     """
     config = Config(retries={"max_attempts": 8, "mode": "adaptive"})
-    return boto3.client(service, endpoint_url=settings.s3_endpoint_url, region_name=settings.aws_region, config=config)
+    given = credentials or {}
+    make: Callable[..., Any] = boto3.client  # its per-service overloads cannot take a union of names
+    return make(
+        service,
+        endpoint_url=settings.s3_endpoint_url,
+        region_name=settings.aws_region,
+        config=config,
+        aws_access_key_id=given.get("aws_access_key_id"),
+        aws_secret_access_key=given.get("aws_secret_access_key"),
+        aws_session_token=given.get("aws_session_token"),
+    )
 
 
 def ensure_buckets(settings: Settings) -> None:
@@ -96,7 +110,10 @@ def ensure_buckets(settings: Settings) -> None:
 def ensure_bucket(settings: Settings, bucket: str) -> None:
     """Create a bucket with default encryption if it does not exist (local stack, tests).
 
-    An existing bucket is left as it is: its owner's encryption settings are not ours to reset.
+    The raw bucket is created versioned, as in infra/cloudformation: an overwritten raw object
+    keeps its old versions, so an erasure must find and remove every version, and locally it
+    can only be tested if versions exist. An existing bucket is left as it is: its owner's
+    encryption and versioning settings are not ours to reset.
     """
     client = s3_client(settings)
     existing = {b["Name"] for b in client.list_buckets().get("Buckets", [])}
@@ -110,3 +127,5 @@ def ensure_bucket(settings: Settings, bucket: str) -> None:
         Bucket=bucket,
         ServerSideEncryptionConfiguration={"Rules": [{"ApplyServerSideEncryptionByDefault": default}]},
     )
+    if bucket == settings.raw_bucket:
+        client.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})

@@ -8,12 +8,26 @@ The table API only reads one snapshot at a time, so these files are read one by 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Protocol
 
 import polars as pl
 import pyarrow.parquet as pq
 from deltalake.fs import DeltaStorageHandler
 
+from featurelake.core.erasure import raw_content_values
 from featurelake.io.delta.store import DeltaStore
+
+#: Quarantine's column holding a rejected row (or the start of a rejected file) as text; the
+#: ingest stage names it (featurelake.ingest.bronze.RAW_CONTENT), which io cannot import.
+RAW_CONTENT = "_raw"
+
+
+class HasPath(Protocol):
+    """A data file's record: its path relative to the table root."""
+
+    @property
+    def path(self) -> str:
+        """The file's path relative to the table root."""
 
 
 def storage_handler(store: DeltaStore, path: str) -> DeltaStorageHandler:
@@ -42,3 +56,21 @@ def read_files(store: DeltaStore, path: str, files: Iterable[str], columns: list
     if not frames:
         return pl.DataFrame()
     return pl.concat(frames, how="diagonal_relaxed")
+
+
+def raw_content_files(
+    store: DeltaStore, path: str, files: Iterable[HasPath], column: str, values: frozenset[str]
+) -> set[str]:
+    """The quarantine files whose raw content (``_raw``: JSON rows) holds ``column`` equal to one of ``values``.
+
+    Raw content is free text to the statistics, so every file is read (quarantine tables are small).
+    """
+    held = set()
+    for record in files:
+        frame = read_files(store, path, [record.path], [RAW_CONTENT])
+        if frame.is_empty() or RAW_CONTENT not in frame.columns:
+            continue
+        texts = frame[RAW_CONTENT].drop_nulls().to_list()
+        if any(set(raw_content_values(text, column)) & values for text in texts):
+            held.add(record.path)
+    return held
