@@ -7,7 +7,8 @@ import gzip
 import polars as pl
 import pytest
 
-from featurelake.erase.raw import record_new_etags, rewrite_raw_objects
+from featurelake.erase.ingest_log import reconcile_ingest_log
+from featurelake.erase.raw import rewrite_raw_objects
 from featurelake.ingest.bronze import SOURCE_ETAG, SOURCE_KEY, ingest_log_path
 from featurelake.io.aws.raw_erasure import BreakGlassError, break_glass_client, object_versions, read_version
 from featurelake.io.aws.s3 import s3_client
@@ -70,12 +71,13 @@ def test_every_version_is_rewritten_or_deleted_and_the_ingest_log_follows(settin
     assert pl.read_csv(gzip.decompress(content), infer_schema=False).height == ROWS.height - subject_rows
 
     store = DeltaStore(settings)
-    assert record_new_etags(store, "transactions", {r.key: r.new_etag for r in done if r.new_etag}) is not None
+    etags = {r.key: r.new_etag for r in done if r.new_etag}
+    assert reconcile_ingest_log(store, "transactions", [KEY], etags, {}) is not None
     log = store.read(ingest_log_path("transactions")).filter(pl.col(SOURCE_KEY) == KEY)
     assert log[SOURCE_ETAG].to_list() == [after[0].etag]
     assert ingest(sources=["transactions"]) == []  # the rewrite is not taken for a producer's new object
     assert rewrite_raw_objects(glass, [KEY], "customer_id", _is_subject, dry_run=False) == []  # idempotent
-    assert record_new_etags(store, "transactions", {}) is None
+    assert reconcile_ingest_log(store, "transactions", [KEY], etags, {}) is None  # already in line
 
 
 def test_an_older_version_alone_holding_the_subject_is_deleted(settings: Settings) -> None:

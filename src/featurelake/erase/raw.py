@@ -6,22 +6,18 @@ versions in the versioned raw bucket; when any version holds the subject, the la
 rewritten without the subject's rows (:mod:`featurelake.core.raw_rewrite`) and every older
 version is deleted, as the break-glass principal (:mod:`featurelake.io.aws.raw_erasure`).
 
-The ingest log then records each rewritten key at its new ETag (:func:`record_new_etags`):
+The ingest log then records each rewritten key at its new ETag
+(:func:`featurelake.erase.ingest_log.reconcile_ingest_log`):
 otherwise the next ingest would take the rewrite for a producer's new version and ingest the
 object again.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 
-import polars as pl
-
-from featurelake.core import commits
 from featurelake.core.raw_formats import UnreadableObjectError
 from featurelake.core.raw_rewrite import IsSubject, RawRewrite, without_subject
-from featurelake.ingest.bronze import LOG_SCHEMA, SOURCE_ETAG, SOURCE_KEY, ingest_log_path, sql_in
 from featurelake.io.aws.raw_erasure import (
     ObjectVersion,
     RawClient,
@@ -32,7 +28,6 @@ from featurelake.io.aws.raw_erasure import (
     replace_object,
 )
 from featurelake.io.aws.s3 import s3_client
-from featurelake.io.delta.store import DeltaStore
 from featurelake.settings import Settings
 
 
@@ -108,25 +103,3 @@ def _search(
             f"version {version.version_id} of s3://{bucket}/{key} (ETag {version.etag}) cannot be searched for the "
             f"subject: {error}. Check it by hand; the erasure cannot prove it free of the subject"
         ) from error
-
-
-def record_new_etags(
-    store: DeltaStore, source: str, etags: dict[str, str], metadata: Mapping[str, str] | None = None
-) -> int | None:
-    """Record each rewritten key at its new ETag in the source's ingest log, in one commit; its version.
-
-    The key's counts stay as they were. A predicate overwrite on exactly these keys, as the ingest
-    write does, so a re-run writes the same rows again. Keys the log never held are left out (an
-    object never ingested has nothing to keep from re-ingesting). None: nothing to record.
-    """
-    path = ingest_log_path(source)
-    if not etags or store.version(path) is None:
-        return None
-    keys = sorted(etags)
-    log = store.read(path).filter(pl.col(SOURCE_KEY).is_in(keys)).unique(SOURCE_KEY, keep="last", maintain_order=True)
-    if log.is_empty():
-        return None
-    new = pl.Series(SOURCE_ETAG, [etags[k] for k in log[SOURCE_KEY].to_list()], dtype=pl.String)
-    rows = log.with_columns(new).select(LOG_SCHEMA.names()).cast(LOG_SCHEMA)
-    tags = {commits.OPERATION: commits.Operation.ERASE, commits.SOURCE: source, **(metadata or {})}
-    return store.write(path, rows, mode="overwrite", predicate=sql_in(SOURCE_KEY, keys), metadata=tags)
