@@ -24,6 +24,7 @@ from featurelake.erase import run as erase_run
 from featurelake.erase.proof import scan
 from featurelake.erase.request import make_subject, read_keys
 from featurelake.io.aws.online_store import OnlineStore
+from featurelake.io.aws.s3 import aws_client
 from featurelake.io.delta.store import DeltaStore
 from featurelake.io.mlflow import registry
 from featurelake.local import synthetic
@@ -44,6 +45,8 @@ def stack(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
     """The demo's data ingested, built, trained on, served online and scored; break-glass configured."""
     monkeypatch.setenv("FEATURELAKE_BREAK_GLASS_ROLE_ARN", BREAK_GLASS)
     get_settings.cache_clear()
+    versioned = {"Status": "Enabled"}  # as on AWS: purged files and rewritten logs stay as older versions
+    aws_client(settings, "s3").put_bucket_versioning(Bucket=settings.lake_bucket, VersioningConfiguration=versioned)
     upload(settings, demo_objects())
     ingest()
     published = build_features("customer_txn", 1)

@@ -29,9 +29,12 @@ from featurelake.core.erasure import Needles
 from featurelake.core.featureset import FeatureSet
 from featurelake.core.naming import bronze_path, quarantine_path
 from featurelake.erase.locate import Located
+from featurelake.io.aws.lake_versions import delete_noncurrent
+from featurelake.io.aws.raw_erasure import break_glass_client
 from featurelake.io.delta.erasure import FileRecord, files_containing, purge_files, referenced_files, scrub_log
 from featurelake.io.delta.file_reads import raw_content_files
 from featurelake.io.delta.store import DeltaStore
+from featurelake.settings import Settings
 
 #: Which of a table's files hold the subject.
 Check = Callable[[list[FileRecord]], set[str]]
@@ -146,6 +149,26 @@ def snapshot_holds(store: DeltaStore, path: str, version: int, files: frozenset[
 def purge(store: DeltaStore, plan: PurgePlan) -> dict[str, list[str]]:
     """Delete the planned files; returns the files deleted per table (already missing ones included)."""
     return {path: purge_files(store, path, sorted(files)) for path, files in plan.files.items()}
+
+
+def purge_versions(settings: Settings, plan: PurgePlan, tables: Iterable[str]) -> int:
+    """In a versioned lake bucket, delete the noncurrent versions of purged files and rewritten log entries.
+
+    Needs the break-glass principal (the bucket policy denies version deletes to everyone else).
+    A lake on local disk, or a bucket without versioning, has none. Returns how many went.
+    """
+    if not settings.lake_uri.startswith("s3://"):
+        return 0
+    client = break_glass_client(settings)
+    root = settings.lake_uri.removeprefix("s3://").partition("/")[2].strip("/")
+    deleted = 0
+    for table in sorted(set(tables)):
+        base = f"{root}/{table}/" if root else f"{table}/"
+        deleted += delete_noncurrent(client, settings.lake_bucket, f"{base}_delta_log/")
+        files = plan.files.get(table)
+        if files:
+            deleted += delete_noncurrent(client, settings.lake_bucket, base, frozenset(base + f for f in files))
+    return deleted
 
 
 def scrub(store: DeltaStore, paths: Iterable[str], plan: PurgePlan, needles: Needles, request_id: str) -> int:

@@ -186,6 +186,14 @@ def _scrub(context: Context, located: Located, plan: physical.PurgePlan, outcome
     needles = Needles(value=plain[0] if plain else None, hashes=subject.all_hashes)
     paths = set(plan.files) | set(outcome.versions_written) | {spec.table_path for spec in located.feature_sets}
     physical.scrub(context.store, paths, plan, needles, subject.request_id)
+    if context.rewrite_raw:  # the break-glass principal is at hand: no noncurrent version may keep the subject
+        gone = physical.purge_versions(context.settings, plan, paths)
+        outcome.notes.append(f"{gone} noncurrent object version(s) of purged files and rewritten logs deleted")
+    else:
+        outcome.notes.append(
+            "a versioned lake bucket keeps purged files and old log entries as noncurrent versions until its "
+            "lifecycle rule expires them; run again with --rewrite-raw (the break-glass principal) to delete them now"
+        )
 
 
 def _planned(
