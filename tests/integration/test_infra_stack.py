@@ -464,7 +464,7 @@ def test_staging_deploys_to_an_ecs_pool_with_each_flows_task_role_from_the_stack
         "score": "RetrainTaskRoleArn",  # loads the champion and reads features as retrain does
         "materialize": "BuildTaskRoleArn",  # its own role is in the online-store stack, not wired into deploy yet
         "maintenance": "MaintenanceTaskRoleArn",
-        "erase": "MaintenanceTaskRoleArn",  # rewrites and vacuums lake tables, as maintenance does
+        "erase": "EraseTaskRoleArn",
         "freshness": "BuildTaskRoleArn",  # reads feature tables' history, as builds may
     }
     with get_client(sync_client=True) as client:

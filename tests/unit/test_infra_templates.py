@@ -54,6 +54,7 @@ EXPECTED_OUTPUTS = {
     "RetrainTaskRoleArn",
     "WatchTaskRoleArn",
     "MaintenanceTaskRoleArn",
+    "EraseTaskRoleArn",
     "LogGroupName",
 }
 #: Every S3 action whose name starts with Delete (IAM service authorization reference).
@@ -318,12 +319,15 @@ def test_ingest_reads_raw_writes_its_tables_and_deletes_only_expired_log_entries
     assert not allows(s, "s3:ListBucket", LAKE)  # no prefix: the whole lake
 
 
-def test_only_ingest_reads_the_pii_key_and_only_through_secrets_manager() -> None:
-    ingest = main_statements("IngestTaskRole")
-    assert allows(ingest, "secretsmanager:GetSecretValue", PII_SECRET)
-    assert allows(ingest, "kms:Decrypt", KEY, **VIA_SECRETS)
-    assert not allows(ingest, "kms:Decrypt", KEY)  # not directly, only through a service
-    assert not allows(ingest, "secretsmanager:GetSecretValue", PII_SECRET.replace("pii-key", "other"))
+def test_only_ingest_and_erase_read_the_pii_keys_and_only_through_secrets_manager() -> None:
+    retired = PII_SECRET.replace("pii-key-AbCdEf", "pii-key-retired-0123456789ab-XyZ123")
+    for role in ("IngestTaskRole", "EraseTaskRole"):  # erase matches a subject by its keyed hash
+        statements = main_statements(role)
+        assert allows(statements, "secretsmanager:GetSecretValue", PII_SECRET), role
+        assert allows(statements, "secretsmanager:GetSecretValue", retired), role  # keys kept by a rotation
+        assert allows(statements, "kms:Decrypt", KEY, **VIA_SECRETS), role
+        assert not allows(statements, "kms:Decrypt", KEY), role  # not directly, only through a service
+        assert not allows(statements, "secretsmanager:GetSecretValue", PII_SECRET.replace("pii-key", "other")), role
     for role in ("BuildTaskRole", "RetrainTaskRole", "WatchTaskRole", "MaintenanceTaskRole", "ExecutionRole"):
         statements = main_statements(role, HasPrefectApiKeySecret=True)
         assert not allows(statements, "secretsmanager:GetSecretValue", PII_SECRET), role
@@ -449,6 +453,30 @@ def test_maintenance_reads_model_manifests_for_the_labels_pins_and_nothing_else_
         assert not allows(s, "s3:DeleteObject", lake(manifest))
     assert not allows(s, "s3:GetObject", lake("mlflow/7d62ad4a/artifacts/model/model.pkl"))
     assert not allows(s, "s3:ListBucket", LAKE, **{"s3:prefix": "mlflow/"})
+
+
+def test_erase_changes_lake_tables_and_online_items_and_reaches_raw_only_as_the_break_glass_principal() -> None:
+    s = main_statements("EraseTaskRole")
+    for table in (
+        BRONZE_TXN,
+        quarantine_path("transactions"),
+        FEATURES,
+        "predictions/featurelake-fraud",
+        "_erasure/log",
+    ):
+        for action in ("s3:GetObject", "s3:PutObject", "s3:DeleteObject"):
+            assert allows(s, action, lake(f"{table}/{DATA_FILE}")), (action, table)
+    assert allows(
+        s, "dynamodb:DeleteItem", f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/featurelake-online-customer_txn-v1"
+    )
+    assert not allows(s, "dynamodb:DeleteTable", f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/featurelake-online-x-v1")
+    for action in ("s3:GetObject", "s3:PutObject", *S3_DELETE_ACTIONS):
+        assert not allows(s, action, f"{RAW}/transactions/a.csv"), action
+    assert not allows(s, "s3:DeleteObjectVersion", lake(f"{BRONZE_TXN}/{DATA_FILE}"))  # versions: break-glass only
+    assert not allows(s, "sts:AssumeRole", BREAK_GLASS)  # no break-glass principal named: nothing to assume
+    with_glass = main_statements("EraseTaskRole", {"BreakGlassPrincipalArn": BREAK_GLASS}, HasBreakGlass=True)
+    assert allows(with_glass, "sts:AssumeRole", BREAK_GLASS)
+    assert not allows(with_glass, "sts:AssumeRole", f"arn:aws:iam::{ACCOUNT}:role/admin")
 
 
 def test_maintenance_cannot_touch_raw_or_write_outside_the_lake_tables() -> None:
