@@ -127,7 +127,10 @@ def test_a_customer_is_forgotten_everywhere_and_everyone_else_stays(stack: Setti
     assert gone not in log.write_csv()
     assert email not in log.write_csv()
 
-    assert scan(stack, needles).clean, scan(stack, needles).markdown()
+    after_scan = scan(stack, needles)
+    assert after_scan.clean, after_scan.markdown()
+    assert all(after_scan.scanned[system] > 0 for system in ("lake", "raw", "online", "mlflow", "prefect"))
+    assert gone not in after_scan.markdown()
     assert scan(stack, _needles(stack, store, "transactions", "customer_email", email)).clean
     verified = CliRunner().invoke(
         app,
