@@ -63,11 +63,11 @@ def parse_raw_bytes(key: str, data: bytes) -> pl.DataFrame:
             content that does not match the suffix, a wrong encoding or delimiter, a ragged CSV
             row, or an NDJSON line that is not a JSON object.
     """
-    suffix = _suffix_of(key)
+    suffix = suffix_of(key)
     if not data:
         raise UnreadableObjectError(f"{key}: is empty (0 bytes)")
     if key.lower().endswith(".gz"):
-        data = _gunzip(key, data)
+        data = gunzip(key, data)
     _check_magic(key, suffix, data)
     if suffix == ".parquet":
         frame = _read_parquet(key, data)
@@ -94,7 +94,7 @@ _OTHER_DELIMITERS = (";", "\t", "|")
 _LOOKS_LIKE_JSON = re.compile(rb"\s*(\{|\[\s*[\[{])")
 
 
-def _suffix_of(key: str) -> str:
+def suffix_of(key: str) -> str:
     """Which of :data:`SUPPORTED_SUFFIXES` the key ends with, case-insensitively and ignoring ``.gz``."""
     name = key.lower().removesuffix(".gz")
     for suffix in SUPPORTED_SUFFIXES:
@@ -103,7 +103,7 @@ def _suffix_of(key: str) -> str:
     raise UnreadableObjectError(f"{key}: unsupported format (expected one of {SUPPORTED_SUFFIXES}, optionally .gz)")
 
 
-def _gunzip(key: str, data: bytes) -> bytes:
+def gunzip(key: str, data: bytes) -> bytes:
     """Unwrap a ``.gz`` object, telling a misnamed file from a damaged one."""
     if not data.startswith(_GZIP_MAGIC):
         raise UnreadableObjectError(f"{key}: is not gzip-compressed (no gzip magic) although named .gz")

@@ -32,7 +32,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from featurelake.core.raw_formats import SUPPORTED_SUFFIXES, UnreadableObjectError
+from featurelake.core.raw_formats import UnreadableObjectError, gunzip, suffix_of
 
 #: Given an object's distinct values of the subject's column, the ones that are the subject.
 IsSubject = Callable[[list[str]], set[str]]
@@ -58,8 +58,8 @@ def without_subject(key: str, data: bytes, column: str, is_subject: IsSubject) -
             only, never the content).
     """
     compressed = key.lower().endswith(".gz")
-    plain = _gunzip(key, data) if compressed else data
-    suffix = _suffix(key)
+    plain = gunzip(key, data) if compressed else data
+    suffix = suffix_of(key)
     if suffix == ".parquet":
         rewritten, removed, kept = _parquet(key, plain, column, is_subject)
     else:
@@ -71,21 +71,6 @@ def without_subject(key: str, data: bytes, column: str, is_subject: IsSubject) -
     if not removed:
         return RawRewrite(None, 0, kept)
     return RawRewrite(_gzip_like(data, rewritten) if compressed else rewritten, removed, kept)
-
-
-def _suffix(key: str) -> str:
-    name = key.lower().removesuffix(".gz")
-    for suffix in SUPPORTED_SUFFIXES:
-        if name.endswith(suffix):
-            return suffix
-    raise UnreadableObjectError(f"{key}: unsupported format (expected one of {SUPPORTED_SUFFIXES}, optionally .gz)")
-
-
-def _gunzip(key: str, data: bytes) -> bytes:
-    try:
-        return gzip.decompress(data)
-    except (EOFError, OSError) as error:
-        raise UnreadableObjectError(f"{key}: is not a complete gzip stream; it cannot be rewritten") from error
 
 
 def _gzip_like(original: bytes, data: bytes) -> bytes:
