@@ -8,14 +8,13 @@ from pathlib import Path
 import pytest
 
 from featurelake.core import commits
-from featurelake.core.contracts import REASON_COLUMN
+from featurelake.core.contracts import RAW_CONTENT, REASON_COLUMN
 from featurelake.core.naming import bronze_path
 from featurelake.core.pii import PiiKeyError, key_id
 from featurelake.ingest import announcements
 from featurelake.ingest.announcements import bronze_appended
 from featurelake.ingest.backlog import needs_pii_key, worth_retrying
 from featurelake.ingest.bronze import (
-    RAW_CONTENT,
     SOURCE_KEY,
     IngestResult,
     audit_tags,

@@ -16,6 +16,8 @@ from featurelake.core.pii import PII_POLICIES, PiiPolicy
 from featurelake.core.raw_formats import shown_names
 
 REASON_COLUMN = "_reason"
+#: Quarantine's column holding a rejected row (or the start of a rejected file) as text.
+RAW_CONTENT = "_raw"
 
 
 @dataclass(frozen=True)

@@ -15,11 +15,12 @@ from datetime import UTC, date, datetime
 import polars as pl
 
 from featurelake.core.catalog import Catalog
+from featurelake.core.contracts import RAW_CONTENT
 from featurelake.core.erasure import Subject, matching_values, raw_content_values
 from featurelake.core.featureset import FeatureSet
 from featurelake.core.increments import merge_ranges, utc_day
 from featurelake.core.naming import bronze_path, feature_quarantine_path, quarantine_path
-from featurelake.ingest.bronze import RAW_CONTENT, SOURCE_KEY
+from featurelake.ingest.bronze import SOURCE_KEY
 from featurelake.io.delta.erasure import referenced_files
 from featurelake.io.delta.file_reads import read_files
 from featurelake.io.delta.store import DeltaStore

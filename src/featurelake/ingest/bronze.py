@@ -29,8 +29,6 @@ from featurelake.io.revision import code_revision
 
 #: Bookkeeping columns of every bronze and quarantine row: the raw object, its ETag, the ingest time.
 SOURCE_KEY, SOURCE_ETAG, INGESTED_AT = "_source_key", "_source_etag", "_ingested_at"
-#: Quarantine's column holding a rejected row (or the start of a rejected file) as text.
-RAW_CONTENT = "_raw"
 LOG_SCHEMA = pl.Schema(
     {SOURCE_KEY: pl.String, SOURCE_ETAG: pl.String, "rows_accepted": pl.Int64, "rows_quarantined": pl.Int64}
 )

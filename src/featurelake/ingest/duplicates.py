@@ -12,9 +12,9 @@ import dataclasses
 
 import polars as pl
 
-from featurelake.core.contracts import REASON_COLUMN, SourceContract
+from featurelake.core.contracts import RAW_CONTENT, REASON_COLUMN, SourceContract
 from featurelake.core.naming import bronze_path
-from featurelake.ingest.bronze import INGESTED_AT, RAW_CONTENT, SOURCE_ETAG, SOURCE_KEY, ObjectBatch
+from featurelake.ingest.bronze import INGESTED_AT, SOURCE_ETAG, SOURCE_KEY, ObjectBatch
 from featurelake.io.delta.store import DeltaStore
 
 #: Working column: the object a primary key was first seen in.

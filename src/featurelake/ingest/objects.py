@@ -12,11 +12,11 @@ import datetime as dt
 
 import polars as pl
 
-from featurelake.core.contracts import REASON_COLUMN, SourceContract, apply_contract
+from featurelake.core.contracts import RAW_CONTENT, REASON_COLUMN, SourceContract, apply_contract
 from featurelake.core.pii import protect
 from featurelake.core.raw_formats import UnreadableObjectError, parse_raw_bytes
 from featurelake.core.suppression import Suppressor
-from featurelake.ingest.bronze import RAW_CONTENT, ObjectBatch, stamp
+from featurelake.ingest.bronze import ObjectBatch, stamp
 from featurelake.io.aws.raw import RawObject, fetch_raw_bytes
 from featurelake.settings import Settings
 

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from featurelake.core.contracts import REASON_COLUMN
+from featurelake.core.contracts import RAW_CONTENT, REASON_COLUMN
 from featurelake.core.naming import quarantine_path
-from featurelake.ingest.bronze import INGESTED_AT, RAW_CONTENT, SOURCE_ETAG, SOURCE_KEY
+from featurelake.ingest.bronze import INGESTED_AT, SOURCE_ETAG, SOURCE_KEY
 from featurelake.ingest.reasons import count_reasons
 from featurelake.io.delta.store import DeltaStore
 

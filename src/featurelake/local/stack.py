@@ -22,6 +22,7 @@ from featurelake.settings import get_settings
 LOCAL_AWS_KEY = "featurelake-local"
 #: What env.sh exports: the stack's settings, and PYTHONPATH so a features package kept outside
 #: the checkout (``FEATURELAKE_FEATURES_MODULE``) is importable in the second shell too.
+LOCAL_BREAK_GLASS_ROLE = "arn:aws:iam::123456789012:role/featurelake-break-glass"
 _STACK_VARIABLES = ("FEATURELAKE_", "AWS_", "PREFECT_", "MLFLOW_", "PYTHONPATH")
 
 
@@ -182,6 +183,9 @@ class LocalStack:
             "FEATURELAKE_MLFLOW_TRACKING_URI": f"http://127.0.0.1:{mlflow_port}",
             "FEATURELAKE_STATE_DIR": str(self.state_dir),
             "FEATURELAKE_PROJECT_DIR": str(self.project_dir),
+            # The principal that alone may rewrite raw objects (an erasure's raw step); moto's STS
+            # lets any role be assumed, as the stack's break-glass role would be on AWS.
+            "FEATURELAKE_BREAK_GLASS_ROLE_ARN": LOCAL_BREAK_GLASS_ROLE,
             "PREFECT_HOME": str(prefect_home),
             "PREFECT_API_URL": f"http://127.0.0.1:{prefect_port}/api",
             "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{prefect_home / 'prefect.db'}",

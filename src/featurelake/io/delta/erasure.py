@@ -24,6 +24,7 @@ import pyarrow as pa
 from deltalake import CommitProperties, DeltaTable
 from deltalake.exceptions import CommitFailedError
 
+from featurelake.core.contracts import RAW_CONTENT
 from featurelake.core.erasure import without_subject_lines
 from featurelake.io.delta.erasure_files import (
     LOG_DIR,
@@ -56,7 +57,7 @@ logger = logging.getLogger(__name__)
 
 #: Quarantine's column holding a rejected row as JSON, or the start of a rejected file as NDJSON
 #: (``featurelake.ingest.bronze.RAW_CONTENT``; io cannot import ingest).
-RAW_COLUMN = "_raw"
+RAW_COLUMN = RAW_CONTENT  # quarantine's raw-content column
 #: The table property that limits which columns get min/max statistics in new files.
 STATS_COLUMNS = "delta.dataSkippingStatsColumns"
 _NEW_RAW = "__erasure_new_raw"

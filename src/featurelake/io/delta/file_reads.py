@@ -14,12 +14,9 @@ import polars as pl
 import pyarrow.parquet as pq
 from deltalake.fs import DeltaStorageHandler
 
+from featurelake.core.contracts import RAW_CONTENT
 from featurelake.core.erasure import raw_content_values
 from featurelake.io.delta.store import DeltaStore
-
-#: Quarantine's column holding a rejected row (or the start of a rejected file) as text; the
-#: ingest stage names it (featurelake.ingest.bronze.RAW_CONTENT), which io cannot import.
-RAW_CONTENT = "_raw"
 
 
 class HasPath(Protocol):

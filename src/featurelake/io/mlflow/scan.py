@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import tempfile
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -24,27 +25,23 @@ def mlflow_contents(settings: Settings) -> Iterator[tuple[str, bytes]]:
     import mlflow
 
     client = mlflow.MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
-    for experiment in _pages(lambda token: client.search_experiments(view_type=_ALL, page_token=token)):
-        runs = _pages(
-            lambda token, eid=experiment.experiment_id: client.search_runs(
-                [eid], run_view_type=_ALL, max_results=500, page_token=token
-            )
-        )
-        for run in runs:
+    for experiment in _pages(partial(client.search_experiments, view_type=_ALL)):
+        search = partial(client.search_runs, [experiment.experiment_id], run_view_type=_ALL, max_results=500)
+        for run in _pages(search):
             yield from _run_contents(client, run)
-    for model in _pages(lambda token: client.search_registered_models(page_token=token)):
+    for model in _pages(client.search_registered_models):
         yield f"mlflow registered model {model.name}", _json({"description": model.description, "tags": model.tags})
         name = str(model.name).replace("'", "\\'")
-        for version in _pages(lambda token, n=name: client.search_model_versions(f"name = '{n}'", page_token=token)):
+        for version in _pages(partial(client.search_model_versions, f"name = '{name}'")):
             record = {"description": version.description, "tags": version.tags, "source": version.source}
             yield f"mlflow model {model.name} version {version.version}", _json(record)
 
 
-def _pages(read: Callable[[str | None], Any]) -> Iterator[Any]:
-    """Every item of a paged MLflow listing (``read(page_token)`` returns a PagedList)."""
+def _pages(read: Callable[..., Any]) -> Iterator[Any]:
+    """Every item of a paged MLflow listing (``read(page_token=...)`` returns a PagedList)."""
     token: str | None = None
     while True:
-        page = read(token)
+        page = read(page_token=token)
         yield from page
         token = page.token
         if not token:
