@@ -20,7 +20,7 @@ import polars as pl
 from featurelake.build.plan import BuildPlan
 from featurelake.build.publish import ChunkInstructions, add_constraints, chunk_instructions
 from featurelake.build.quarantine import quarantine
-from featurelake.build.source import chunk_source_objects, read_chunk_source
+from featurelake.build.source import chunk_source_objects, read_chunk_source, refuse_if_erased_since
 from featurelake.core import catalog
 from featurelake.core.drift_basis import DriftBasis
 from featurelake.core.featureset import FeatureSet
@@ -157,6 +157,7 @@ def _write(
     if not outcome.success:
         quarantine(store, spec, features, outcome, bronze_version, instructions.metadata)
         return None
+    refuse_if_erased_since(store, spec, bronze_version)
     if instructions.prepare_table:
         add_constraints(store, spec, features)
     metadata = instructions.commit_metadata(features.height, chunk, outcome.suite_hash)

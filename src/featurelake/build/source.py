@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from featurelake.core import commits
 from featurelake.core.featureset import FeatureSet
 from featurelake.core.increments import DayChunk, source_window
 from featurelake.core.naming import bronze_path
@@ -61,3 +62,27 @@ def chunk_source_objects(bronze: Table, spec: FeatureSet, chunk: DayChunk) -> pl
     """The raw objects (key, ETag) whose rows a chunk read: its lineage."""
     since, until = source_window(spec, chunk)
     return distinct_in_window(bronze, spec.event_time, since, until, [SOURCE_KEY, SOURCE_ETAG])
+
+
+class ErasedSinceReadError(RuntimeError):
+    """Bronze was erased from after a build read it: publishing what it computed could bring a subject back."""
+
+
+def refuse_if_erased_since(store: DeltaStore, spec: FeatureSet, bronze_version: int) -> None:
+    """Stop a build whose bronze version an erasure has since superseded, before it writes anything.
+
+    Raises:
+        ErasedSinceReadError: naming the erasure request (never the subject); the erasure's own
+            rebuild, or the next build, publishes the erased bronze instead.
+    """
+    path = bronze_path(spec.source.name)
+    latest = store.version(path)
+    if latest is None or latest <= bronze_version:
+        return
+    for commit in store.history(path, limit=latest - bronze_version):
+        if int(commit["version"]) > bronze_version and commit.get(commits.ERASURE_REQUEST):
+            raise ErasedSinceReadError(
+                f"{spec.ref}: bronze {spec.source.name} was erased from (request {commit[commits.ERASURE_REQUEST]}, "
+                f"version {commit['version']}) after this build read version {bronze_version}; nothing was written, "
+                "the next build publishes the erased bronze"
+            )

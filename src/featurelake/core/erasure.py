@@ -209,10 +209,8 @@ class Needles:
         hits: dict[str, set[str]] = {}
         for name in frame.columns:
             column = frame[name]
-            if isinstance(column.dtype, (pl.Struct, pl.List, pl.Array)):
-                texts = frame.select(pl.col(name).cast(pl.String, strict=False)).to_series()
-                if texts.null_count() == len(texts):
-                    texts = pl.Series([json.dumps(v, default=str) for v in column.to_list()])
+            if column.dtype.is_nested():  # structs and lists (of structs) as JSON text, cell by cell
+                texts = pl.Series([json.dumps(v, default=str) for v in column.to_list()], dtype=pl.String)
             else:
                 texts = column.cast(pl.String, strict=False)
             found: set[str] = set()

@@ -14,6 +14,8 @@ deletes those items outright.
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -23,9 +25,12 @@ from featurelake.build.rebuild import Rebuilt, rebuild
 from featurelake.core.featureset import FeatureSet
 from featurelake.core.online import entity_ids
 from featurelake.io.aws.online_store import OnlineStore
-from featurelake.io.delta.store import DeltaStore
+from featurelake.io.delta.store import DeltaStore, lost_commit_race
 from featurelake.serve.materialize import materialize
 from featurelake.settings import Settings
+
+#: How many times a feature set's rebuild runs before a lost commit race is the erasure's error.
+REBUILD_ATTEMPTS = 4
 
 
 @dataclass(frozen=True)
@@ -41,8 +46,25 @@ class OnlineErased:
 def rebuild_all(
     settings: Settings, store: DeltaStore, specs: tuple[FeatureSet, ...], metadata: Mapping[str, str], actor: str
 ) -> list[Rebuilt]:
-    """Publish the latest bronze version of every feature set in ``specs`` (already published: left as is)."""
-    return [rebuild(settings, store, spec, metadata, actor) for spec in specs]
+    """Publish the latest bronze version of every feature set in ``specs`` (already published: left as is).
+
+    A rebuild that loses a commit race (a concurrent build wrote the same days) runs again on
+    the new snapshot: its plan picks up what is left, so the publish still happens once.
+    """
+    return [_rebuilt(settings, store, spec, metadata, actor) for spec in specs]
+
+
+def _rebuilt(
+    settings: Settings, store: DeltaStore, spec: FeatureSet, metadata: Mapping[str, str], actor: str
+) -> Rebuilt:
+    for attempt in range(1, REBUILD_ATTEMPTS + 1):
+        try:
+            return rebuild(settings, store, spec, metadata, actor)
+        except Exception as error:
+            if not lost_commit_race(error) or attempt == REBUILD_ATTEMPTS:
+                raise
+            time.sleep(random.uniform(0.5, 2.0) * attempt)  # nosec B311 - jitter, not secrecy
+    raise AssertionError("unreachable")
 
 
 def erase_online(

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import polars as pl
 
-from featurelake.core.erasure import HASH_PREFIX_CHARS, Needles
+from featurelake.core.erasure import HASH_PREFIX_CHARS, MIN_TEXT_NEEDLE, Needles
 from featurelake.io.aws.scan import object_versions, online_items
 from featurelake.io.mlflow.scan import mlflow_contents
 from featurelake.io.prefect.scan import prefect_contents
@@ -70,9 +70,15 @@ class ProofReport:
         ]
         if self.hits:
             lines += ["", "| system | where | needle |", "|---|---|---|"]
-            lines += [f"| {h.system} | {h.location} | {h.kind} |" for h in self.hits]
-        lines += [f"- {note}" for note in self.notes]
+            lines += [f"| {h.system} | {_cell(h.location)} | {h.kind} |" for h in self.hits]
+        if self.notes:
+            lines += ["", *(f"- {note}" for note in self.notes)]
         return "\n".join(lines)
+
+
+def _cell(text: str) -> str:
+    """Text safe inside a markdown table cell (an item key's JSON may hold a ``|``)."""
+    return text.replace("|", "\\|")
 
 
 def scan(settings: Settings, needles: Needles, *, include_raw: bool = True) -> ProofReport:
@@ -84,6 +90,8 @@ def scan(settings: Settings, needles: Needles, *, include_raw: bool = True) -> P
     hits: list[Hit] = []
     scanned: dict[str, int] = {}
     notes = [] if needles.value is not None else ["raw value not given: searched for the keyed hashes only"]
+    if needles.value is not None and len(needles.value) < MIN_TEXT_NEEDLE:
+        notes.append(f"raw value shorter than {MIN_TEXT_NEEDLE} characters: matched as a whole cell or text only")
     sources: list[tuple[str, Iterable[tuple[str, bytes]]]] = [("lake", _lake(settings))]
     if include_raw:
         sources.append(("raw", _bucket(settings, settings.raw_bucket, "")))
