@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import io
 
 import polars as pl
 import pytest
@@ -105,3 +106,23 @@ def test_break_glass_client_assumes_the_role_and_needs_it_set(settings: Settings
     assert credentials.token
     upload(settings, {KEY: _object(ROWS)})
     assert [v.is_latest for v in object_versions(client, settings.raw_bucket, KEY)] == [True]
+
+
+def test_an_unreadable_object_holding_the_subject_is_deleted_whole_and_one_without_is_left(settings: Settings) -> None:
+    buffer = io.BytesIO()
+    DATA.transactions.head(40).write_parquet(buffer, compression="uncompressed")
+    truncated = buffer.getvalue()[: len(buffer.getvalue()) // 2]  # cut: no footer, cannot be parsed
+    other = buffer.getvalue()[: len(buffer.getvalue()) // 2].replace(SUBJECT.encode(), b"c-nobody"[: len(SUBJECT)])
+    upload(settings, {"transactions/late/truncated.parquet": truncated, "transactions/late/other.parquet": other})
+    glass = _with_break_glass(settings)
+    keys = ["transactions/late/truncated.parquet", "transactions/late/other.parquet"]
+
+    planned = rewrite_raw_objects(glass, keys, "customer_id", _is_subject, dry_run=True)
+    assert [(r.key, r.deleted) for r in planned] == [("transactions/late/truncated.parquet", True)]
+    done = rewrite_raw_objects(glass, keys, "customer_id", _is_subject, dry_run=False)
+
+    assert [(r.key, r.deleted, r.new_etag) for r in done] == [("transactions/late/truncated.parquet", True, None)]
+    client = s3_client(settings)
+    assert object_versions(client, settings.raw_bucket, keys[0]) == []  # every version gone
+    assert len(object_versions(client, settings.raw_bucket, keys[1])) == 1  # not the subject's: untouched
+    assert rewrite_raw_objects(glass, keys, "customer_id", _is_subject, dry_run=False) == []

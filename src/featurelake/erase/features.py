@@ -63,7 +63,7 @@ def _rebuilt(
         except Exception as error:
             if not lost_commit_race(error) or attempt == REBUILD_ATTEMPTS:
                 raise
-            time.sleep(random.uniform(0.5, 2.0) * attempt)  # nosec B311 - jitter, not secrecy
+            time.sleep(random.uniform(0.5, 2.0) * attempt)  # jitter, not secrecy: nosec B311
     raise AssertionError("unreachable")
 
 

@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime
 import polars as pl
 
 from featurelake.core.catalog import Catalog
-from featurelake.core.contracts import RAW_CONTENT
+from featurelake.core.contracts import RAW_CONTENT, REASON_COLUMN
 from featurelake.core.erasure import Subject, matching_values, raw_content_values
 from featurelake.core.featureset import FeatureSet
 from featurelake.core.increments import merge_ranges, utc_day
@@ -132,10 +132,18 @@ def _quarantine(store: DeltaStore, subject: Subject, key: bytes) -> tuple[frozen
     values = frozenset(matching_values({v for vs in per_record for v in vs}, subject, key))
     held = [bool(set(vs) & values) for vs in per_record]
     keys = {k for k, hit in zip(frame[SOURCE_KEY].to_list(), held, strict=True) if hit}
+    keys |= rejected_whole(store, path)  # their rows were never parsed: the raw step searches their bytes
     live_records = sum(
         bool(set(raw_content_values(text or "", subject.column)) & values) for text in live[RAW_CONTENT].to_list()
     )
     return values, live_records, keys
+
+
+def rejected_whole(store: DeltaStore, path: str) -> set[str]:
+    """Raw objects a quarantine table holds as one record rejected whole (its reason starts with the key)."""
+    frame = store.read(path, columns=[SOURCE_KEY, REASON_COLUMN])
+    whole = frame.filter(pl.col(REASON_COLUMN).str.starts_with(pl.col(SOURCE_KEY) + ":"))
+    return set(whole[SOURCE_KEY].to_list())
 
 
 def _counted(store: DeltaStore, derived: dict[str, tuple[str, ...]], rows: pl.DataFrame) -> dict[str, int]:

@@ -14,12 +14,14 @@ object again.
 
 from __future__ import annotations
 
+import contextlib
+import gzip
+import re
 from dataclasses import dataclass
 
 from featurelake.core.raw_formats import UnreadableObjectError
 from featurelake.core.raw_rewrite import IsSubject, RawRewrite, without_subject
 from featurelake.io.aws.raw_erasure import (
-    ObjectVersion,
     RawClient,
     break_glass_client,
     delete_versions,
@@ -30,9 +32,8 @@ from featurelake.io.aws.raw_erasure import (
 from featurelake.io.aws.s3 import s3_client
 from featurelake.settings import Settings
 
-
-class RawRewriteError(RuntimeError):
-    """A version of a raw object could not be searched row by row; a person must look at it."""
+#: A value as it can sit in raw bytes: letters, digits and the punctuation of ids and e-mails.
+_TOKEN = re.compile(rb"[A-Za-z0-9_.@+\-]{2,256}")
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,9 @@ class RawRewriteRecord:
     new_version_id: str | None
     #: The subject's rows removed from the latest content.
     rows_removed: int
+    #: The object could not be parsed (it was rejected whole at ingest) and its bytes hold the
+    #: subject: every version was deleted, since no row of it can be kept without them.
+    deleted: bool = False
 
 
 def rewrite_raw_objects(
@@ -61,7 +65,10 @@ def rewrite_raw_objects(
 
     Raises:
         BreakGlassError: not a dry run and ``settings.break_glass_role_arn`` is unset or cannot be assumed.
-        RawRewriteError: a version cannot be parsed (nothing more is rewritten from that key on).
+
+    A version that cannot be parsed (the object was rejected whole at ingest) is searched by its
+    word-like byte runs (:func:`tokens_of`); when the latest one holds the subject, the object is
+    deleted whole, every version (no row of it can be kept).
     """
     client = s3_client(settings) if dry_run and not settings.break_glass_role_arn else break_glass_client(settings)
     records = []
@@ -77,12 +84,25 @@ def _rewrite_key(
 ) -> RawRewriteRecord | None:
     bucket = settings.raw_bucket
     versions = [v for v in object_versions(client, bucket, key) if not v.is_delete_marker]
-    found = {v.version_id: _search(client, bucket, key, v, column, is_subject) for v in versions}
-    if not any(r.data is not None for r in found.values()):
+    found: dict[str, RawRewrite] = {}
+    unreadable: set[str] = set()  # versions that cannot be parsed and whose bytes hold the subject
+    for version in versions:
+        data = read_version(client, bucket, key, version.version_id)
+        try:
+            found[version.version_id] = without_subject(key, data, column, is_subject)
+        except UnreadableObjectError:
+            found[version.version_id] = RawRewrite(None, 0, 0)
+            if is_subject(tokens_of(data)):
+                unreadable.add(version.version_id)
+    if not unreadable and not any(r.data is not None for r in found.values()):
         return None
     latest = next((v for v in versions if v.is_latest), None)
-    rewrite = found[latest.version_id] if latest is not None else None
     old = tuple(v.etag or "" for v in versions)
+    if latest is not None and latest.version_id in unreadable:  # nothing of it can be kept: it goes whole
+        if not dry_run:
+            delete_versions(client, bucket, key, [v.version_id for v in versions])
+        return RawRewriteRecord(key, old, None, None, 0, deleted=True)
+    rewrite = found[latest.version_id] if latest is not None else None
     removed = rewrite.rows_removed if rewrite is not None else 0
     if dry_run:
         return RawRewriteRecord(key, old, None, None, removed)
@@ -93,13 +113,12 @@ def _rewrite_key(
     return RawRewriteRecord(key, old, new.etag, new.version_id, removed)
 
 
-def _search(
-    client: RawClient, bucket: str, key: str, version: ObjectVersion, column: str, is_subject: IsSubject
-) -> RawRewrite:
-    try:
-        return without_subject(key, read_version(client, bucket, key, version.version_id), column, is_subject)
-    except UnreadableObjectError as error:
-        raise RawRewriteError(
-            f"version {version.version_id} of s3://{bucket}/{key} (ETag {version.etag}) cannot be searched for the "
-            f"subject: {error}. Check it by hand; the erasure cannot prove it free of the subject"
-        ) from error
+def tokens_of(data: bytes) -> list[str]:
+    """The distinct word-like runs of an object's bytes (gzip opened when it can be): candidates for a value.
+
+    A file that cannot be parsed (truncated, corrupt) may still hold a value as plain bytes; it
+    is found by hashing these candidates, since the erasure holds no raw value to search for.
+    """
+    with contextlib.suppress(OSError, EOFError):
+        data = gzip.decompress(data)
+    return sorted({m.decode("utf-8", errors="replace") for m in _TOKEN.findall(data)})

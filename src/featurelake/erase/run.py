@@ -102,7 +102,7 @@ def _nothing_left(
         )
         return outcome
     outcome.notes.append(f"already erased (erasure log row of {previously['completed_at']})")
-    pending = [str(r["key"]) for r in json.loads(str(previously["raw_objects"])) if not r.get("new_etag")]
+    pending = [str(r["key"]) for r in json.loads(str(previously["raw_objects"])) if r.get("rewritten") is False]
     if pending and context.rewrite_raw and not dry_run:
         _rewrite(context, subject, pending, outcome)
         reconcile_ingest_log(context.store, subject.source, pending, _etags(outcome), _metadata(context, subject))

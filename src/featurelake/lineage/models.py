@@ -23,6 +23,7 @@ from featurelake.io.delta.store import DeltaStore
 from featurelake.io.mlflow import registry, runs
 from featurelake.lineage import render
 from featurelake.lineage.records import BronzeVersion, FeatureVersion, RawObjectRef, TrainingSetRecord
+from featurelake.serve.predictions import keys_landed_between
 from featurelake.settings import Settings
 
 
@@ -155,13 +156,30 @@ def bronze_objects(store: DeltaStore, source: str, version: int, warnings: list[
     chunks spreads its objects over several commits, and a rewritten object replaces its rows.
     """
     path = bronze_path(source)
-    rows = store.read(path, version, columns=[SOURCE_KEY, SOURCE_ETAG])
-    counts = rows.group_by(SOURCE_KEY, SOURCE_ETAG).len("rows").sort(SOURCE_KEY, SOURCE_ETAG)
     logged = _ingest_log(store, source)
-    objects = tuple(_cross_checked(key, etag, n, logged) for key, etag, n in counts.iter_rows())
+    try:
+        rows = store.read(path, version, columns=[SOURCE_KEY, SOURCE_ETAG])
+    except (FileNotFoundError, OSError) as error:  # an erasure purged files this version read
+        objects = _from_commits(store, path, version, logged)
+        warnings.append(
+            f"bronze/{source}@{version} can no longer be read ({type(error).__name__}: its files were purged, e.g. by "
+            "an erasure); its raw objects are listed from the ingest commits, without row counts"
+        )
+    else:
+        counts = rows.group_by(SOURCE_KEY, SOURCE_ETAG).len("rows").sort(SOURCE_KEY, SOURCE_ETAG)
+        objects = tuple(_cross_checked(key, etag, n, logged) for key, etag, n in counts.iter_rows())
     warnings.extend(f"bronze/{source}@{version}: {o.key} ({o.etag}): {o.note}" for o in objects if o.note)
     commit = commit_at(store, path, version)
     return BronzeVersion(source, store.uri(path), version, commit_time(commit or {}), objects)
+
+
+def _from_commits(
+    store: DeltaStore, path: str, version: int, logged: dict[str, tuple[str, int]]
+) -> tuple[RawObjectRef, ...]:
+    """The raw objects the ingest commits up to ``version`` name, at the ETag the ingest log has now."""
+    keys = keys_landed_between(store.history(path), None, version)
+    note = "rows unknown: files purged"
+    return tuple(RawObjectRef(k, logged.get(k, ("?", 0))[0], 0, k in logged, note) for k in keys)
 
 
 def _ingest_log(store: DeltaStore, source: str) -> dict[str, tuple[str, int]]:
