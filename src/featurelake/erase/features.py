@@ -25,7 +25,8 @@ from featurelake.build.rebuild import Rebuilt, rebuild
 from featurelake.core.featureset import FeatureSet
 from featurelake.core.online import entity_ids
 from featurelake.io.aws.online_store import OnlineStore
-from featurelake.io.delta.store import DeltaStore, lost_commit_race
+from featurelake.io.delta.erasure import lost_commit_race
+from featurelake.io.delta.store import DeltaStore
 from featurelake.serve.materialize import materialize
 from featurelake.settings import Settings
 

@@ -295,8 +295,3 @@ def _schema_mode(mode: str, predicate: str | None) -> Literal["merge", "overwrit
     if mode == "append":
         return "merge"
     return None if predicate else "overwrite"
-
-
-def lost_commit_race(error: BaseException) -> bool:
-    """Whether ``error`` is delta-rs refusing a commit because a concurrent writer changed what it read."""
-    return isinstance(error, CommitFailedError)
