@@ -331,7 +331,13 @@ def test_the_safety_net_looks_every_ten_minutes(deployed: dict[str, Any]) -> Non
 
 def _cli_parameters(spec: dict[str, Any]) -> list[str]:
     """`--param` values for what the flow requires and the deployment does not preset."""
-    samples = {"feature_set": "customer_txn", "version": "1", "feature_set_version": "1", "delta_version": "7"}
+    samples = {
+        "feature_set": "customer_txn",
+        "version": "1",
+        "feature_set_version": "1",
+        "delta_version": "7",
+        "request_id": "00000000-0000-5000-8000-000000000000",  # erase: any id (the CLI path is tested)
+    }
     flow: Any = load_flow_from_entrypoint(spec["entrypoint"])
     required = [
         n
