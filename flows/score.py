@@ -13,12 +13,12 @@ from prefect.runtime import flow_run
 
 from featurelake.core import catalog, commits, events
 from featurelake.core.modelspec import model_resource_id
+from featurelake.core.naming import predictions_path
 from featurelake.io.delta.store import DeltaStore
 from featurelake.io.prefect.events import emit
 from featurelake.io.revision import code_revision
 from featurelake.retrieve.featurestore import FeatureStore
 from featurelake.serve import scoring
-from featurelake.serve.predictions import predictions_path
 from featurelake.settings import get_settings
 
 

@@ -10,11 +10,12 @@ from typer.testing import CliRunner
 
 from featurelake.cli.main import app
 from featurelake.core import catalog, events
+from featurelake.core.naming import predictions_path
 from featurelake.io.delta.store import DeltaStore
 from featurelake.lineage.predictions import prediction_lineage
 from featurelake.retrieve.featurestore import FeatureStore
 from featurelake.serve import scoring
-from featurelake.serve.predictions import predictions_path, scored_up_to
+from featurelake.serve.predictions import scored_up_to
 from featurelake.settings import Settings
 from features.models import FRAUD_MODEL
 from flows.build_features import build_features

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from featurelake.core import commits, events
+from featurelake.core.naming import predictions_path
 from featurelake.deploy.prefect_file import load_deployment_specs
 from featurelake.lineage.predictions import PredictionLineage
 from featurelake.serve import predictions
@@ -42,7 +43,7 @@ HISTORY = [  # newest first, as delta-rs gives it
 def test_the_rows_not_scored_yet_are_those_of_the_ingests_after_the_recorded_version(
     after: int | None, upto: int, expected: list[str]
 ) -> None:
-    assert predictions.keys_landed_between(HISTORY, after, upto) == expected
+    assert commits.keys_landed_between(HISTORY, after, upto) == expected
 
 
 def test_a_batch_commit_names_its_model_input_span_and_feature_versions() -> None:
@@ -57,7 +58,7 @@ def test_a_batch_commit_names_its_model_input_span_and_feature_versions() -> Non
     }
     later = predictions.batch_metadata("fraud", "3", ("s3://lake/bronze/t", 7, 9), {}, 1)
     assert later[predictions.INPUT_AFTER] == "7"
-    assert predictions.app_id("fraud") == predictions.predictions_path("fraud") == "predictions/fraud"
+    assert predictions.app_id("fraud") == predictions_path("fraud") == "predictions/fraud"
 
 
 def test_only_a_written_batch_is_announced() -> None:

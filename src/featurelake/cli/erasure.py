@@ -21,8 +21,8 @@ if TYPE_CHECKING:
     from featurelake.core.catalog import Catalog
     from featurelake.core.erasure import Subject
     from featurelake.erase.record import ErasureOutcome
-    from featurelake.erase.request import Keys
     from featurelake.io.delta.store import DeltaStore
+    from featurelake.io.prefect.secrets import PiiKeys
 
 DEPLOYMENT = "erase/erase-subject"
 
@@ -84,7 +84,7 @@ def _read_file(path: Path) -> list[str]:
 def _run_here(
     store: DeltaStore,
     found: Catalog,
-    keys: Keys,
+    keys: PiiKeys,
     made: list[Subject],
     *,
     rewrite_raw: bool,
@@ -130,7 +130,7 @@ def _show(outcome: ErasureOutcome) -> None:
         output.show(grid)
     for ref, days in outcome.feature_days.items():
         output.say(f"{ref}: days {', '.join(days)} {'would be' if outcome.dry_run else 'were'} rebuilt")
-    rewritten = sum(1 for r in outcome.raw_objects if r.get("new_etag"))
+    rewritten = len(outcome.new_etags)
     output.say(f"raw objects holding the subject: {len(outcome.raw_objects)} ({rewritten} rewritten)")
     output.say(f"online items deleted: {outcome.online_items_deleted}")
     output.say(f"models affected: {', '.join(outcome.models_affected) or 'none'}")

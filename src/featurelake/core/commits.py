@@ -14,6 +14,7 @@ Everything here is pure: functions over the commit dictionaries ``DeltaTable.his
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Mapping
 from datetime import date
@@ -179,3 +180,16 @@ def chunk_days(commit: Mapping[str, Any]) -> list[tuple[date, date]]:
 def day_label(start: date, end: date) -> str:
     """How a commit names the day range it replaced (read back by :func:`chunk_days`)."""
     return f"{start.isoformat()}..{end.isoformat()}"
+
+
+def keys_landed_between(history: Iterable[Mapping[str, Any]], after: int | None, upto: int) -> list[str]:
+    """Raw object keys the ingest commits of bronze in ``(after, upto]`` name (what they appended or replaced).
+
+    Commits without :data:`SOURCE_KEYS` (the empty create, compaction, an erasure's DELETE) add no rows.
+    """
+    keys: list[str] = []
+    for commit in history:
+        version = int(commit.get("version", -1))
+        if (after is None or version > after) and version <= upto and SOURCE_KEYS in commit:
+            keys.extend(json.loads(commit[SOURCE_KEYS]))
+    return sorted(set(keys))

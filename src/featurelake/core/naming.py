@@ -24,6 +24,11 @@ def quarantine_path(source: str) -> str:
     return f"{QUARANTINE_PREFIX}/{source}"
 
 
+def predictions_path(model: str) -> str:
+    """The table of a model's scores, ``predictions/<model>`` (beside ``bronze/`` and ``features/``)."""
+    return f"predictions/{model}"
+
+
 def feature_table_path(name: str, version: int) -> str:
     """Where a feature set version's table lives, relative to the lake root."""
     return f"features/{name}/v{version}"

@@ -242,14 +242,14 @@ def _read_ndjson(key: str, text: str) -> pl.DataFrame:
             records.append(_parse_json_object(key, number, line))
     columns = dict.fromkeys(name for record in records for name in record)
     return pl.DataFrame(
-        {name: [_as_text(record.get(name)) for record in records] for name in columns},
+        {name: [json_as_text(record.get(name)) for record in records] for name in columns},
         schema=dict.fromkeys(columns, pl.String),
     )
 
 
 def _parse_json_object(key: str, number: int, line: str) -> dict[str, object]:
     try:
-        value = json.loads(line, parse_float=Decimal, parse_int=_parse_int, parse_constant=str)
+        value = json.loads(line, parse_float=Decimal, parse_int=parse_json_int, parse_constant=str)
     except json.JSONDecodeError as error:  # its message may quote an escape sequence: pass on the column only
         raise UnreadableObjectError(f"{key}: line {number} is not valid JSON (column {error.colno})") from error
     except RecursionError as error:
@@ -259,7 +259,7 @@ def _parse_json_object(key: str, number: int, line: str) -> dict[str, object]:
     return value
 
 
-def _parse_int(digits: str) -> int | Decimal:
+def parse_json_int(digits: str) -> int | Decimal:
     """Python refuses to convert integers of more than 4300 digits; Decimal keeps them as text."""
     return int(digits) if len(digits) <= 4000 else Decimal(digits)
 
@@ -274,7 +274,7 @@ def _json_kind(value: object) -> str:
     return "null" if value is None else "number"
 
 
-def _as_text(value: object) -> str | None:
+def json_as_text(value: object) -> str | None:
     """A JSON value as the text a CSV would carry: scalars as written, objects and arrays as JSON."""
     if value is None or isinstance(value, str):
         return value

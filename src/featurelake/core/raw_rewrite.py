@@ -32,7 +32,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from featurelake.core.raw_formats import UnreadableObjectError, gunzip, suffix_of
+from featurelake.core.raw_formats import UnreadableObjectError, gunzip, json_as_text, parse_json_int, suffix_of
 
 #: Given an object's distinct values of the subject's column, the ones that are the subject.
 IsSubject = Callable[[list[str]], set[str]]
@@ -139,28 +139,12 @@ def _ndjson(key: str, text: str, column: str, is_subject: IsSubject) -> tuple[st
 
 def _json_value(key: str, number: int, line: str, column: str) -> str | None:
     try:
-        row = json.loads(line, parse_float=Decimal, parse_int=_parse_int, parse_constant=str)
+        row = json.loads(line, parse_float=Decimal, parse_int=parse_json_int, parse_constant=str)
     except (ValueError, RecursionError) as error:
         raise UnreadableObjectError(f"{key}: line {number + 1} is not valid JSON; it cannot be rewritten") from error
     if not isinstance(row, dict):
         raise UnreadableObjectError(f"{key}: line {number + 1} is not a JSON object; it cannot be rewritten")
-    return _as_text(row.get(column))
-
-
-def _as_text(value: object) -> str | None:
-    """A JSON value as ingestion's text: scalars as written, objects and arrays as JSON."""
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | Decimal):
-        return str(value)
-    return json.dumps(value, ensure_ascii=False, default=float)
-
-
-def _parse_int(digits: str) -> int | Decimal:
-    """As at ingest: Python refuses to convert integers of more than 4300 digits."""
-    return int(digits) if len(digits) <= 4000 else Decimal(digits)
+    return json_as_text(row.get(column))
 
 
 def _parquet(key: str, data: bytes, column: str, is_subject: IsSubject) -> tuple[bytes, int, int]:

@@ -25,8 +25,7 @@ from featurelake.build.rebuild import Rebuilt, rebuild
 from featurelake.core.featureset import FeatureSet
 from featurelake.core.online import entity_ids
 from featurelake.io.aws.online_store import OnlineStore
-from featurelake.io.delta.erasure import lost_commit_race
-from featurelake.io.delta.store import DeltaStore
+from featurelake.io.delta.store import CommitConflictError, DeltaStore
 from featurelake.serve.materialize import materialize
 from featurelake.settings import Settings
 
@@ -61,8 +60,8 @@ def _rebuilt(
     for attempt in range(1, REBUILD_ATTEMPTS + 1):
         try:
             return rebuild(settings, store, spec, metadata, actor)
-        except Exception as error:
-            if not lost_commit_race(error) or attempt == REBUILD_ATTEMPTS:
+        except CommitConflictError:
+            if attempt == REBUILD_ATTEMPTS:
                 raise
             time.sleep(random.uniform(0.5, 2.0) * attempt)  # jitter, not secrecy: nosec B311
     raise AssertionError("unreachable")

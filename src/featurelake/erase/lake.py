@@ -20,11 +20,9 @@ from featurelake.io.delta.erasure import DeleteOutcome, delete_rows, rewrite_raw
 from featurelake.io.delta.store import DeltaStore
 
 
-def erasure_metadata(request_id: str, actor: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+def erasure_metadata(request_id: str, actor: str) -> dict[str, str]:
     """What every commit of an erasure carries: the operation, the request and who asked."""
-    return {commits.OPERATION: commits.Operation.ERASE, commits.ERASURE_REQUEST: request_id, commits.ACTOR: actor} | (
-        dict(extra or {})
-    )
+    return {commits.OPERATION: commits.Operation.ERASE, commits.ERASURE_REQUEST: request_id, commits.ACTOR: actor}
 
 
 def limit_statistics(store: DeltaStore, contract: SourceContract, metadata: Mapping[str, str]) -> None:

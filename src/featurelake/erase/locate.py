@@ -19,12 +19,11 @@ from featurelake.core.contracts import RAW_CONTENT, REASON_COLUMN
 from featurelake.core.erasure import Subject, matching_values, raw_content_values
 from featurelake.core.featureset import FeatureSet
 from featurelake.core.increments import merge_ranges, utc_day
-from featurelake.core.naming import bronze_path, feature_quarantine_path, quarantine_path
+from featurelake.core.naming import bronze_path, feature_quarantine_path, predictions_path, quarantine_path
 from featurelake.ingest.bronze import SOURCE_KEY
 from featurelake.io.delta.erasure import referenced_files
 from featurelake.io.delta.file_reads import read_files
 from featurelake.io.delta.store import DeltaStore
-from featurelake.serve.predictions import predictions_path
 
 
 @dataclass(frozen=True)
@@ -122,28 +121,22 @@ def present_rows(store: DeltaStore, path: str, columns: list[str]) -> tuple[pl.D
 
 
 def _quarantine(store: DeltaStore, subject: Subject, key: bytes) -> tuple[frozenset[str], int, set[str]]:
-    """Values, live record count and raw keys of quarantine records (live or older) holding the subject."""
+    """Values, live record count and raw keys of quarantine records (live or older) holding the subject.
+
+    Objects rejected whole are raw keys too: their rows were never parsed, so only the raw step,
+    which searches their bytes, can tell whether they hold the subject.
+    """
     path = quarantine_path(subject.source)
     if store.version(path) is None:
         return frozenset(), 0, set()
-    live, history = present_rows(store, path, [SOURCE_KEY, RAW_CONTENT])
-    frame = pl.concat([live, history]) if history.height else live
-    per_record = [raw_content_values(text or "", subject.column) for text in frame[RAW_CONTENT].to_list()]
+    live, history = present_rows(store, path, [SOURCE_KEY, RAW_CONTENT, REASON_COLUMN])
+    frame = pl.concat([live, history], how="diagonal_relaxed") if history.height else live
+    per_record = [set(raw_content_values(text or "", subject.column)) for text in frame[RAW_CONTENT].to_list()]
     values = frozenset(matching_values({v for vs in per_record for v in vs}, subject, key))
-    held = [bool(set(vs) & values) for vs in per_record]
+    held = [bool(vs & values) for vs in per_record]
     keys = {k for k, hit in zip(frame[SOURCE_KEY].to_list(), held, strict=True) if hit}
-    keys |= rejected_whole(store, path)  # their rows were never parsed: the raw step searches their bytes
-    live_records = sum(
-        bool(set(raw_content_values(text or "", subject.column)) & values) for text in live[RAW_CONTENT].to_list()
-    )
-    return values, live_records, keys
-
-
-def rejected_whole(store: DeltaStore, path: str) -> set[str]:
-    """Raw objects a quarantine table holds as one record rejected whole (its reason starts with the key)."""
-    frame = store.read(path, columns=[SOURCE_KEY, REASON_COLUMN])
-    whole = frame.filter(pl.col(REASON_COLUMN).str.starts_with(pl.col(SOURCE_KEY) + ":"))
-    return set(whole[SOURCE_KEY].to_list())
+    whole = live.filter(pl.col(REASON_COLUMN).str.starts_with(pl.col(SOURCE_KEY) + ":"))
+    return values, sum(held[: live.height]), keys | set(whole[SOURCE_KEY].to_list())
 
 
 def _counted(store: DeltaStore, derived: dict[str, tuple[str, ...]], rows: pl.DataFrame) -> dict[str, int]:

@@ -48,11 +48,6 @@ class PurgePlan:
     #: Tables whose latest snapshot still holds the subject: the logical erasure must run again.
     still_live: tuple[str, ...] = ()
 
-    @property
-    def count(self) -> int:
-        """How many files the purge removes."""
-        return sum(len(f) for f in self.files.values())
-
 
 def plan_purge(
     store: DeltaStore, located: Located, days: Mapping[str, list[tuple[date, date]]], *, include_live: bool = False
@@ -85,6 +80,11 @@ def plan_purge(
     for spec in located.feature_sets:
         files[spec.table_path] = _feature_files(store, spec, days.get(spec.ref, []), include_live)
     return PurgePlan({p: f for p, f in files.items() if f}, tuple(live_hits))
+
+
+def holding_files(store: DeltaStore, path: str, column: str, values: frozenset[str]) -> frozenset[str]:
+    """The files of ``path`` no longer live that hold one of ``values`` in ``column``."""
+    return _holding(store, path, _containing(store, path, column, values), include_live=False)[0]
 
 
 def _containing(store: DeltaStore, path: str, column: str, values: frozenset[str]) -> Check:
@@ -147,7 +147,7 @@ def snapshot_holds(store: DeltaStore, path: str, version: int, files: frozenset[
 
 
 def purge(store: DeltaStore, plan: PurgePlan) -> dict[str, list[str]]:
-    """Delete the planned files; returns the files deleted per table (already missing ones included)."""
+    """Delete the planned files; returns, per table, the files this call deleted (already missing ones are not)."""
     return {path: purge_files(store, path, sorted(files)) for path, files in plan.files.items()}
 
 

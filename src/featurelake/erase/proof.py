@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import gzip
 import io
-import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -160,19 +159,6 @@ def _parquet_columns(where: str, data: bytes, needles: Needles) -> Iterator[tupl
     source = io.BytesIO(data)
     for column in pl.read_parquet_schema(source):
         source.seek(0)
-        frame = _nested_as_json(pl.read_parquet(source, columns=[column]))
+        frame = pl.read_parquet(source, columns=[column])  # in_frame reads nested columns as JSON
         for name, kinds in needles.in_frame(frame).items():
             yield f"{where}#{name}", kinds
-
-
-def _nested_as_json(frame: pl.DataFrame) -> pl.DataFrame:
-    """Nested columns (lists, structs, lists of structs) as one JSON text per cell.
-
-    Polars cannot cast a list of structs to text, and :meth:`Needles.in_frame` would raise on one.
-    """
-    nested = (pl.Struct, pl.List, pl.Array)
-    return frame.with_columns(
-        pl.Series(name, [json.dumps(v, default=str) for v in frame[name].to_list()], dtype=pl.String)
-        for name in frame.columns
-        if isinstance(frame[name].dtype, nested)
-    )

@@ -75,14 +75,24 @@ class ErasureOutcome:
             dry_run=dry_run,
         )  # fmt: skip
 
+    @property
+    def new_etags(self) -> dict[str, str]:
+        """The new ETag of every raw object the erasure rewrote, by key."""
+        return {str(r["key"]): str(r["new_etag"]) for r in self.raw_objects if r.get("new_etag")}
+
+    @property
+    def files_vacuumed_count(self) -> int:
+        """How many files were (in a dry run: would be) purged, over every table."""
+        return sum(len(files) for files in self.files_vacuumed.values())
+
     def summary(self) -> dict[str, object]:
         """Counts for a person: rows, tables, files, raw objects, online items, models."""
         return {
             "request_id": self.request_id,
             "rows_removed": sum(self.rows_removed.values()),
             "tables_changed": len(self.versions_written),
-            "files_vacuumed": sum(len(f) for f in self.files_vacuumed.values()),
-            "raw_objects_rewritten": sum(1 for r in self.raw_objects if r.get("new_etag")),
+            "files_vacuumed": self.files_vacuumed_count,
+            "raw_objects_rewritten": len(self.new_etags),
             "online_items_deleted": self.online_items_deleted,
             "models_affected": len(self.models_affected),
         }
@@ -124,9 +134,9 @@ def announce_erased(outcome: ErasureOutcome, log_version: int) -> str:
         key_id=outcome.key_id,
         rows_removed=outcome.rows_removed,
         versions_written=outcome.versions_written,
-        files_vacuumed=sum(len(f) for f in outcome.files_vacuumed.values()),
+        files_vacuumed=outcome.files_vacuumed_count,
         online_items_deleted=outcome.online_items_deleted,
-        raw_objects_rewritten=sum(1 for r in outcome.raw_objects if r.get("new_etag")),
+        raw_objects_rewritten=len(outcome.new_etags),
         models_affected=outcome.models_affected,
         erasure_log_version=log_version,
     )

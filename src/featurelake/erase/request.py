@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import polars as pl
@@ -22,12 +21,11 @@ import polars as pl
 from featurelake.core.contracts import SourceContract
 from featurelake.core.erasure import ErasureError, Subject, subject_of
 from featurelake.core.naming import ERASURE_REQUESTS_PATH
-from featurelake.core.pii import key_id
 from featurelake.ingest.bronze import sql_in
 from featurelake.ingest.suppression import pii_key_ids
 from featurelake.io.delta.erasure import DeleteOutcome, delete_rows
 from featurelake.io.delta.store import DeltaStore
-from featurelake.io.prefect.secrets import read_pii_key, read_retired_keys
+from featurelake.io.prefect.secrets import PiiKeys, read_known_keys
 from featurelake.settings import Settings
 
 REQUEST_SCHEMA = pl.Schema(
@@ -45,34 +43,16 @@ REQUEST_SCHEMA = pl.Schema(
 )
 
 
-@dataclass(frozen=True)
-class Keys:
-    """The PII keys an erasure can use, by key id, and the recorded key ids it could not read."""
-
-    keys: dict[str, bytes]
-    current: str
-    missing: tuple[str, ...]
-
-    @property
-    def current_key(self) -> bytes:
-        """The key requests are made under (plain columns are matched with it)."""
-        return self.keys[self.current]
-
-
-def read_keys(settings: Settings, store: DeltaStore, source: str) -> Keys:
+def read_keys(settings: Settings, store: DeltaStore, source: str) -> PiiKeys:
     """The current key and the retired keys the source's bronze commits name.
 
     Raises:
         PiiKeyError: when the current key cannot be read.
     """
-    current = read_pii_key(settings)
-    current_id = key_id(current)
-    recorded = pii_key_ids(store, source) - {current_id}
-    retired, missing = read_retired_keys(settings, sorted(recorded))
-    return Keys({current_id: current, **retired}, current_id, tuple(sorted(missing)))
+    return read_known_keys(settings, pii_key_ids(store, source))
 
 
-def make_subject(contract: SourceContract, column: str, value: str, keys: Keys) -> Subject:
+def make_subject(contract: SourceContract, column: str, value: str, keys: PiiKeys) -> Subject:
     """The subject ``column=value`` of ``contract``'s source, hashed under every readable key.
 
     Raises:

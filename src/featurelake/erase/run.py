@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import logging
 from datetime import date
 
 from featurelake.core import commits
@@ -33,9 +32,9 @@ from featurelake.erase.locate import Located, locate
 from featurelake.ingest.suppression import add_suppression
 from featurelake.io.aws.online_store import OnlineStore
 from featurelake.io.delta.store import DeltaStore
+from featurelake.io.prefect.secrets import PiiKeys
 from featurelake.settings import Settings
 
-logger = logging.getLogger(__name__)
 #: How many times the logical erasure runs before giving up on a subject that keeps coming back.
 MAX_PASSES = 3
 
@@ -51,13 +50,17 @@ class Context:
     settings: Settings
     store: DeltaStore
     found: Catalog
-    keys: request.Keys
+    keys: PiiKeys
     actor: str
     online: OnlineStore | None = None
     #: Rewrite raw objects with the break-glass principal (else they are only listed).
     rewrite_raw: bool = False
     #: Emit ``featurelake.subject.erased`` (needs a Prefect API).
     announce: bool = True
+
+    def metadata(self, subject: Subject) -> dict[str, str]:
+        """What every commit of this erasure carries (:func:`featurelake.erase.lake.erasure_metadata`)."""
+        return lake.erasure_metadata(subject.request_id, self.actor)
 
 
 def erase(context: Context, subject: Subject, *, dry_run: bool = False) -> record.ErasureOutcome:
@@ -72,12 +75,12 @@ def erase(context: Context, subject: Subject, *, dry_run: bool = False) -> recor
     outcome.feature_days = {ref: [f"{a}..{b}" for a, b in ranges] for ref, ranges in days.items() if ranges}
     if dry_run:
         return _planned(context, located, days, outcome)
-    metadata = lake.erasure_metadata(subject.request_id, context.actor)
+    metadata = context.metadata(subject)
     add_suppression(context.store, subject, subject.request_id)
     lake.limit_statistics(context.store, context.found.sources[subject.source], metadata)
     located, plan = _logical(context, located, days, outcome)
     _raw_objects(context, located, outcome)
-    reconcile_ingest_log(context.store, subject.source, list(located.raw_keys), _etags(outcome), metadata)
+    reconcile_ingest_log(context.store, subject.source, list(located.raw_keys), outcome.new_etags, metadata)
     outcome.models_affected = models.affected_models(
         context.settings, context.store, context.found, plan, subject.source
     )
@@ -105,7 +108,7 @@ def _nothing_left(
     pending = [str(r["key"]) for r in json.loads(str(previously["raw_objects"])) if r.get("rewritten") is False]
     if pending and context.rewrite_raw and not dry_run:
         _rewrite(context, subject, pending, outcome)
-        reconcile_ingest_log(context.store, subject.source, pending, _etags(outcome), _metadata(context, subject))
+        reconcile_ingest_log(context.store, subject.source, pending, outcome.new_etags, context.metadata(subject))
         record.append_log(context.store, outcome, record.RAW_OBJECTS)
     elif pending:
         outcome.raw_objects = [{"key": k, "rewritten": False} for k in pending]
@@ -117,7 +120,7 @@ def _logical(
     context: Context, located: Located, days: dict[str, list[tuple[date, date]]], outcome: record.ErasureOutcome
 ) -> tuple[Located, physical.PurgePlan]:
     """Delete, rebuild, serve online; again while a table's latest snapshot still holds the subject."""
-    metadata = lake.erasure_metadata(located.subject.request_id, context.actor)
+    metadata = context.metadata(located.subject)
     for _ in range(MAX_PASSES):
         for path, deleted in lake.delete_located(context.store, located, metadata).items():
             outcome.rows_removed[path] = outcome.rows_removed.get(path, 0) + deleted.rows_deleted
@@ -170,15 +173,6 @@ def _rewrite(context: Context, subject: Subject, keys: list[str], outcome: recor
     outcome.raw_objects = [dataclasses.asdict(r) for r in rewrites]
 
 
-def _etags(outcome: record.ErasureOutcome) -> dict[str, str]:
-    """The new ETag of every raw object the erasure rewrote, by key."""
-    return {str(r["key"]): str(r["new_etag"]) for r in outcome.raw_objects if r.get("new_etag")}
-
-
-def _metadata(context: Context, subject: Subject) -> dict[str, str]:
-    return lake.erasure_metadata(subject.request_id, context.actor)
-
-
 def _scrub(context: Context, located: Located, plan: physical.PurgePlan, outcome: record.ErasureOutcome) -> None:
     """Scrub the logs of every table the erasure changed or purged."""
     subject = located.subject
@@ -217,11 +211,14 @@ def _planned(
 
 
 def _drop_pending(context: Context, subject: Subject) -> None:
-    """Remove a deployment request's row once done, with its file and log statistics (they hold hashes)."""
-    metadata = lake.erasure_metadata(subject.request_id, context.actor)
-    dropped = request.drop_pending(context.store, subject.request_id, metadata)
-    if dropped is None or not dropped.files_removed:
+    """Remove a deployment request's row once done, with every file that held it and their log statistics.
+
+    The row holds the subject's data hashes: found and purged like the subject's own rows.
+    """
+    path = ERASURE_REQUESTS_PATH
+    if request.drop_pending(context.store, subject.request_id, context.metadata(subject)) is None:
         return
-    plan = physical.PurgePlan({ERASURE_REQUESTS_PATH: frozenset(dropped.files_removed)})
+    held = physical.holding_files(context.store, path, "request_id", frozenset({subject.request_id}))
+    plan = physical.PurgePlan({path: held} if held else {})
     physical.purge(context.store, plan)
-    physical.scrub(context.store, [ERASURE_REQUESTS_PATH], plan, Needles(None, subject.all_hashes), subject.request_id)
+    physical.scrub(context.store, [path], plan, Needles(None, subject.all_hashes), subject.request_id)

@@ -85,7 +85,7 @@ def load_suppressor(settings: Settings, source: str) -> Suppressor | None:
     suppressions = load_suppressions(DeltaStore(settings), source)
     if not suppressions:
         return None
-    keys, _ = read_known_keys(settings, suppressions.key_ids)
+    keys = read_known_keys(settings, suppressions.key_ids).keys
     return suppressor(suppressions, keys)
 
 

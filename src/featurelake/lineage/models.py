@@ -23,7 +23,6 @@ from featurelake.io.delta.store import DeltaStore
 from featurelake.io.mlflow import registry, runs
 from featurelake.lineage import render
 from featurelake.lineage.records import BronzeVersion, FeatureVersion, RawObjectRef, TrainingSetRecord
-from featurelake.serve.predictions import keys_landed_between
 from featurelake.settings import Settings
 
 
@@ -177,7 +176,7 @@ def _from_commits(
     store: DeltaStore, path: str, version: int, logged: dict[str, tuple[str, int]]
 ) -> tuple[RawObjectRef, ...]:
     """The raw objects the ingest commits up to ``version`` name, at the ETag the ingest log has now."""
-    keys = keys_landed_between(store.history(path), None, version)
+    keys = commits.keys_landed_between(store.history(path), None, version)
     note = "rows unknown: files purged"
     return tuple(RawObjectRef(k, logged.get(k, ("?", 0))[0], 0, k in logged, note) for k in keys)
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from featurelake.core import model_tags
-from featurelake.core.naming import feature_table_path
+from featurelake.core import commits, model_tags
+from featurelake.core.naming import feature_table_path, predictions_path
 from featurelake.io.delta.store import DeltaStore
 from featurelake.lineage import render
 from featurelake.lineage.models import (
@@ -59,7 +59,7 @@ def prediction_lineage(settings: Settings, model: str, delta_version: int) -> Pr
     Raises:
         KeyError: when that version is not a prediction batch (naming the table and version).
     """
-    store, path = DeltaStore(settings), predictions.predictions_path(model)
+    store, path = DeltaStore(settings), predictions_path(model)
     warnings: list[str] = []
     commit = commit_at(store, path, delta_version) or {}
     if predictions.MODEL_VERSION not in commit:
@@ -93,5 +93,5 @@ def _scored(settings: Settings, store: DeltaStore, commit: dict[str, Any], warni
     path = lake_path(settings, str(uri))
     bronze = bronze_objects(store, path.rsplit("/", 1)[-1], int(upto), warnings)
     after = commit.get(predictions.INPUT_AFTER)
-    keys = set(predictions.keys_landed_between(store.history(path), None if after is None else int(after), int(upto)))
+    keys = set(commits.keys_landed_between(store.history(path), None if after is None else int(after), int(upto)))
     return replace(bronze, objects=tuple(o for o in bronze.objects if o.key in keys))

@@ -71,8 +71,8 @@ def _served_after_publish(
 
 def _score_of(settings: Settings, txn_id: str, timeout: float, say: Callable[[str], None]) -> dict[str, Any]:
     """The champion's score of one transaction, once a scoring batch has written it."""
+    from featurelake.core.naming import predictions_path
     from featurelake.io.delta.store import DeltaStore
-    from featurelake.serve.predictions import predictions_path
 
     store, path = DeltaStore(settings), predictions_path(MODEL)
     say(f"score: waiting for the champion's score of transaction {txn_id} in {path}")

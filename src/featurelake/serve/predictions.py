@@ -7,13 +7,12 @@ idempotency rule (one batch per bronze input version, recorded as a Delta app tr
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Mapping
 
 import polars as pl
 
 from featurelake.core import commits
+from featurelake.core.naming import predictions_path
 from featurelake.ingest.bronze import SOURCE_KEY
 from featurelake.io.delta.store import DeltaStore
 
@@ -28,11 +27,6 @@ FEATURE_VERSIONS = "featurelake.feature_versions"
 ROWS_SCORED = "featurelake.rows_scored"
 
 
-def predictions_path(model: str) -> str:
-    """The table of a model's scores, ``predictions/<model>`` (beside ``bronze/`` and ``features/``)."""
-    return f"predictions/{model}"
-
-
 def app_id(model: str) -> str:
     """The app transaction id under which a predictions table records the bronze version it scored up to."""
     return predictions_path(model)
@@ -43,22 +37,9 @@ def scored_up_to(store: DeltaStore, model: str) -> int | None:
     return store.app_version(predictions_path(model), app_id(model))
 
 
-def keys_landed_between(history: Iterable[Mapping[str, Any]], after: int | None, upto: int) -> list[str]:
-    """Raw object keys the ingest commits in ``(after, upto]`` appended (bronze is append-only).
-
-    Commits without :data:`commits.SOURCE_KEYS` (the empty create, compaction) add no new rows.
-    """
-    keys: list[str] = []
-    for commit in history:
-        version = int(commit.get("version", -1))
-        if (after is None or version > after) and version <= upto and commits.SOURCE_KEYS in commit:
-            keys.extend(json.loads(commit[commits.SOURCE_KEYS]))
-    return sorted(set(keys))
-
-
 def unscored_rows(store: DeltaStore, bronze: str, after: int | None, upto: int, columns: list[str]) -> pl.DataFrame:
     """The bronze rows at ``upto`` that the ingests after version ``after`` appended (only ``columns``)."""
-    keys = keys_landed_between(store.history(bronze), after, upto)
+    keys = commits.keys_landed_between(store.history(bronze), after, upto)
     table = store.read(bronze, upto, columns=[*columns, SOURCE_KEY])
     return table.filter(pl.col(SOURCE_KEY).is_in(keys)).select(columns)
 

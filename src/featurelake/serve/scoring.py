@@ -17,7 +17,7 @@ import polars as pl
 from featurelake.core import commits, events
 from featurelake.core.contracts import SourceContract
 from featurelake.core.modelspec import ModelSpec
-from featurelake.core.naming import bronze_path
+from featurelake.core.naming import bronze_path, predictions_path
 from featurelake.io.delta.store import AppTransaction, CommitConflictError, DeltaStore
 from featurelake.io.mlflow import registry
 from featurelake.retrieve.featurestore import FeatureStore
@@ -136,7 +136,7 @@ def _write(
     span = (batch.input_uri, after, upto)
     record = predictions.batch_metadata(batch.model, model_version, span, batch.feature_versions, frame.height)
     version = store.write(
-        predictions.predictions_path(batch.model),
+        predictions_path(batch.model),
         frame,
         mode="overwrite",
         predicate=f"input_version = {upto}",

@@ -209,8 +209,3 @@ def set_stats_columns(
             table.alter.set_table_properties({STATS_COLUMNS: wanted}, commit_properties=properties)
 
     _retried(once, 5, f"setting {STATS_COLUMNS} on {store.uri(path)}")
-
-
-def lost_commit_race(error: BaseException) -> bool:
-    """Whether ``error`` is delta-rs refusing a commit because a concurrent writer changed what it read."""
-    return isinstance(error, CommitFailedError)

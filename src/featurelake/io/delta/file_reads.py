@@ -8,28 +8,14 @@ The table API only reads one snapshot at a time, so these files are read one by 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Protocol
 
 import polars as pl
 import pyarrow.parquet as pq
-from deltalake.fs import DeltaStorageHandler
 
 from featurelake.core.contracts import RAW_CONTENT
 from featurelake.core.erasure import raw_content_values
+from featurelake.io.delta.erasure_files import FileRecord, lake_fs
 from featurelake.io.delta.store import DeltaStore
-
-
-class HasPath(Protocol):
-    """A data file's record: its path relative to the table root."""
-
-    @property
-    def path(self) -> str:
-        """The file's path relative to the table root."""
-
-
-def storage_handler(store: DeltaStore, path: str) -> DeltaStorageHandler:
-    """A filesystem rooted at the table at ``path`` (paths relative to the table root)."""
-    return DeltaStorageHandler(store.uri(path), options=store.storage_options)
 
 
 def read_files(store: DeltaStore, path: str, files: Iterable[str], columns: list[str]) -> pl.DataFrame:
@@ -38,16 +24,16 @@ def read_files(store: DeltaStore, path: str, files: Iterable[str], columns: list
     Columns a file lacks (added to the table later) come back as nulls. Partition columns are not
     in the files; callers that need them read the snapshot instead.
     """
-    handler = storage_handler(store, path)
+    fs = lake_fs(store, path)
     frames = []
     for name in sorted(set(files)):
         try:
-            source = handler.open_input_file(name)
+            with fs.open_input_file(name) as handle:
+                parquet = pq.ParquetFile(handle)
+                present = [c for c in columns if c in parquet.schema_arrow.names]
+                frame = pl.from_arrow(parquet.read(columns=present))
         except (FileNotFoundError, OSError):
-            continue
-        parquet = pq.ParquetFile(source)
-        present = [c for c in columns if c in parquet.schema_arrow.names]
-        frame = pl.from_arrow(parquet.read(columns=present))
+            continue  # purged meanwhile: nothing to read
         assert isinstance(frame, pl.DataFrame)
         frames.append(frame)
     if not frames:
@@ -56,7 +42,7 @@ def read_files(store: DeltaStore, path: str, files: Iterable[str], columns: list
 
 
 def raw_content_files(
-    store: DeltaStore, path: str, files: Iterable[HasPath], column: str, values: frozenset[str]
+    store: DeltaStore, path: str, files: Iterable[FileRecord], column: str, values: frozenset[str]
 ) -> set[str]:
     """The quarantine files whose raw content (``_raw``: JSON rows) holds ``column`` equal to one of ``values``.
 

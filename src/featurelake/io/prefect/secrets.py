@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any, cast
 
 from pydantic import SecretStr
@@ -60,17 +61,29 @@ def read_retired_keys(settings: Settings, key_ids: Iterable[str]) -> tuple[dict[
     return found, missing
 
 
-def read_known_keys(settings: Settings, key_ids: Iterable[str]) -> tuple[dict[str, bytes], list[str]]:
-    """The current key and the retired ones among ``key_ids``, by id, and the ids none could be read for.
+@dataclass(frozen=True)
+class PiiKeys:
+    """The current PII key and the retired ones that could be read, by key id; the ids that could not."""
+
+    keys: dict[str, bytes]
+    current: str
+    missing: tuple[str, ...]
+
+    @property
+    def current_key(self) -> bytes:
+        """The key hashes are made with now."""
+        return self.keys[self.current]
+
+
+def read_known_keys(settings: Settings, key_ids: Iterable[str]) -> PiiKeys:
+    """The current key, and the retired ones among ``key_ids`` (the ids none could be read for are ``missing``).
 
     Raises:
         PiiKeyError: the current key cannot be read (see :func:`read_pii_key`).
     """
     current = read_pii_key(settings)
-    wanted = set(key_ids)
-    retired, missing = read_retired_keys(settings, wanted - {key_id(current)})
-    known = {key_id(current): current} if key_id(current) in wanted else {}
-    return known | retired, missing
+    retired, missing = read_retired_keys(settings, set(key_ids) - {key_id(current)})
+    return PiiKeys({key_id(current): current, **retired}, key_id(current), tuple(sorted(missing)))
 
 
 def create_pii_key_block(name: str, *, overwrite: bool = False) -> bool:
