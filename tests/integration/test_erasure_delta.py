@@ -6,6 +6,8 @@ object store really hold: rows, the files of each version, and every byte under 
 
 from __future__ import annotations
 
+import datetime as dt
+import io
 import json
 import re
 import threading
@@ -19,9 +21,10 @@ from deltalake import DeltaTable
 
 from featurelake.core.erasure import Needles
 from featurelake.core.pii import hmac_hex
+from featurelake.erase import physical
 from featurelake.io.delta import erasure
 from featurelake.io.delta.erasure import FileRecord, delete_rows, files_containing, purge_files, referenced_files
-from featurelake.io.delta.erasure_files import lake_fs, log_entries, read_bytes
+from featurelake.io.delta.erasure_files import files_on_storage, lake_fs, log_entries, read_bytes
 from featurelake.io.delta.maintenance import data_files
 from featurelake.io.delta.store import DeltaStore
 from featurelake.settings import Settings
@@ -260,3 +263,25 @@ def test_stats_columns_limit_the_statistics_of_files_written_afterwards(settings
         (stats,) = [json.loads(a["add"]["stats"]) for a in map(json.loads, lines) if "add" in a]
         assert set(stats["minValues"]) == set(stats["maxValues"]) == {"_source_key", "amount"}, f"version {version}"
         assert set(stats["nullCount"]) == {"_source_key", "amount"}
+
+
+def test_a_file_written_but_never_committed_is_found_and_purged_once_it_settled(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = DeltaStore(settings)
+    path = "bronze/orphans"
+    store.write(path, pl.DataFrame({"customer_id": ["c1", "c2"]}), mode="append", metadata={})
+    buffer = io.BytesIO()
+    pl.DataFrame({"customer_id": ["c1", "c3"]}).write_parquet(buffer)  # what a write that lost its race leaves
+    with lake_fs(store, path).open_output_stream("part-orphan.parquet") as stream:
+        stream.write(buffer.getvalue())
+
+    orphans = [r for r in files_on_storage(store, path) if r.orphan_since is not None]
+    assert [r.path for r in orphans] == ["part-orphan.parquet"]
+    monkeypatch.setattr(physical, "ORPHAN_GRACE", dt.timedelta(seconds=1))
+    held = physical.holding_files(store, path, "customer_id", frozenset({"c1"}))
+    assert held == frozenset({"part-orphan.parquet"})  # the live file holding c1 is the DELETE's to remove
+    assert physical.holding_files(store, path, "customer_id", frozenset({"c9"})) == frozenset()
+    physical.purge(store, physical.PurgePlan({path: held}))
+    assert [r.path for r in files_on_storage(store, path) if r.orphan_since is not None] == []
+    assert sorted(store.read(path)["customer_id"]) == ["c1", "c2"]  # the table is untouched

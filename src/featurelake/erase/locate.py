@@ -21,7 +21,7 @@ from featurelake.core.featureset import FeatureSet
 from featurelake.core.increments import merge_ranges, utc_day
 from featurelake.core.naming import bronze_path, feature_quarantine_path, predictions_path, quarantine_path
 from featurelake.ingest.bronze import SOURCE_KEY
-from featurelake.io.delta.erasure import referenced_files
+from featurelake.io.delta.erasure import files_on_storage
 from featurelake.io.delta.file_reads import read_files
 from featurelake.io.delta.store import DeltaStore
 
@@ -116,7 +116,7 @@ def present_rows(store: DeltaStore, path: str, columns: list[str]) -> tuple[pl.D
     snapshot no longer has, among them a subject an interrupted erasure already deleted.
     """
     live = store.read(path, columns=columns)
-    older = [record.path for record in referenced_files(store, path) if not record.live]
+    older = [record.path for record in files_on_storage(store, path) if not record.live]  # orphans too
     return live, read_files(store, path, older, columns)
 
 

@@ -21,6 +21,7 @@ erasure's own DELETE predicates, are removed from every commit and checkpoint.
 
 from __future__ import annotations
 
+import time as clock
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -31,11 +32,21 @@ from featurelake.core.naming import bronze_path, quarantine_path
 from featurelake.erase.locate import Located
 from featurelake.io.aws.lake_versions import delete_noncurrent
 from featurelake.io.aws.raw_erasure import break_glass_client
-from featurelake.io.delta.erasure import FileRecord, files_containing, purge_files, referenced_files, scrub_log
+from featurelake.io.delta.erasure import (
+    FileRecord,
+    files_containing,
+    files_on_storage,
+    purge_files,
+    referenced_files,
+    scrub_log,
+)
 from featurelake.io.delta.file_reads import raw_content_files
 from featurelake.io.delta.store import DeltaStore
 from featurelake.settings import Settings
 
+#: How old a data file no log entry names must be before a purge takes it for an abandoned write
+#: (a writer that lost its commit race) rather than one whose commit is still in flight.
+ORPHAN_GRACE = timedelta(seconds=30)
 #: Which of a table's files hold the subject.
 Check = Callable[[list[FileRecord]], set[str]]
 
@@ -95,11 +106,25 @@ def _holding(store: DeltaStore, path: str, check: Check, include_live: bool) -> 
     """Files of ``path`` that ``check`` finds holding the subject (live ones only with ``include_live``).
 
     The flag says whether a live one does: the logical erasure is not done with that table.
+    Orphans (written, never committed) count too, once they are older than :data:`ORPHAN_GRACE`:
+    a younger one may belong to a commit still in flight, so the plan waits for it to settle.
     """
-    records = referenced_files(store, path)
-    held = check(records)
+    for _ in range(2):
+        records = files_on_storage(store, path)
+        held = check(records)
+        young = [_age(r.orphan_since) for r in records if r.path in held and r.orphan_since is not None]
+        young = [age for age in young if age < ORPHAN_GRACE.total_seconds()]
+        if not young:
+            break
+        clock.sleep(ORPHAN_GRACE.total_seconds() - min(young))
     live = {r.path for r in records if r.live}
     return frozenset(held if include_live else set(held) - live), bool(set(held) & live)
+
+
+def _age(since: datetime) -> float:
+    """Seconds since ``since`` (an object's last-modified time)."""
+    moment = since if since.tzinfo is not None else since.replace(tzinfo=UTC)
+    return (datetime.now(UTC) - moment).total_seconds()
 
 
 def _feature_files(

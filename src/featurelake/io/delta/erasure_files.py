@@ -17,6 +17,7 @@ import json
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 from urllib.parse import unquote
 
@@ -113,6 +114,9 @@ class FileRecord:
     max_values: dict[str, object]
     size: int
     partition_values: dict[str, str | None] = field(default_factory=dict)
+    #: For a file on storage that no log entry names (a write that lost its commit race, or one
+    #: still committing): when it was written. None for a file the log names.
+    orphan_since: datetime | None = None
 
 
 def referenced_files(store: DeltaStore, path: str) -> list[FileRecord]:
@@ -138,6 +142,29 @@ def referenced_files(store: DeltaStore, path: str) -> list[FileRecord]:
             if record is not None and (record.path not in found or _better(record, found[record.path])):
                 found[record.path] = record
     return sorted(found.values(), key=lambda r: r.path)
+
+
+def files_on_storage(store: DeltaStore, path: str) -> list[FileRecord]:
+    """:func:`referenced_files` plus the data files on storage that no log entry names (orphans).
+
+    A writer whose commit lost a race leaves the files it wrote behind; they hold rows like any
+    other (an ingest's, say) until a vacuum removes them, so an erasure must see them too.
+    """
+    named = referenced_files(store, path)
+    if store.table(path) is None:
+        return named
+    known = {record.path for record in named}
+    fs = lake_fs(store, path)
+    infos = fs.get_file_info(pafs.FileSelector("", allow_not_found=True, recursive=True))
+    orphans = [
+        FileRecord(i.path, False, {}, {}, int(i.size or 0), orphan_since=i.mtime)
+        for i in infos
+        if i.type == pafs.FileType.File
+        and i.path.endswith(".parquet")
+        and not i.path.startswith(LOG_DIR)
+        and i.path not in known
+    ]
+    return sorted([*named, *orphans], key=lambda r: r.path)
 
 
 def _commit_actions(data: bytes) -> list[tuple[str, dict[str, Any]]]:
