@@ -37,7 +37,6 @@ from featurelake.io.delta.erasure import (
     files_containing,
     files_on_storage,
     purge_files,
-    referenced_files,
     scrub_log,
 )
 from featurelake.io.delta.file_reads import raw_content_files
@@ -130,20 +129,25 @@ def _age(since: datetime) -> float:
 def _feature_files(
     store: DeltaStore, spec: FeatureSet, days: list[tuple[date, date]], include_live: bool
 ) -> frozenset[str]:
-    """Files (live ones only with ``include_live``) whose event times reach one of ``days`` (no statistics: all)."""
+    """Files (live ones only with ``include_live``) whose event times reach one of ``days``.
+
+    A file without statistics may hold any day: so does an orphan a build left (a chunk write
+    that lost its commit race), found and waited for like any orphan (:func:`_holding`).
+    """
     if not days:
         return frozenset()
     windows = [(_start(first), _start(last) + timedelta(days=1)) for first, last in days]
-    found = set()
-    for record in referenced_files(store, spec.table_path):
-        if record.live and not include_live:
-            continue
-        low, high = _as_time(record.min_values.get(spec.event_time)), _as_time(record.max_values.get(spec.event_time))
-        if low is None or high is None:
-            found.add(record.path)  # no statistics: it may hold any day
-        elif any(low < until and high >= since for since, until in windows):
-            found.add(record.path)
-    return frozenset(found)
+
+    def reaching(records: list[FileRecord]) -> set[str]:
+        found = set()
+        for record in records:
+            low = _as_time(record.min_values.get(spec.event_time))
+            high = _as_time(record.max_values.get(spec.event_time))
+            if low is None or high is None or any(low < until and high >= since for since, until in windows):
+                found.add(record.path)
+        return found
+
+    return _holding(store, spec.table_path, reaching, include_live)[0]
 
 
 def _as_time(value: object) -> datetime | None:
